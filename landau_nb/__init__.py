@@ -1,0 +1,36 @@
+"""landau_nb: transport-based particle methods for the homogeneous Fokker-Planck-Landau
+equation (Ilin, Hu & Wang, Comm. Math. Sci. 2025), companion to the Landau book.
+
+Public API (each function's docstring names the book chapter that derives it):
+
+* collision: :func:`collision_kernel`, :func:`landau_velocity`, :func:`collision_matrix`,
+  :func:`collision_divergence`
+* problems: :func:`bkw`, :func:`anisotropic_gaussian`, :func:`gaussian_mixture`, :func:`heat`,
+  :func:`fokker_planck`, :func:`maxwell_second_moment`
+* scores: :class:`SBTM`, :class:`Blob`, :class:`ExactScore`, :func:`blob_score`,
+  :func:`kde_score`, :func:`blob_bandwidth`, :func:`score_mlp`
+* losses: :func:`denoising_loss`, :func:`implicit_loss`, :func:`weighted_denoising_loss`,
+  :func:`weighted_implicit_loss`, :func:`divergence`, :func:`denoising_divergence`
+* running: :func:`solve`, :class:`Trajectory`, :func:`seed_everything`
+"""
+
+from ._version import __version__
+from .blob import BANDWIDTH_RULES, Blob, blob_bandwidth, blob_score, kde_score
+from .collision import (collision_divergence, collision_kernel, collision_matrix,
+                        landau_velocity)
+from .diagnostics import energy, entropy_rate, fourth_moment, frobenius, mean, second_moment
+from .kde import kde_l2_error, kde_log_density, kde_sample, scott_covariance
+from .losses import (denoising_divergence, denoising_loss, divergence, implicit_loss,
+                     relative_score_error, score_matching_loss, weighted_denoising_loss,
+                     weighted_implicit_loss)
+from .networks import score_mlp
+from .problems import (BKW, AnisotropicGaussian, FokkerPlanck, GaussianMixture, HeatEquation,
+                       Problem, anisotropic_gaussian, bkw, fokker_planck, gaussian_mixture,
+                       get_problem, heat, maxwell_second_moment)
+from .sbtm import SBTM, fit_initial_score
+from .score import ExactScore, ScoreEstimator
+from .seeding import derive_seed, make_generator, seed_everything
+from .solve import NonFiniteError, make_estimator, solve
+from .trajectory import Trajectory
+
+__all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]

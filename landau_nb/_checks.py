@@ -1,0 +1,130 @@
+"""Input validation shared by every public entry point.
+
+Each check raises ``TypeError`` (wrong kind of object) or ``ValueError`` (right kind, bad
+value) with a message that names the parameter, the value given and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+
+FLOAT_DTYPES = (torch.float32, torch.float64)
+
+
+def _describe(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor(shape={tuple(value.shape)}, dtype={value.dtype}, device={value.device})"
+    text = repr(value)
+    return text if len(text) < 60 else text[:57] + "..."
+
+
+def check_choice(name: str, value, choices) -> str:
+    if not isinstance(value, str) or value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name}={_describe(value)} is not known; allowed: {allowed}")
+    return value
+
+
+def check_real(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
+    """A finite real number in [low, high] (ends open where asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        else:
+            raise TypeError(f"{name} must be a real number, got {_describe(value)}")
+    value = float(value)
+    lo = "(" if low_open else "["
+    hi = ")" if high_open else "]"
+    rng = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value} must be finite; allowed range {rng}")
+    bad = (
+        (low is not None and (value < low or (low_open and value == low)))
+        or (high is not None and (value > high or (high_open and value == high)))
+    )
+    if bad:
+        raise ValueError(f"{name}={value:g} is out of range; allowed range {rng}")
+    return value
+
+
+def check_positive(name: str, value) -> float:
+    return check_real(name, value, low=0.0, low_open=True)
+
+
+def check_int(name: str, value, *, low=None, high=None) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {_describe(value)}")
+    value = int(value)
+    if (low is not None and value < low) or (high is not None and value > high):
+        rng = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        raise ValueError(f"{name}={value} is out of range; allowed range {rng}")
+    return value
+
+
+def check_dimension(d) -> int:
+    return check_int("d", d, low=2)
+
+
+def check_gamma(gamma, d: int) -> float:
+    return check_real("gamma", gamma, low=-d - 1, high=1)
+
+
+def check_points(name: str, x, *, min_n: int = 2) -> torch.Tensor:
+    """An (n, d) floating tensor with n >= min_n, d >= 2 and finite entries."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (n, d), got {_describe(x)}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} has dtype {x.dtype}; allowed dtypes: torch.float32, torch.float64")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must have shape (n, d), got shape {tuple(x.shape)}")
+    n, d = x.shape
+    if n < min_n:
+        raise ValueError(f"{name} has n={n} points; need n >= {min_n}")
+    if d < 2:
+        raise ValueError(f"{name} has dimension d={d}; need d >= 2")
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).any(dim=1).sum())
+        raise ValueError(f"{name} has non-finite entries (NaN or Inf) in {bad} of {n} rows")
+    return x
+
+
+def check_like(name: str, y, ref_name: str, ref: torch.Tensor) -> torch.Tensor:
+    """y must be a finite tensor with the shape, dtype and device of ref."""
+    if not isinstance(y, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor like {ref_name}, got {_describe(y)}")
+    if y.shape != ref.shape:
+        raise ValueError(f"{name} has shape {tuple(y.shape)}; it must match {ref_name}: {tuple(ref.shape)}")
+    if y.device != ref.device:
+        raise ValueError(
+            f"{name} is on {y.device} but {ref_name} is on {ref.device}; move them to one device"
+        )
+    if y.dtype != ref.dtype:
+        raise TypeError(f"{name} has dtype {y.dtype} but {ref_name} has {ref.dtype}; use one dtype")
+    if not bool(torch.isfinite(y).all()):
+        bad = int((~torch.isfinite(y)).any(dim=-1).sum()) if y.ndim else 1
+        raise ValueError(f"{name} has non-finite entries (NaN or Inf) in {bad} rows")
+    return y
+
+
+def check_dtype(dtype) -> torch.dtype:
+    if isinstance(dtype, str):
+        dtype = {"float32": torch.float32, "float64": torch.float64, "double": torch.float64,
+                 "float": torch.float32}.get(dtype, dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"dtype={_describe(dtype)} is not supported; allowed: torch.float32, torch.float64")
+    return dtype
+
+
+def check_device(device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={_describe(device)} is not a valid torch device ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(dev)!r} was asked for but CUDA is not available here; use device='cpu'")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device={str(dev)!r} is not supported; allowed: 'cpu', 'cuda'")
+    return dev

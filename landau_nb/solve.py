@@ -1,0 +1,273 @@
+"""Time stepping and the ``solve`` entry point (book: "Particles and conservation").
+
+Forward Euler is the paper's scheme: at each step the score is refreshed at the current
+positions, then X^{k+1} = X^k + dt v(X^k, s^k). Heun (explicit trapezoid, 2nd order) uses a
+second score evaluation at the predicted positions. Both keep momentum exactly (up to
+round-off) because each stage's velocity sums to zero.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from . import diagnostics as dg
+from ._checks import (check_choice, check_device, check_dtype, check_int, check_points,
+                      check_positive, check_real)
+from .blob import Blob
+from .collision import VELOCITY_METHODS
+from .kde import kde_l2_error
+from .losses import relative_score_error
+from .problems import Problem
+from .sbtm import SBTM
+from .score import ExactScore, ScoreEstimator
+from .seeding import make_generator
+from .trajectory import Trajectory, environment_versions
+
+__all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS"]
+
+STEPPERS = ("euler", "heun")
+ESTIMATORS = {"sbtm": SBTM, "blob": Blob, "exact": ExactScore}
+
+
+class NonFiniteError(FloatingPointError):
+    """A run produced NaN or Inf. Attributes: ``step``, ``time``, ``quantity`` and
+    ``trajectory`` (the run up to the last finite state)."""
+
+    def __init__(self, message, *, step, time, quantity, trajectory):
+        super().__init__(message)
+        self.step, self.time, self.quantity, self.trajectory = step, time, quantity, trajectory
+
+
+def make_estimator(method, **options) -> ScoreEstimator:
+    """A score estimator from a name ("sbtm", "blob", "exact") and its options."""
+    if isinstance(method, ScoreEstimator):
+        if options:
+            raise TypeError(f"options {sorted(options)} cannot be combined with an estimator instance")
+        return method
+    check_choice("method", method, tuple(ESTIMATORS))
+    cls = ESTIMATORS[method]
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        raise TypeError(f"bad option for method={method!r}: {exc}") from None
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _number_of_steps(t0, t_end, dt):
+    steps = (t_end - t0) / dt
+    N = round(steps)
+    if N < 1 or abs(N - steps) > 1e-6 * max(1.0, steps):
+        raise ValueError(f"dt={dt:g} must divide t_end - t0 = {t_end - t0:g} into a whole number of steps "
+                         f"(got {steps:.6g})")
+    return N
+
+
+_ADVICE = ("usual causes: a time step too large for the kernel (gamma < 0 makes close pairs stiff; "
+           "lower dt), or a learning rate too high for SBTM (lower lr)")
+
+
+def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Tensor | None = None,
+          seed: int = 0, device="cpu", dtype=torch.float64, stepper: str = "euler",
+          dt: float | None = None, t_end: float | None = None, save_every: int | None = None,
+          velocity_method: str = "auto", kde_l2: bool = False, kde_samples: int = 2**14,
+          progress: bool = False, callback=None, **options) -> Trajectory:
+    """Solve ``problem`` with particles moved by its velocity field and scores from ``method``.
+
+    Parameters
+    ----------
+    problem : a :class:`~landau_nb.problems.Problem` (e.g. ``anisotropic_gaussian(3)``).
+    method : "sbtm", "blob", "exact" or a :class:`ScoreEstimator`; ``options`` go to its
+        constructor (e.g. ``lr=1e-3``, ``bandwidth="reference"``).
+    n, x0 : number of particles drawn from u_{t0} with ``seed`` (CPU, float64, then cast), or
+        the initial particles themselves (their device and dtype then rule the run).
+    seed : seeds the initial sample and the estimator's random streams.
+    device, dtype : where and in which precision to run ("cpu"/"cuda", float32/float64).
+    stepper : "euler" (the paper's) or "heun".
+    dt, t_end : override the problem's time step and end time.
+    save_every : keep positions every this many steps (default: first and last only).
+    velocity_method : passed to :func:`landau_velocity` ("auto", "direct", "moments").
+    kde_l2 : at each snapshot, the KDE L2 error against the exact density (if known).
+    progress : show a tqdm progress bar. callback : called as ``callback(k, t, x, s, v)``.
+
+    Returns a :class:`Trajectory`. Raises :class:`NonFiniteError` (with the partial run) if
+    positions, scores or velocities stop being finite.
+    """
+    if not isinstance(problem, Problem):
+        raise TypeError(f"problem must be a landau_nb Problem, got {type(problem).__name__}")
+    check_choice("stepper", stepper, STEPPERS)
+    check_choice("velocity_method", velocity_method, VELOCITY_METHODS)
+    seed = check_int("seed", seed, low=0)
+    dt = problem.dt if dt is None else check_positive("dt", dt)
+    t_end = problem.t_end if t_end is None else check_real("t_end", t_end)
+    if t_end <= problem.t0:
+        raise ValueError(f"t_end={t_end:g} must be greater than t0={problem.t0:g}")
+    N = _number_of_steps(problem.t0, t_end, dt)
+    if save_every is not None:
+        save_every = check_int("save_every", save_every, low=1)
+    kde_samples = check_int("kde_samples", kde_samples, low=2)
+    if x0 is None:
+        if n is None:
+            raise ValueError("give the number of particles n (n >= 2) or the initial particles x0")
+        n = check_int("n", n, low=2)
+        dtype = check_dtype(dtype)
+        dev = check_device(device)
+        x = problem.sample(n, make_generator(seed, "initial-sample")).to(device=dev, dtype=dtype)
+    else:
+        x = check_points("x0", x0).detach().clone()
+        if x.shape[1] != problem.d:
+            raise ValueError(f"x0 has dimension {x.shape[1]} but the problem has d={problem.d}")
+        if n is not None and n != x.shape[0]:
+            raise ValueError(f"n={n} disagrees with x0, which has {x.shape[0]} rows")
+        n, dev, dtype = x.shape[0], x.device, x.dtype
+    d = problem.d
+    estimator = make_estimator(method, **options)
+    if isinstance(estimator, ExactScore) and not problem.has_exact_solution:
+        raise ValueError(f"method='exact' needs a problem with a known solution; {problem.name} has none")
+
+    t0 = problem.t0
+    times = t0 + dt * np.arange(N + 1)
+    f64 = torch.float64
+    exact = problem.has_exact_solution
+    closed_cov = problem.has_closed_covariance
+    # closed-form references for the second moments
+    x64 = x.to(f64)
+    sigma_analytic = problem.covariance(torch.as_tensor(times)).to(dev) if closed_cov else None
+    sigma_sample = (problem.second_moment_from(dg.second_moment(x64).cpu(), dg.mean(x64).cpu(),
+                                               torch.as_tensor(times)).to(dev) if closed_cov else None)
+    sigma_eq = problem.equilibrium_second_moment().to(dev)
+    mean0 = dg.mean(x64)
+    eps = torch.finfo(dtype).eps
+
+    rec = {k: np.full(N + 1, np.nan) for k in
+           ("energy", "entropy_rate", "score_error", "cov_error", "cov_error_sample",
+            "cov_error_equilibrium", "momentum_drift", "time_score", "time_velocity", "gd_steps")}
+    rec["mean"] = np.full((N + 1, d), np.nan)
+    rec["second_moment"] = np.full((N + 1, d, d), np.nan)
+    saved_t, saved_x, fourth, kde = [], [], [], []
+    kde_gen = make_generator(seed, "kde-l2")
+    drift_warned = False
+
+    meta = {
+        "problem": problem.params(), "n": n, "d": d, "seed": seed, "dtype": str(dtype).replace("torch.", ""),
+        "device": str(dev), "stepper": stepper, "dt": dt, "t_end": float(times[-1]), "steps": N,
+        "velocity_method": velocity_method, "versions": environment_versions(),
+    }
+
+    def snapshot(k, xk):
+        saved_t.append(times[k])
+        saved_x.append(xk.detach().cpu().numpy().copy())
+        fourth.append(float(dg.fourth_moment(xk.to(f64))))
+        if kde_l2 and exact:
+            tk = float(times[k])
+            kde.append(kde_l2_error(xk, lambda y: problem.log_density(y, tk),
+                                    lambda m, g: problem.sample_at(m, tk, g),
+                                    m=kde_samples, generator=kde_gen))
+
+    def build(upto):
+        sl = slice(0, upto + 1)
+        saved = {"fourth_moment": fourth}
+        if kde:
+            saved["kde_l2"] = kde
+        meta_out = dict(meta, estimator=estimator.params(), completed_steps=upto,
+                        wall_time={"total": time.perf_counter() - wall0,
+                                   "score": float(np.nansum(rec["time_score"])),
+                                   "velocity": float(np.nansum(rec["time_velocity"]))})
+        steps_out = {k: v[sl] for k, v in rec.items()}
+        return Trajectory(t=times[sl], steps=steps_out, saved_t=saved_t, x=np.stack(saved_x) if saved_x
+                          else np.zeros((0, n, d)), saved=saved, meta=meta_out)
+
+    def fail(k, quantity, last_x):
+        if not saved_t or saved_t[-1] != times[k]:
+            snapshot(k, last_x)
+        traj = build(max(k - 1, 0))
+        raise NonFiniteError(f"non-finite {quantity} at step {k} (t={times[k]:.6g}) with method="
+                             f"{estimator.name!r}, dt={dt:g}; the run up to the last finite state is in "
+                             f"the exception's .trajectory; {_ADVICE}",
+                             step=k, time=float(times[k]), quantity=quantity, trajectory=traj)
+
+    def score_at(xk, tk):
+        _sync(dev)
+        c = time.perf_counter()
+        s = estimator(xk, tk)
+        _sync(dev)
+        return s, time.perf_counter() - c
+
+    def velocity_at(xk, sk):
+        c = time.perf_counter()
+        v = problem.velocity(xk, sk, method=velocity_method)
+        _sync(dev)
+        return v, time.perf_counter() - c
+
+    wall0 = time.perf_counter()
+    estimator.initialize(problem, x, t0, seed)
+    bar = tqdm(total=N, disable=not progress, desc=f"{problem.name}/{estimator.name} n={n}")
+    for k in range(N + 1):
+        tk = float(times[k])
+        s, ts = score_at(x, tk)
+        if not bool(torch.isfinite(s).all()):
+            fail(k, "scores", x)
+        v, tv = velocity_at(x, s)
+        if not bool(torch.isfinite(v).all()):
+            fail(k, "velocities", x)
+        # -- diagnostics at X^k with the score used there --------------------------------
+        with torch.no_grad():
+            xk = x.to(f64)
+            m = dg.mean(xk)
+            sig = dg.second_moment(xk)
+            rec["mean"][k] = m.cpu().numpy()
+            rec["energy"][k] = float(dg.energy(xk))
+            rec["second_moment"][k] = sig.cpu().numpy()
+            rec["entropy_rate"][k] = float(dg.entropy_rate(s.to(f64), v.to(f64)))
+            drift = float((m - mean0).norm())
+            rec["momentum_drift"][k] = drift
+            rec["cov_error_equilibrium"][k] = float(dg.frobenius(sig, sigma_eq))
+            if closed_cov:
+                rec["cov_error"][k] = float(dg.frobenius(sig, sigma_analytic[k]))
+                rec["cov_error_sample"][k] = float(dg.frobenius(sig, sigma_sample[k]))
+            if exact:
+                rec["score_error"][k] = float(relative_score_error(s.to(f64), problem.score(xk, tk)))
+        rec["time_score"][k], rec["time_velocity"][k] = ts, tv
+        rec["gd_steps"][k] = estimator.stats.get("gd_steps", np.nan)
+        scale = max(1.0, math.sqrt(rec["energy"][0]))
+        if not drift_warned and drift > 1e4 * eps * scale * math.sqrt(k + 1):
+            warnings.warn(f"momentum drifted by {drift:.3e} at step {k} (t={tk:.6g}); the scheme keeps it to "
+                          "round-off, so this signals a bug or an inconsistent velocity", RuntimeWarning,
+                          stacklevel=2)
+            drift_warned = True
+        if k == 0 or k == N or (save_every and k % save_every == 0):
+            snapshot(k, x)
+        if callback is not None:
+            callback(k, tk, x, s, v)
+        if k == N:
+            break
+        # -- the step ------------------------------------------------------------------------
+        with torch.no_grad():
+            if stepper == "euler":
+                x_new = x + dt * v
+            else:
+                x_pred = x + dt * v
+                if not bool(torch.isfinite(x_pred).all()):
+                    fail(k + 1, "positions", x)
+                s2, ts2 = score_at(x_pred, tk + dt)
+                if not bool(torch.isfinite(s2).all()):
+                    fail(k + 1, "scores", x)
+                v2, tv2 = velocity_at(x_pred, s2)
+                rec["time_score"][k] += ts2
+                rec["time_velocity"][k] += tv2
+                x_new = x + 0.5 * dt * (v + v2)
+        if not bool(torch.isfinite(x_new).all()):
+            fail(k + 1, "positions", x)
+        x = x_new
+        bar.update(1)
+    bar.close()
+    return build(N)
