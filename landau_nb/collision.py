@@ -106,6 +106,8 @@ def landau_velocity(x: torch.Tensor, s: torch.Tensor, *, gamma: float, B: float 
     gamma = check_gamma(gamma, d)
     B = check_positive("B", B)
     method = _resolve_method(method, gamma)
+    if tile is not None:
+        check_int("tile", tile, low=1)
     if method == "moments":
         return _velocity_moments(x, s, B)
     return _velocity_direct(x, s, gamma, B, tile)

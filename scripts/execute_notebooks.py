@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Re-execute the book's notebooks in place and record their wall times.
+
+The ``.md`` file of each jupytext pair is the source of truth. For each chapter
+this script
+
+1. syncs ``book/NAME.md`` -> ``book/NAME.ipynb`` with
+   ``jupytext --to ipynb --update`` (inputs replaced, outputs kept);
+2. executes ``book/NAME.ipynb`` in place with nbconvert's ExecutePreprocessor
+   (kernel ``python3`` of this interpreter, working directory ``book/``,
+   ``record_timing=False`` so re-execution gives byte-identical files when the
+   outputs do not change, 900 s per cell);
+3. writes the wall time of each notebook to ``book/execution_times.json``
+   (merged with the entries of notebooks not re-run), read by the status page.
+
+Environment of the kernel: ``TQDM_DISABLE=1``, ``OMP_NUM_THREADS=2`` and the
+inline matplotlib backend (``MPLBACKEND`` is reset: ``Agg`` would drop figures),
+the same as under nbval in ``make test``.
+
+Usage::
+
+    python scripts/execute_notebooks.py                 # every book/*.md pair
+    python scripts/execute_notebooks.py preface kl_bound # by name, .md or .ipynb path
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+TIMES = BOOK / "execution_times.json"
+CELL_TIMEOUT = 900
+
+# Exported before any kernel starts: kernels inherit os.environ.
+os.environ["TQDM_DISABLE"] = "1"
+os.environ["OMP_NUM_THREADS"] = "2"
+os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+# jupyter_client maps the kernelspec's "python" to sys.executable; the PATH entry
+# makes any other `python` the kernel spawns resolve to this environment too.
+os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
+
+import nbformat  # noqa: E402
+from nbconvert.preprocessors import ExecutePreprocessor  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from check_notebooks import has_jupytext_header  # noqa: E402
+
+
+def resolve(names: list[str]) -> list[Path]:
+    """Chapter .md files for the given names (all jupytext pairs when empty)."""
+    if not names:
+        return sorted(p for p in BOOK.glob("*.md") if has_jupytext_header(p))
+    out = []
+    for name in names:
+        stem = Path(name).stem
+        md = BOOK / f"{stem}.md"
+        if not md.exists() or not has_jupytext_header(md):
+            sys.exit(f"execute_notebooks: {md.relative_to(ROOT)} is not a jupytext notebook")
+        out.append(md)
+    return out
+
+
+def sync(md: Path) -> Path:
+    ipynb = md.with_suffix(".ipynb")
+    subprocess.run(
+        [sys.executable, "-m", "jupytext", "--quiet", "--to", "ipynb", "--update", str(md)],
+        check=True,
+    )
+    return ipynb
+
+
+def execute(ipynb: Path) -> float:
+    nb = nbformat.read(ipynb, as_version=4)
+    ep = ExecutePreprocessor(timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False)
+    start = time.perf_counter()
+    ep.preprocess(nb, {"metadata": {"path": str(ipynb.parent)}})
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, ipynb)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="chapters to run (default: all)")
+    args = parser.parse_args()
+
+    mds = resolve(args.names)
+    times = {}
+    if TIMES.exists():
+        times = json.loads(TIMES.read_text(encoding="utf-8")).get("notebooks", {})
+
+    failed = []
+    for md in mds:
+        ipynb = sync(md)
+        print(f"executing {ipynb.relative_to(ROOT)} ...", flush=True)
+        try:
+            seconds = execute(ipynb)
+        except Exception as exc:  # CellExecutionError, timeouts, dead kernels
+            print(f"FAILED {ipynb.relative_to(ROOT)}:\n{exc}", file=sys.stderr)
+            failed.append(ipynb.stem)
+            continue
+        times[ipynb.stem] = {
+            "seconds": round(seconds, 2),
+            "executed": _dt.date.today().isoformat(),
+        }
+
+    record = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "python": platform.python_version(),
+        "omp_num_threads": os.environ["OMP_NUM_THREADS"],
+        "notebooks": dict(sorted(times.items())),
+    }
+    TIMES.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+    width = max([len(k) for k in times] + [8])
+    print(f"\n{'notebook':<{width}}  {'seconds':>8}  executed")
+    for name in sorted(times):
+        mark = "" if any(name == m.stem for m in mds) else "  (not re-run)"
+        print(f"{name:<{width}}  {times[name]['seconds']:>8.2f}  {times[name]['executed']}{mark}")
+    print(f"{'total':<{width}}  {sum(t['seconds'] for t in times.values()):>8.2f}")
+    print(f"wrote {TIMES.relative_to(ROOT)}")
+    if failed:
+        print(f"execute_notebooks: {len(failed)} notebook(s) failed: {', '.join(failed)}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
