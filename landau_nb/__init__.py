@@ -26,7 +26,8 @@ from .losses import (denoising_divergence, denoising_loss, divergence, implicit_
 from .networks import score_mlp
 from .problems import (BKW, AnisotropicGaussian, FokkerPlanck, GaussianMixture, HeatEquation,
                        Problem, anisotropic_gaussian, bkw, fokker_planck, gaussian_mixture,
-                       get_problem, heat, maxwell_second_moment)
+                       get_problem, heat, maxwell_second_moment,
+                       problem_from_params)
 from .sbtm import SBTM, fit_initial_score
 from .score import ExactScore, ScoreEstimator
 from .seeding import derive_seed, make_generator, seed_everything

@@ -22,7 +22,7 @@ from .collision import landau_velocity
 __all__ = [
     "Problem", "BKW", "AnisotropicGaussian", "GaussianMixture", "HeatEquation", "FokkerPlanck",
     "bkw", "anisotropic_gaussian", "gaussian_mixture", "heat", "fokker_planck",
-    "maxwell_second_moment", "PROBLEMS", "get_problem",
+    "maxwell_second_moment", "PROBLEMS", "get_problem", "problem_from_params",
 ]
 
 
@@ -498,3 +498,16 @@ def get_problem(name: str, **kwargs) -> Problem:
     from ._checks import check_choice
     check_choice("problem", name, tuple(PROBLEMS))
     return PROBLEMS[name](**kwargs)
+
+
+def problem_from_params(params: dict) -> Problem:
+    """Rebuild a problem from :meth:`Problem.params` (e.g. from a saved trajectory's metadata)."""
+    import inspect
+    params = dict(params)
+    name = params.pop("name")
+    from ._checks import check_choice
+    check_choice("problem", name, tuple(PROBLEMS))
+    cls = {"bkw": BKW, "anisotropic_gaussian": AnisotropicGaussian, "gaussian_mixture": GaussianMixture,
+           "heat": HeatEquation, "fokker_planck": FokkerPlanck}[name]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    return cls(**{k: v for k, v in params.items() if k in accepted})
