@@ -17,7 +17,7 @@ Public API (each function's docstring names the book chapter that derives it):
 from ._version import __version__
 from .blob import BANDWIDTH_RULES, Blob, blob_bandwidth, blob_score, kde_score
 from .collision import (collision_divergence, collision_kernel, collision_matrix,
-                        landau_velocity)
+                        landau_velocity, velocity_divergence)
 from .diagnostics import energy, entropy_rate, fourth_moment, frobenius, mean, second_moment
 from .kde import kde_l2_error, kde_log_density, kde_sample, scott_covariance
 from .losses import (denoising_divergence, denoising_loss, divergence, implicit_loss,

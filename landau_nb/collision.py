@@ -26,6 +26,7 @@ __all__ = [
     "landau_velocity",
     "collision_matrix",
     "collision_divergence",
+    "velocity_divergence",
     "VELOCITY_METHODS",
 ]
 
@@ -213,3 +214,37 @@ def collision_divergence(x: torch.Tensor, *, gamma: float, B: float = 1 / 24, at
         c = _radial_weight((z * z).sum(-1), gamma)
         out[i0:i0 + rows] = (c[..., None] * z).sum(1)
     return out.mul_(-B * (d - 1) / n)
+
+
+def velocity_divergence(x: torch.Tensor, s: torch.Tensor, jac: torch.Tensor, *, gamma: float,
+                        B: float = 1 / 24, tile: int | None = None) -> torch.Tensor:
+    """div v at the particles for the velocity FIELD v(y) = -(B/n) sum_j A(y - x_j)(s(y) - s_j),
+    where s is a differentiable score field with values s_i = s(x_i) and Jacobians
+    jac[i, k, a] = d s_k / d y_a at x_i. With div A(z) = -(d-1)|z|^gamma z::
+
+        div v(x_i) = (d-1)(B/n) sum_j |z_ij|^gamma z_ij.(s_i - s_j) - tr(D(x_i) J_i).
+
+    The j = i term is left out (zero for gamma > -1, singular otherwise). Along a trajectory
+    d/dt log u(X_i) = -div v(X_i): this transports the particle system's log-density (the
+    idea of Huang & Wang), used for entropy and KL estimates. Book: "The KL bound".
+    """
+    x = check_points("x", x)
+    s = check_like("s", s, "x", x)
+    n, d = x.shape
+    if not isinstance(jac, torch.Tensor) or jac.shape != (n, d, d):
+        raise ValueError(f"jac must be a tensor of shape (n, d, d) = {(n, d, d)}")
+    gamma = check_gamma(gamma, d)
+    B = check_positive("B", B)
+    if gamma == 0:
+        X = x - x.mean(0)
+        S = s - s.mean(0)
+        pair = n * (X * S).sum(1) + (X * S).sum()      # sum_j (X_i - X_j).(S_i - S_j)
+    else:
+        rows = _tile_rows(n, d, tile)
+        pair = torch.empty(n, dtype=x.dtype, device=x.device)
+        for i0 in range(0, n, rows):
+            z = x[i0:i0 + rows, None, :] - x[None, :, :]
+            w = s[i0:i0 + rows, None, :] - s[None, :, :]
+            pair[i0:i0 + rows] = (_radial_weight((z * z).sum(-1), gamma) * (z * w).sum(-1)).sum(1)
+    D = collision_matrix(x, gamma=gamma, B=B, tile=tile)
+    return (d - 1) * (B / n) * pair - torch.einsum("nak,nka->n", D, jac)

@@ -17,7 +17,7 @@ import torch
 
 from ._checks import (check_dimension, check_gamma, check_int, check_points, check_positive,
                       check_real)
-from .collision import landau_velocity
+from .collision import landau_velocity, velocity_divergence
 
 __all__ = [
     "Problem", "BKW", "AnisotropicGaussian", "GaussianMixture", "HeatEquation", "FokkerPlanck",
@@ -95,6 +95,10 @@ class Problem:
         if self.equation == "landau":
             return landau_velocity(x, s, gamma=self.gamma, B=self.B, method=method, tile=tile)
         raise NotImplementedError
+
+    def velocity_divergence(self, x: torch.Tensor, s: torch.Tensor, jac: torch.Tensor) -> torch.Tensor:
+        """div v at the particles when the score is a field with Jacobians ``jac`` (n, d, d)."""
+        return velocity_divergence(x, s, jac, gamma=self.gamma, B=self.B)
 
     # -- closed forms where known --------------------------------------------------------
     has_exact_solution = False   #: density and score known for all t
@@ -425,6 +429,9 @@ class HeatEquation(_IsotropicGaussianFlow):
     def velocity(self, x, s, *, method="auto", tile=None):
         return -self.D * s
 
+    def velocity_divergence(self, x, s, jac):
+        return -self.D * jac.diagonal(dim1=1, dim2=2).sum(1)
+
     def second_moment_from(self, sigma0, mean, t):
         t = torch.as_tensor(t, dtype=sigma0.dtype, device=sigma0.device)
         eye = torch.eye(self.d, dtype=sigma0.dtype, device=sigma0.device)
@@ -447,6 +454,9 @@ class FokkerPlanck(_IsotropicGaussianFlow):
 
     def velocity(self, x, s, *, method="auto", tile=None):
         return -x - s
+
+    def velocity_divergence(self, x, s, jac):
+        return -self.d - jac.diagonal(dim1=1, dim2=2).sum(1)
 
     def second_moment_from(self, sigma0, mean, t):
         t = torch.as_tensor(t, dtype=sigma0.dtype, device=sigma0.device)

@@ -193,6 +193,9 @@ class SBTM(ScoreEstimator):
             best = current
         return steps
 
+    def field(self, t):
+        return self.model
+
     def __call__(self, x, t):
         if self.model is None:
             raise RuntimeError("SBTM.initialize(problem, x, t) must be called before use")

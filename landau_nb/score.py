@@ -37,6 +37,12 @@ class ScoreEstimator:
         """JSON-ready hyper-parameters (saved with trajectories)."""
         return {"name": self.name}
 
+    def field(self, t: float):
+        """The current score as a differentiable function y -> s(y) of arbitrary points, or
+        None if the estimator only gives values at the particles (needed for transporting
+        the log-density)."""
+        return None
+
 
 class ExactScore(ScoreEstimator):
     """The true score grad log u_t of a problem with a closed-form solution (oracle)."""
@@ -51,3 +57,6 @@ class ExactScore(ScoreEstimator):
 
     def __call__(self, x, t):
         return self.problem.score(x, t)
+
+    def field(self, t):
+        return lambda y: self.problem.score(y, t)

@@ -20,9 +20,9 @@ from . import diagnostics as dg
 from ._checks import (check_choice, check_device, check_dtype, check_int, check_points,
                       check_positive, check_real)
 from .blob import Blob
-from .collision import VELOCITY_METHODS
+from .collision import VELOCITY_METHODS, collision_matrix
 from .kde import kde_l2_error
-from .losses import relative_score_error
+from .losses import _value_and_jacobian, relative_score_error
 from .problems import Problem
 from .sbtm import SBTM
 from .score import ExactScore, ScoreEstimator
@@ -80,7 +80,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
           seed: int = 0, device="cpu", dtype=torch.float64, stepper: str = "euler",
           dt: float | None = None, t_end: float | None = None, save_every: int | None = None,
           velocity_method: str = "auto", kde_l2: bool = False, kde_samples: int = 2**14,
-          progress: bool = False, callback=None, **options) -> Trajectory:
+          track_log_density: bool = False, progress: bool = False, callback=None,
+          **options) -> Trajectory:
     """Solve ``problem`` with particles moved by its velocity field and scores from ``method``.
 
     Parameters
@@ -97,6 +98,11 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     save_every : keep positions every this many steps (default: first and last only).
     velocity_method : passed to :func:`landau_velocity` ("auto", "direct", "moments").
     kde_l2 : at each snapshot, the KDE L2 error against the exact density (if known).
+    track_log_density : transport log u along each trajectory, d/dt log u(X_i) = -div v(X_i)
+        (needs an estimator with a score field: "sbtm" or "exact", and a known initial density).
+        Records ``entropy`` = (1/n) sum log u(X_i), and for exact-solution problems ``kl`` =
+        (1/n) sum [log u(X_i) - log u*(X_i)] (a Monte Carlo estimate of KL(u_t || u*_t)) and
+        ``score_loss_D`` = (1/n) sum |s - grad log u*|^2_D (Landau problems).
     progress : show a tqdm progress bar. callback : called as ``callback(k, t, x, s, v)``.
 
     Returns a :class:`Trajectory`. Raises :class:`NonFiniteError` (with the partial run) if
@@ -148,9 +154,11 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     mean0 = dg.mean(x64)
     eps = torch.finfo(dtype).eps
 
-    rec = {k: np.full(N + 1, np.nan) for k in
-           ("energy", "entropy_rate", "score_error", "cov_error", "cov_error_sample",
-            "cov_error_equilibrium", "momentum_drift", "time_score", "time_velocity", "gd_steps")}
+    keys = ["energy", "entropy_rate", "score_error", "cov_error", "cov_error_sample",
+            "cov_error_equilibrium", "momentum_drift", "time_score", "time_velocity", "gd_steps"]
+    if track_log_density:
+        keys += ["entropy", "kl", "score_loss_D"]
+    rec = {k: np.full(N + 1, np.nan) for k in keys}
     rec["mean"] = np.full((N + 1, d), np.nan)
     rec["second_moment"] = np.full((N + 1, d, d), np.nan)
     saved_t, saved_x, fourth, kde = [], [], [], []
@@ -160,7 +168,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     meta = {
         "problem": problem.params(), "n": n, "d": d, "seed": seed, "dtype": str(dtype).replace("torch.", ""),
         "device": str(dev), "stepper": stepper, "dt": dt, "t_end": float(times[-1]), "steps": N,
-        "velocity_method": velocity_method, "versions": environment_versions(),
+        "velocity_method": velocity_method, "track_log_density": bool(track_log_density),
+        "versions": environment_versions(),
     }
 
     def snapshot(k, xk):
@@ -208,8 +217,21 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         _sync(dev)
         return v, time.perf_counter() - c
 
+    def log_density_rate(xk, sk, tk):
+        """-div v at the particles (the rate of change of log u along trajectories)."""
+        _, jac = _value_and_jacobian(estimator.field(tk), xk, False)
+        return -problem.velocity_divergence(xk, sk, jac.detach())
+
     wall0 = time.perf_counter()
     estimator.initialize(problem, x, t0, seed)
+    if track_log_density:
+        if estimator.field(t0) is None:
+            raise ValueError(f"track_log_density=True needs a score field; method={estimator.name!r} only "
+                             "gives values at the particles (use 'sbtm' or 'exact')")
+        try:
+            log_u = problem.log_density(x, t0)
+        except NotImplementedError:
+            raise ValueError(f"track_log_density=True needs the initial density; {problem.name} has none") from None
     bar = tqdm(total=N, disable=not progress, desc=f"{problem.name}/{estimator.name} n={n}")
     for k in range(N + 1):
         tk = float(times[k])
@@ -235,7 +257,18 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
                 rec["cov_error"][k] = float(dg.frobenius(sig, sigma_analytic[k]))
                 rec["cov_error_sample"][k] = float(dg.frobenius(sig, sigma_sample[k]))
             if exact:
-                rec["score_error"][k] = float(relative_score_error(s.to(f64), problem.score(xk, tk)))
+                s_true = problem.score(xk, tk)
+                rec["score_error"][k] = float(relative_score_error(s.to(f64), s_true))
+        if track_log_density:
+            rate = log_density_rate(x, s, tk)
+            with torch.no_grad():
+                rec["entropy"][k] = float(log_u.to(f64).mean())
+                if exact:
+                    rec["kl"][k] = float((log_u.to(f64) - problem.log_density(xk, tk)).mean())
+                    if problem.equation == "landau":
+                        err = s.to(f64) - s_true
+                        D = collision_matrix(xk, gamma=problem.gamma, B=problem.B)
+                        rec["score_loss_D"][k] = float(torch.einsum("na,nab,nb->n", err, D, err).mean())
         rec["time_score"][k], rec["time_velocity"][k] = ts, tv
         rec["gd_steps"][k] = estimator.stats.get("gd_steps", np.nan)
         scale = max(1.0, math.sqrt(rec["energy"][0]))
@@ -253,6 +286,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         # -- the step (scores are computed outside no_grad: SBTM trains inside) -------------
         if stepper == "euler":
             x_new = (x + dt * v).detach()
+            if track_log_density:
+                log_u = log_u + dt * rate
         else:
             x_pred = (x + dt * v).detach()
             if not bool(torch.isfinite(x_pred).all()):
@@ -264,6 +299,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
             rec["time_score"][k] += ts2
             rec["time_velocity"][k] += tv2
             x_new = (x + 0.5 * dt * (v + v2)).detach()
+            if track_log_density:
+                log_u = log_u + 0.5 * dt * (rate + log_density_rate(x_pred, s2, tk + dt))
         if not bool(torch.isfinite(x_new).all()):
             fail(k + 1, "positions", x)
         x = x_new

@@ -145,3 +145,23 @@ def test_collision_divergence_matches_autograd(gamma):
     div = torch.stack([sum(torch.autograd.grad(D[:, a, b].sum(), yy, retain_graph=True)[0][:, a]
                            for a in range(3)) for b in range(3)], dim=1)
     torch.testing.assert_close(ln.collision_divergence(x, gamma=gamma, at=y), div, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("gamma", [0.0, 1.0, -3.0])
+def test_velocity_divergence_matches_autograd_of_the_field(gamma):
+    # v(y) = -(B/n) sum_{j != i} A(y - x_j)(net(y) - s_j): autograd divergence at y = x_i,
+    # leaving out the j = i term (as the formula does) for each checked i.
+    x, _ = rand_pair(40, 3, seed=8)
+    net = ln.score_mlp(3, width=16, generator=gen(9))
+    with torch.no_grad():
+        s = net(x)
+    _, jac = ln.losses._value_and_jacobian(net, x, False)
+    div = ln.velocity_divergence(x, s, jac, gamma=gamma)
+    for i in (0, 17, 39):
+        others = torch.cat([x[:i], x[i + 1:]])
+        s_others = torch.cat([s[:i], s[i + 1:]])
+        y = x[i:i + 1].clone().requires_grad_(True)
+        A = ln.collision_kernel(y - others, gamma=gamma)           # (n-1, d, d)
+        v = -torch.einsum("jab,jb->a", A, net(y) - s_others) / 40
+        auto = sum(torch.autograd.grad(v[a], y, retain_graph=True)[0][0, a] for a in range(3))
+        torch.testing.assert_close(div[i], auto.detach(), rtol=1e-10, atol=1e-12)
