@@ -43,6 +43,7 @@ CELL_TIMEOUT = 900
 # Exported before any kernel starts: kernels inherit os.environ.
 os.environ["TQDM_DISABLE"] = "1"
 os.environ["OMP_NUM_THREADS"] = "2"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: no spin on busy machines
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
 # jupyter_client maps the kernelspec's "python" to sys.executable; the PATH entry
