@@ -11,13 +11,16 @@ Public API (each function's docstring names the book chapter that derives it):
   :func:`kde_score`, :func:`blob_bandwidth`, :func:`score_mlp`
 * losses: :func:`denoising_loss`, :func:`implicit_loss`, :func:`weighted_denoising_loss`,
   :func:`weighted_implicit_loss`, :func:`divergence`, :func:`denoising_divergence`
-* running: :func:`solve`, :class:`Trajectory`, :func:`seed_everything`
+* running: :func:`solve`, :class:`Trajectory`, :func:`seed_everything`, :class:`CheckpointError`
+* experiments (paper §5): :data:`EXPERIMENTS`, :func:`run_experiment`, :func:`reproduce`,
+  :class:`Results`, :func:`loglog_slope`; command line ``python -m landau_nb``
 """
 
 from ._version import __version__
 from .blob import BANDWIDTH_RULES, Blob, blob_bandwidth, blob_score, kde_score
 from .collision import (collision_divergence, collision_kernel, collision_matrix,
                         landau_velocity, velocity_divergence)
+from .checkpoint import CheckpointError
 from .diagnostics import energy, entropy_rate, fourth_moment, frobenius, mean, second_moment
 from .kde import kde_l2_error, kde_log_density, kde_sample, scott_covariance
 from .losses import (denoising_divergence, denoising_loss, divergence, implicit_loss,
@@ -33,5 +36,7 @@ from .score import ExactScore, ScoreEstimator
 from .seeding import derive_seed, make_generator, seed_everything
 from .solve import NonFiniteError, make_estimator, solve
 from .trajectory import Trajectory
+from .experiments import (EXPERIMENTS, Experiment, Results, get_experiment, loglog_slope, reproduce,
+                          run_experiment)
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]

@@ -135,6 +135,13 @@ class Blob(ScoreEstimator):
         super().initialize(problem, x, t, seed)
         self.eps = self._eps(x)
 
+    def get_state(self):
+        return {}, {"eps": self.eps}
+
+    def set_state(self, problem, x, t, seed, arrays, meta):
+        super().initialize(problem, x, t, seed)
+        self.eps = meta["eps"]
+
     def __call__(self, x, t):
         if self.eps is None:
             raise RuntimeError("Blob.initialize(problem, x, t) must be called before use")

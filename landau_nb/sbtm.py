@@ -21,12 +21,15 @@ import warnings
 
 import torch
 
+import numpy as np
+
 from ._checks import check_choice, check_int, check_positive, check_real
 from .collision import collision_divergence, collision_matrix
 from .losses import (denoising_loss, implicit_loss, weighted_denoising_loss,
                      weighted_implicit_loss)
 from .networks import score_mlp
 from .score import ScoreEstimator
+from .checkpoint import generator_state, set_generator_state, tensor_state
 from .seeding import make_generator
 
 __all__ = ["SBTM", "fit_initial_score"]
@@ -143,6 +146,35 @@ class SBTM(ScoreEstimator):
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
         self.loss_log = []
         self.calls = 0
+
+    def get_state(self):
+        """Network weights, Adam moments and the noise stream (for checkpoints)."""
+        arrays = tensor_state("model", self.model.state_dict())
+        opt = self.optimizer.state_dict()["state"]
+        arrays.update(tensor_state("optimizer", {str(i): st for i, st in opt.items()}))
+        arrays["noise_gen"] = generator_state(self.noise_gen)
+        if self.loss_log:
+            arrays["loss_log"] = np.asarray(self.loss_log, dtype=np.float64)
+        meta = {"calls": self.calls, "init_report": self.init_report,
+                "optimizer_keys": {str(i): sorted(st) for i, st in opt.items()}}
+        return arrays, meta
+
+    def set_state(self, problem, x, t, seed, arrays, meta):
+        ScoreEstimator.initialize(self, problem, x, t, seed)
+        self.model = score_mlp(problem.d, width=self.width, depth=self.depth, dtype=x.dtype, device=x.device)
+        self.model.load_state_dict({k[6:]: torch.from_numpy(v) for k, v in arrays.items()
+                                    if k.startswith("model.")})
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        sd = self.optimizer.state_dict()
+        sd["state"] = {int(i): {key: torch.from_numpy(arrays[f"optimizer.{i}.{key}"].copy()) for key in keys}
+                       for i, keys in meta["optimizer_keys"].items()}
+        self.optimizer.load_state_dict(sd)
+        self.noise_gen = make_generator(seed, "sbtm/noise", device=x.device)
+        set_generator_state(self.noise_gen, arrays["noise_gen"])
+        self.loss_log = [tuple(row) for row in arrays["loss_log"].tolist()] if "loss_log" in arrays else []
+        self.loss_log = [(int(c), v) for c, v in self.loss_log]
+        self.calls = int(meta["calls"])
+        self.init_report = meta["init_report"]
 
     def _weights(self, x):
         if not self.loss.startswith("weighted"):

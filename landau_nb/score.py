@@ -37,6 +37,14 @@ class ScoreEstimator:
         """JSON-ready hyper-parameters (saved with trajectories)."""
         return {"name": self.name}
 
+    def get_state(self) -> tuple[dict, dict]:
+        """The estimator's mutable state for a checkpoint: (name -> numpy array, JSON-ready dict)."""
+        return {}, {}
+
+    def set_state(self, problem, x: torch.Tensor, t: float, seed: int, arrays: dict, meta: dict) -> None:
+        """Restore a state written by :meth:`get_state` (instead of :meth:`initialize`)."""
+        self.initialize(problem, x, t, seed)
+
     def field(self, t: float):
         """The current score as a differentiable function y -> s(y) of arbitrary points, or
         None if the estimator only gives values at the particles (needed for transporting

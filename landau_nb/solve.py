@@ -8,9 +8,11 @@ round-off) because each stage's velocity sums to zero.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -20,6 +22,8 @@ from . import diagnostics as dg
 from ._checks import (check_choice, check_device, check_dtype, check_int, check_points,
                       check_positive, check_real)
 from .blob import Blob
+from .checkpoint import (CheckpointError, generator_state, has_checkpoint, load_checkpoint,
+                         save_checkpoint, set_generator_state)
 from .collision import VELOCITY_METHODS, collision_matrix
 from .kde import kde_l2_error
 from .losses import _value_and_jacobian, relative_score_error
@@ -76,11 +80,17 @@ _ADVICE = ("usual causes: a time step too large for the kernel (gamma < 0 makes 
            "lower dt), or a learning rate too high for SBTM (lower lr)")
 
 
+def _array_digest(x: torch.Tensor) -> str:
+    import hashlib
+    return hashlib.sha256(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes()).hexdigest()[:16]
+
+
 def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Tensor | None = None,
           seed: int = 0, device="cpu", dtype=torch.float64, stepper: str = "euler",
           dt: float | None = None, t_end: float | None = None, save_every: int | None = None,
           velocity_method: str = "auto", kde_l2: bool = False, kde_samples: int = 2**14,
           track_log_density: bool = False, progress: bool = False, callback=None,
+          checkpoint=None, checkpoint_every: int = 50, resume: bool = True,
           **options) -> Trajectory:
     """Solve ``problem`` with particles moved by its velocity field and scores from ``method``.
 
@@ -104,6 +114,12 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         (1/n) sum [log u(X_i) - log u*(X_i)] (a Monte Carlo estimate of KL(u_t || u*_t)) and
         ``score_loss_D`` = (1/n) sum |s - grad log u*|^2_D (Landau problems).
     progress : show a tqdm progress bar. callback : called as ``callback(k, t, x, s, v)``.
+    checkpoint : a folder for checkpoints (written atomically every ``checkpoint_every``
+        steps, with the network, optimiser and random-stream states). With ``resume=True`` a
+        run that finds a checkpoint of the same run there continues from it and ends
+        bit-identical (on CPU) to an uninterrupted run; a checkpoint of a different run, or a
+        damaged one, raises :class:`~landau_nb.checkpoint.CheckpointError`. The folder is
+        left in place at the end (the caller removes it once the result is saved).
 
     Returns a :class:`Trajectory`. Raises :class:`NonFiniteError` (with the partial run) if
     positions, scores or velocities stop being finite.
@@ -120,6 +136,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     N = _number_of_steps(problem.t0, t_end, dt)
     if save_every is not None:
         save_every = check_int("save_every", save_every, low=1)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
     kde_samples = check_int("kde_samples", kde_samples, low=2)
     if x0 is None:
         if n is None:
@@ -222,18 +239,69 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         _, jac = _value_and_jacobian(estimator.field(tk), xk, False)
         return -problem.velocity_divergence(xk, sk, jac.detach())
 
+    # identity of the run: a checkpoint is only resumed by the same run
+    identity = {k: v for k, v in meta.items() if k != "versions"}
+    identity.update(estimator=estimator.params(), save_every=save_every, kde_l2=bool(kde_l2),
+                    kde_samples=kde_samples, x0_sha=_array_digest(x))
+    identity = json.loads(json.dumps(identity, sort_keys=True, default=float))
+
+    def save_state(k, xk, log_uk):
+        arrays, est_meta = estimator.get_state()
+        arrays = {f"estimator.{name}": a for name, a in arrays.items()}
+        arrays.update({f"rec.{name}": a for name, a in rec.items()})
+        arrays["x"] = xk.detach().cpu().numpy()
+        arrays["kde_gen"] = generator_state(kde_gen)
+        if saved_x:
+            arrays["saved_x"] = np.stack(saved_x)
+        arrays["saved_t"] = np.asarray(saved_t, dtype=np.float64)
+        arrays["fourth"] = np.asarray(fourth, dtype=np.float64)
+        arrays["kde"] = np.asarray(kde, dtype=np.float64)
+        if log_uk is not None:
+            arrays["log_u"] = log_uk.detach().cpu().numpy()
+        save_checkpoint(checkpoint, k, arrays,
+                        {"identity": identity, "estimator": est_meta, "drift_warned": drift_warned,
+                         "elapsed": time.perf_counter() - wall0})
+
     wall0 = time.perf_counter()
-    estimator.initialize(problem, x, t0, seed)
+    k_start = 0
+    log_u = None
+    if checkpoint is not None and resume and has_checkpoint(checkpoint):
+        k_start, arrays, cmeta = load_checkpoint(checkpoint)
+        if cmeta.get("identity") != identity:
+            old = cmeta.get("identity") or {}
+            diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
+            raise CheckpointError(f"the checkpoint in {checkpoint} belongs to a different run (differs in "
+                                  f"{diff}); use another folder or resume=False")
+        est_arrays = {k[10:]: v for k, v in arrays.items() if k.startswith("estimator.")}
+        estimator.set_state(problem, x, t0, seed, est_arrays, cmeta["estimator"])
+        for name in rec:
+            rec[name][:] = arrays[f"rec.{name}"]
+        x = torch.from_numpy(arrays["x"]).to(device=dev)
+        set_generator_state(kde_gen, arrays["kde_gen"])
+        saved_t.extend(arrays["saved_t"].tolist())
+        if "saved_x" in arrays:
+            saved_x.extend(list(arrays["saved_x"]))
+        fourth.extend(arrays["fourth"].tolist())
+        kde.extend(arrays["kde"].tolist())
+        if "log_u" in arrays:
+            log_u = torch.from_numpy(arrays["log_u"]).to(device=dev)
+        drift_warned = bool(cmeta["drift_warned"])
+        wall0 -= float(cmeta["elapsed"])
+    else:
+        estimator.initialize(problem, x, t0, seed)
     if track_log_density:
         if estimator.field(t0) is None:
             raise ValueError(f"track_log_density=True needs a score field; method={estimator.name!r} only "
                              "gives values at the particles (use 'sbtm' or 'exact')")
-        try:
-            log_u = problem.log_density(x, t0)
-        except NotImplementedError:
-            raise ValueError(f"track_log_density=True needs the initial density; {problem.name} has none") from None
-    bar = tqdm(total=N, disable=not progress, desc=f"{problem.name}/{estimator.name} n={n}")
-    for k in range(N + 1):
+        if log_u is None:
+            try:
+                log_u = problem.log_density(x, t0)
+            except NotImplementedError:
+                raise ValueError(f"track_log_density=True needs the initial density; {problem.name} has none") from None
+    bar = tqdm(total=N, initial=k_start, disable=not progress, desc=f"{problem.name}/{estimator.name} n={n}")
+    for k in range(k_start, N + 1):
+        if checkpoint is not None and k > k_start and k % checkpoint_every == 0:
+            save_state(k, x, log_u)
         tk = float(times[k])
         s, ts = score_at(x, tk)
         if not bool(torch.isfinite(s).all()):

@@ -29,7 +29,7 @@ def _paths(path) -> tuple[Path, Path]:
     p = Path(path)
     if p.suffix in (".npz", ".json"):
         p = p.with_suffix("")
-    return p.with_suffix(".npz"), p.with_suffix(".json")
+    return p.with_name(p.name + ".npz"), p.with_name(p.name + ".json")
 
 
 class Trajectory:

@@ -1,0 +1,145 @@
+"""Command line: ``python -m landau_nb list | run | reproduce | summary`` (book: "Experiments").
+
+Examples::
+
+    python -m landau_nb list
+    python -m landau_nb run anisotropic_d3 --solver sbtm --n 800 --seeds 0-4 --device cuda --out results
+    python -m landau_nb reproduce --scale paper --device cuda --out results/paper
+    python -m landau_nb summary anisotropic_d3 --out results
+
+Bad arguments exit with status 2 and a one-line message; failed (non-finite) runs exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ._version import __version__
+
+_DTYPES = ("float32", "float64")
+
+
+def _parser() -> argparse.ArgumentParser:
+    from .experiments import EXPERIMENTS, SCALES
+    p = argparse.ArgumentParser(prog="python -m landau_nb", description=(
+        "Particle methods for the Landau equation: run the experiments of Section 5 of Ilin, Hu & Wang "
+        "(2025). Results are written as .npz + .json under --out; interrupted runs resume."))
+    p.add_argument("--version", action="version", version=f"landau_nb {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("list", help="list the experiments and their sweeps")
+
+    def common(q, scale_default="book"):
+        q.add_argument("--scale", choices=SCALES, default=scale_default,
+                       help="book: minutes on 2 CPU cores; paper: the paper's n and seeds (GPU)")
+        q.add_argument("--device", default=None, help="cpu or cuda (default: cuda at paper scale if available)")
+        q.add_argument("--dtype", choices=_DTYPES, default=None,
+                       help="default: float32 on cuda, float64 on cpu")
+        q.add_argument("--out", default=None, help="results folder (default: results/SCALE)")
+        q.add_argument("--workers", type=int, default=None, help="parallel CPU processes (default: up to 2)")
+        q.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    r = sub.add_parser("run", help="run one experiment (or part of it)")
+    r.add_argument("experiment", choices=sorted(EXPERIMENTS), metavar="EXPERIMENT",
+                   help="one of: " + ", ".join(EXPERIMENTS))
+    r.add_argument("--solver", action="append", default=None,
+                   help="a solver or sweep label (repeatable; default: all of the experiment)")
+    r.add_argument("--n", type=int, action="append", default=None, help="particle count (repeatable)")
+    r.add_argument("--seeds", default=None, help="e.g. 0-4 or 0,2,5 (default: the scale's)")
+    r.add_argument("--checkpoint-every", type=int, default=50, help="steps between checkpoints")
+    common(r)
+
+    rp = sub.add_parser("reproduce", help="run every experiment at a scale; records wall times")
+    rp.add_argument("--only", default=None, help="comma-separated experiment names")
+    common(rp)
+
+    s = sub.add_parser("summary", help="print the error tables of finished runs")
+    s.add_argument("experiment", choices=sorted(EXPERIMENTS), metavar="EXPERIMENT")
+    s.add_argument("--scale", choices=SCALES, default="book")
+    s.add_argument("--out", default=None)
+    return p
+
+
+def _resolve(args):
+    import os
+
+    import torch
+
+    from ._checks import check_device
+    scale = args.scale
+    device = args.device or ("cuda" if scale == "paper" and torch.cuda.is_available() else "cpu")
+    dev = check_device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r}: CUDA is not available on this machine (use --device cpu)")
+    dtype = getattr(torch, args.dtype or ("float32" if dev.type == "cuda" else "float64"))
+    out = args.out or os.path.join("results", scale)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"workers={args.workers}: must be >= 1")
+    return device, dtype, out
+
+
+def _print_summary(res) -> None:
+    kind = res.experiment.kind
+    print(res)
+    if kind == "runtime":
+        from .experiments import loglog_slope
+        for lab, d in res.timing().items():
+            print(f"{lab}: " + ", ".join(f"n={n}: {t * 1e3:.2f} ms" for n, t in d.items())
+                  + f"; slope {loglog_slope(list(d), list(d.values())):.2f}")
+        return
+    problem = res.experiment.make_problem()
+    keys = []
+    if problem.has_closed_covariance:
+        keys += [("cov_error", "end"), ("cov_error_sample", "end"), ("cov_error_sample", "max")]
+    if problem.has_exact_solution:
+        keys += [("score_error", "end"), ("kde_l2", "end")]
+    for key, at in keys:
+        try:
+            print(res.table(key, at), end="\n\n")
+        except (KeyError, ValueError):
+            pass
+    if not problem.has_closed_covariance and len(res.labels) > 1:
+        print(res.reference_errors(), end="\n\n")
+    print(res.table("energy_drift", "end", reference=None))
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    from .experiments import EXPERIMENTS, Results, parse_seeds, reproduce, run_experiment
+    try:
+        if args.command == "list":
+            for exp in EXPERIMENTS.values():
+                print(exp.describe())
+            return 0
+        if args.command == "summary":
+            import os
+            res = Results.load(args.out or os.path.join("results", args.scale), args.experiment, scale=args.scale)
+            if not res.runs:
+                raise ValueError(f"no finished runs of {args.experiment} under {res.folder}")
+            _print_summary(res)
+            return 0
+        device, dtype, out = _resolve(args)
+        if args.command == "run":
+            for n in args.n or []:
+                if n < 2:
+                    raise ValueError(f"n={n}: need at least 2 particles")
+            seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+            res = run_experiment(args.experiment, args.scale, out=out, device=device, dtype=dtype,
+                                 labels=args.solver, ns=args.n, seeds=seeds, workers=args.workers,
+                                 checkpoint_every=args.checkpoint_every, progress=not args.quiet)
+            _print_summary(res)
+            return 1 if res.failed else 0
+        only = [s.strip() for s in args.only.split(",")] if args.only else None
+        record = reproduce(args.scale, out=out, device=device, dtype=dtype, only=only, workers=args.workers,
+                           progress=not args.quiet)
+        print(json.dumps(record, indent=1))
+        return 1 if any(e["failed"] for e in record["experiments"].values()) else 0
+    except (ValueError, TypeError) as exc:
+        print(f"python -m landau_nb: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

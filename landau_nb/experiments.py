@@ -1,0 +1,566 @@
+"""The experiments of Section 5 of the paper: a registry, a resumable runner and summaries.
+
+Each :class:`Experiment` holds the paper's problem and hyper-parameters and two scales:
+``"paper"`` (n = 100·2^k as in the paper, several seeds; meant for a GPU) and ``"book"``
+(a few particle counts, minutes on two CPU cores; the book's stored outputs). SBTM and the
+blob method share the initial sample of each (n, seed): both draw it from the same seeded
+stream (book: "Particles and conservation").
+
+Runs are written as ``OUT/EXPERIMENT/LABEL/n000100_seed0.npz`` + ``.json``; a run that is
+interrupted continues from its last checkpoint (``.ckpt`` folder next to it) and ends
+bit-identical on CPU to an uninterrupted one. Book: the chapters of Part "Experiments".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ._checks import check_choice, check_int
+from .checkpoint import remove_checkpoint
+from .problems import get_problem, problem_from_params
+from .trajectory import Trajectory, environment_versions
+
+__all__ = ["Sweep", "Experiment", "RunSpec", "EXPERIMENTS", "SCALES", "get_experiment",
+           "run_experiment", "reproduce", "Results", "settings", "loglog_slope", "parse_seeds"]
+
+SCALES = ("book", "paper")
+
+
+def _paper_ns(kmax: int) -> tuple[int, ...]:
+    return tuple(100 * 2**k for k in range(kmax + 1))
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One line of an experiment: a solver (with options) over particle counts and seeds."""
+
+    label: str
+    solver: str
+    ns: tuple
+    seeds: tuple
+    options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of an experiment (what the runner executes and where it writes)."""
+
+    experiment: str
+    label: str
+    solver: str
+    n: int
+    seed: int
+    problem: dict
+    options: dict
+    solve: dict
+
+    @property
+    def stem(self) -> str:
+        return f"{self.label}/n{self.n:06d}_seed{self.seed}"
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A numerical experiment of the paper.
+
+    name, title, paper : identifier, one-line title, where it is in the paper.
+    problem : keyword arguments of :func:`landau_nb.problems.get_problem` (incl. ``name``).
+    options : estimator options per solver (the paper's hyper-parameters).
+    solve : extra :func:`landau_nb.solve` arguments per scale (e.g. ``t_end``, ``kde_l2``).
+    scales : the sweeps of each scale.
+    kind : "accuracy" (full runs) or "runtime" (a few timed steps per n).
+    """
+
+    name: str
+    title: str
+    paper: str
+    problem: dict
+    options: dict
+    scales: dict
+    solve: dict = field(default_factory=dict)
+    kind: str = "accuracy"
+
+    def make_problem(self):
+        kw = dict(self.problem)
+        return get_problem(kw.pop("name"), **kw)
+
+    def sweeps(self, scale: str) -> tuple:
+        check_choice("scale", scale, SCALES)
+        return self.scales[scale]
+
+    def runs(self, scale: str = "book", *, labels=None, ns=None, seeds=None) -> list[RunSpec]:
+        """The runs of ``scale``, optionally restricted to some labels (or solver names),
+        particle counts and seeds. ``ns``/``seeds`` given for labels whose sweep does not
+        list them add those runs (the CLI's ``--n`` and ``--seeds``)."""
+        problem = self.make_problem().params()
+        solve_kw = dict(self.solve.get(scale, {}))
+        out = []
+        sweeps = self.sweeps(scale)
+        if labels is not None:
+            known = {s.label for s in sweeps} | {s.solver for s in sweeps}
+            for lab in labels:
+                check_choice("solver", lab, tuple(sorted(known)))
+            sweeps = [s for s in sweeps if s.label in labels or s.solver in labels]
+        for sw in sweeps:
+            opts = {**self.options.get(sw.solver, {}), **sw.options}
+            for n in (sw.ns if ns is None else ns):
+                for seed in (sw.seeds if seeds is None else seeds):
+                    out.append(RunSpec(self.name, sw.label, sw.solver, int(n), int(seed), problem, opts,
+                                       solve_kw))
+        return out
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: {self.title} ({self.paper})", f"  problem: {self.problem}"]
+        for scale in SCALES:
+            for sw in self.sweeps(scale):
+                lines.append(f"  [{scale}] {sw.label}: n = {list(sw.ns)}, seeds = {list(sw.seeds)}"
+                             + (f", options {sw.options}" if sw.options else ""))
+        return "\n".join(lines)
+
+
+# --- the registry (paper §5; hyper-parameters of §5.1) -----------------------------------------
+
+_SBTM = {"lr": 4e-4, "K": 25, "alpha": 0.4, "width": 100, "depth": 1}
+_PAPER_SEEDS = (0, 1, 2, 3, 4)
+
+
+def _both(book_sbtm, book_blob, book_seeds, paper_kmax=7, paper_kmax_blob=None, sbtm_opts=None):
+    """Book and paper sweeps for SBTM and blob sharing the initial samples."""
+    sbtm_opts = sbtm_opts or {}
+    return {
+        "book": (Sweep("sbtm", "sbtm", tuple(book_sbtm), tuple(book_seeds), sbtm_opts),
+                 Sweep("blob", "blob", tuple(book_blob), tuple(book_seeds))),
+        "paper": (Sweep("sbtm", "sbtm", _paper_ns(paper_kmax), _PAPER_SEEDS, sbtm_opts),
+                  Sweep("blob", "blob", _paper_ns(paper_kmax_blob or paper_kmax), _PAPER_SEEDS)),
+    }
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def _register(e: Experiment) -> Experiment:
+    EXPERIMENTS[e.name] = e
+    return e
+
+
+_register(Experiment(
+    name="bkw", title="BKW solution, Maxwellian molecules, d = 3", paper="Example 5.1, Fig. 5.2",
+    problem={"name": "bkw", "d": 3},
+    options={"sbtm": {**_SBTM, "depth": 2, "init_tol": 1e-3, "init_lr": 1e-2}, "blob": {"bandwidth": "paper"}},
+    solve={"book": {"kde_l2": True, "save_every": 100, "kde_samples": 2**13},
+           "paper": {"kde_l2": True, "save_every": 50, "kde_samples": 2**15}},
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0]),
+))
+
+_register(Experiment(
+    name="anisotropic_d3", title="Anisotropic Gaussian start, Maxwellian molecules, d = 3",
+    paper="Example 5.2, Fig. 5.3",
+    problem={"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0},
+    options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0, 1]),
+))
+
+_register(Experiment(
+    name="anisotropic_d10", title="Anisotropic Gaussian start, Maxwellian molecules, d = 10",
+    paper="Example 5.2, Fig. 5.4",
+    problem={"name": "anisotropic_gaussian", "d": 10, "gamma": 0.0},
+    options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0], paper_kmax=8),
+))
+
+_register(Experiment(
+    name="coulomb_d3", title="Anisotropic Gaussian start, Coulomb kernel, d = 3",
+    paper="Example 5.3, Fig. 5.5",
+    problem={"name": "anisotropic_gaussian", "d": 3, "gamma": -3.0},
+    options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
+    scales=_both([100, 200, 800], [100, 200, 400, 800], [0]),
+))
+
+_register(Experiment(
+    name="learning_rate", title="Under-fitting at a low learning rate and the adaptive strategy (BKW, d = 3)",
+    paper="§5.1, Fig. 5.1",
+    problem={"name": "bkw", "d": 3},
+    options={"sbtm": {**_SBTM, "depth": 2, "init_tol": 1e-3, "init_lr": 1e-2, "record_losses": True}},
+    solve={"book": {"t_end": 6.5}, "paper": {}},
+    scales={
+        scale: tuple(Sweep(f"sbtm_lr{lr:g}" + ("_adaptive" if ad else ""), "sbtm", ns, seeds,
+                           {"lr": lr, "adaptive": ad, "max_steps": 200})
+                     for ad in (False, True) for lr in (4e-4, 1e-4))
+        for scale, ns, seeds in (("book", (100,), (0,)), ("paper", (1600,), (0,)))
+    },
+))
+
+_RUNTIME_SBTM = {**_SBTM, "init_tol": 1e-2, "init_lr": 1e-2}
+
+_register(Experiment(
+    name="runtime", title="Time per step vs n, Maxwellian molecules, d = 3", paper="§5.4, Fig. 5.6 (left)",
+    problem={"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0},
+    options={"sbtm": _RUNTIME_SBTM, "blob": {"bandwidth": "paper"}},
+    solve={"book": {"t_end": 0.06}, "paper": {"t_end": 0.1}},
+    scales=_both([100, 200, 400, 800, 1600, 3200], [100, 200, 400, 800, 1600, 3200], [0]),
+    kind="runtime",
+))
+
+_register(Experiment(
+    name="runtime_heat", title="Time per step vs n, heat equation, d = 3", paper="§5.4, Fig. 5.6 (right)",
+    problem={"name": "heat", "d": 3},
+    options={"sbtm": _RUNTIME_SBTM, "blob": {"bandwidth": "paper"}},
+    solve={"book": {"t_end": 1.06}, "paper": {"t_end": 1.1}},
+    scales=_both([100, 400, 1600, 6400], [100, 400, 1600], [0], paper_kmax=10, paper_kmax_blob=8),
+    kind="runtime",
+))
+
+
+def get_experiment(name: str) -> Experiment:
+    check_choice("experiment", name, tuple(EXPERIMENTS))
+    return EXPERIMENTS[name]
+
+
+# --- running ---------------------------------------------------------------------------------
+
+def settings(scale: str | None = None) -> dict:
+    """Run settings for the book's experiment chapters, from the environment:
+    ``LANDAU_SCALE`` ("book", the default, or "paper"), ``LANDAU_DEVICE`` (default "cpu" at
+    book scale, "cuda" if available at paper scale), ``LANDAU_RESULTS`` (a results folder;
+    default a fresh temporary folder at book scale, so every execution recomputes, and
+    ``results/paper`` at paper scale, so long runs resume). Book scale runs in float64,
+    paper scale in float32 on a GPU (float64 on a CPU)."""
+    scale = check_choice("LANDAU_SCALE", scale or os.environ.get("LANDAU_SCALE", "book"), SCALES)
+    default_dev = "cuda" if scale == "paper" and torch.cuda.is_available() else "cpu"
+    device = os.environ.get("LANDAU_DEVICE", default_dev)
+    out = os.environ.get("LANDAU_RESULTS")
+    if out is None:
+        out = tempfile.mkdtemp(prefix="landau-") if scale == "book" else os.path.join("results", scale)
+    dtype = torch.float32 if torch.device(device).type == "cuda" else torch.float64
+    return {"scale": scale, "device": device, "dtype": dtype, "out": out}
+
+
+def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every: int, threads: int | None,
+             progress: bool) -> dict:
+    """Run (or resume, or load) one run; returns a status dict. Executed in worker processes."""
+    from .solve import NonFiniteError, solve
+    if threads is not None:
+        torch.set_num_threads(threads)
+    base = Path(out) / spec.experiment / spec.stem
+    if base.with_name(base.name + ".json").exists() and base.with_name(base.name + ".npz").exists():
+        return {"stem": spec.stem, "status": "done", "loaded": True}
+    ckpt = base.parent / (base.name + ".ckpt")
+    problem = problem_from_params(spec.problem)
+    started = time.perf_counter()
+    try:
+        traj = solve(problem, spec.solver, n=spec.n, seed=spec.seed, device=device,
+                     dtype=getattr(torch, dtype), checkpoint=ckpt, checkpoint_every=checkpoint_every,
+                     progress=progress, **spec.solve, **spec.options)
+    except NonFiniteError as exc:
+        exc.trajectory.meta["error"] = str(exc)
+        exc.trajectory.save(base.parent / (base.name + "-failed"))
+        return {"stem": spec.stem, "status": "failed", "error": str(exc)}
+    traj.meta["run"] = {"experiment": spec.experiment, "label": spec.label, "threads": torch.get_num_threads(),
+                        "seconds": time.perf_counter() - started}
+    traj.save(base)
+    remove_checkpoint(ckpt)
+    return {"stem": spec.stem, "status": "done", "loaded": False}
+
+
+def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dtype=torch.float64,
+                   labels=None, ns=None, seeds=None, workers: int | None = None, threads: int | None = None,
+                   checkpoint_every: int = 50, progress: bool = True) -> "Results":
+    """Run every run of experiment ``name`` at ``scale`` that is not already in ``out``
+    (finished runs are loaded, interrupted ones resume from their checkpoint) and return
+    the :class:`Results`.
+
+    workers : parallel worker processes on CPU (default: 2 at most, each with ``threads``
+        torch threads; one in-process worker on CUDA). Results do not depend on ``workers``;
+        they depend on ``threads`` (floating-point reduction order), 1 by default.
+        Runtime experiments always run one at a time, with all of this process's threads.
+    """
+    exp = get_experiment(name)
+    out = Path(out if out is not None else settings(scale)["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
+    dtype_name = str(dtype).replace("torch.", "")
+    dev = torch.device(device)
+    specs = exp.runs(scale, labels=labels, ns=ns, seeds=seeds)
+    if workers is None:
+        workers = 1 if dev.type != "cpu" or exp.kind == "runtime" else min(2, os.cpu_count() or 1, len(specs))
+    workers = check_int("workers", max(1, workers), low=1)
+    if exp.kind == "runtime":
+        workers = 1
+    elif threads is None and dev.type == "cpu":
+        threads = 1
+    from tqdm.auto import tqdm
+    statuses = []
+    bar = tqdm(total=len(specs), desc=f"{name} [{scale}]", disable=not progress)
+    args = (str(out), str(device), dtype_name, checkpoint_every)
+    if workers == 1:
+        saved_threads = torch.get_num_threads()
+        try:
+            for spec in specs:
+                statuses.append(_run_one(spec, *args, threads, False))
+                bar.update(1)
+        finally:
+            torch.set_num_threads(saved_threads)
+    else:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_one, spec, *args, threads, False) for spec in specs]
+            for fut in cf.as_completed(futures):
+                statuses.append(fut.result())
+                bar.update(1)
+    bar.close()
+    failed = [s for s in statuses if s["status"] == "failed"]
+    for s in failed:
+        warnings.warn(f"{name}: run {s['stem']} failed: {s['error']}", RuntimeWarning, stacklevel=2)
+    return Results.load(out, name, scale=scale, specs=specs)
+
+
+def reproduce(scale: str = "book", *, out=None, device="cpu", dtype=torch.float64, only=None,
+              workers=None, progress=True) -> dict:
+    """Run every registered experiment at ``scale``; writes ``OUT/reproduce.json`` with the
+    wall time of each experiment and of the whole reproduction. Returns that record."""
+    out = Path(out if out is not None else settings(scale)["out"])
+    names = list(EXPERIMENTS) if only is None else [get_experiment(n).name for n in only]
+    record = {"scale": scale, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
+              "versions": environment_versions(), "experiments": {},
+              "cuda_device": torch.cuda.get_device_name() if torch.device(device).type == "cuda" else None}
+    start = time.perf_counter()
+    for name in names:
+        c = time.perf_counter()
+        res = run_experiment(name, scale, out=out, device=device, dtype=dtype, workers=workers, progress=progress)
+        record["experiments"][name] = {"seconds": time.perf_counter() - c, "runs": len(res.runs),
+                                       "failed": [f["stem"] for f in res.failed]}
+    record["seconds"] = time.perf_counter() - start
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "reproduce.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+# --- results and summaries -------------------------------------------------------------------
+
+def loglog_slope(ns, values) -> float:
+    """Least-squares slope of log(values) against log(ns) (NaN with fewer than 2 points)."""
+    ns = np.asarray(ns, dtype=float)
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v) & (v > 0)
+    if ok.sum() < 2:
+        return float("nan")
+    return float(np.polyfit(np.log(ns[ok]), np.log(v[ok]), 1)[0])
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"0-4" -> [0, 1, 2, 3, 4]; "0,2,5" -> [0, 2, 5]."""
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            if "-" in part:
+                a, b = (int(p) for p in part.split("-", 1))
+                if b < a:
+                    raise ValueError
+                seeds.extend(range(a, b + 1))
+            else:
+                seeds.append(int(part))
+        except ValueError:
+            raise ValueError(f"seeds={text!r}: expected integers >= 0 like '0-4' or '0,2,5'") from None
+    if any(s < 0 for s in seeds):
+        raise ValueError(f"seeds={text!r}: seeds must be >= 0")
+    return seeds
+
+
+def _metric(traj: Trajectory, key: str, at: str):
+    if key == "energy_drift":
+        e = traj["energy"]
+        return float(abs(e[-1] - e[0]))
+    if key in traj.saved:
+        vals = traj.saved[key]
+    else:
+        vals = traj[key]
+    if at == "end":
+        return float(vals[-1])
+    if at == "max":
+        return float(np.nanmax(vals))
+    if at == "mean":
+        return float(np.nanmean(vals))
+    raise ValueError(f"at={at!r}: expected 'end', 'max' or 'mean'")
+
+
+class Results:
+    """The finished runs of one experiment (loaded from a results folder).
+
+    ``runs``: list of (RunSpec-like dict, Trajectory); ``failed``: runs that stopped on a
+    non-finite value (their partial trajectories are saved as ``*-failed.npz``).
+    """
+
+    def __init__(self, experiment: Experiment, scale: str, runs: list, failed: list, folder: Path):
+        self.experiment, self.scale, self.runs, self.failed, self.folder = experiment, scale, runs, failed, folder
+
+    @classmethod
+    def load(cls, out, name: str, *, scale: str = "book", specs=None) -> "Results":
+        """Load the runs of ``specs`` (default: every finished or failed run in the folder)."""
+        exp = get_experiment(name)
+        folder = Path(out) / name
+        if specs is None:
+            found = {}
+            for f in sorted(folder.glob("*/n*_seed*.npz")):
+                stem = f.name[:-4].removesuffix("-failed")
+                try:
+                    n, seed = int(stem[1:stem.index("_seed")]), int(stem[stem.index("_seed") + 5:])
+                except ValueError:
+                    continue
+                found[(f.parent.name, n, seed)] = None
+            known = {sw.label: sw.solver for sc in SCALES for sw in exp.sweeps(sc)}
+            specs = [RunSpec(name, lab, known.get(lab, lab), n, seed, {}, {}, {})
+                     for lab, n, seed in sorted(found, key=lambda k: (k[0] != "sbtm", k))]
+        runs, failed = [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            for spec in specs:
+                base = folder / spec.stem
+                if base.with_name(base.name + ".npz").exists():
+                    runs.append((dataclasses.asdict(spec), Trajectory.load(base)))
+                elif (base.parent / (base.name + "-failed.npz")).exists():
+                    tr = Trajectory.load(base.parent / (base.name + "-failed"))
+                    failed.append({"stem": spec.stem, "error": tr.meta.get("error", ""), "trajectory": tr})
+        return cls(exp, scale, runs, failed, folder)
+
+    # selection
+    @property
+    def labels(self) -> list[str]:
+        seen: list[str] = []
+        for spec, _ in self.runs:
+            if spec["label"] not in seen:
+                seen.append(spec["label"])
+        return seen
+
+    def ns(self, label: str) -> list[int]:
+        return sorted({spec["n"] for spec, _ in self.runs if spec["label"] == label})
+
+    def select(self, label: str | None = None, n: int | None = None, seed: int | None = None) -> list[Trajectory]:
+        return [tr for spec, tr in self.runs if (label is None or spec["label"] == label)
+                and (n is None or spec["n"] == n) and (seed is None or spec["seed"] == seed)]
+
+    def get(self, label: str, n: int, seed: int = 0) -> Trajectory:
+        found = self.select(label, n, seed)
+        if not found:
+            raise KeyError(f"no run {label} n={n} seed={seed} in {self.folder}")
+        return found[0]
+
+    # summaries
+    def values(self, key: str, at: str = "end", label: str | None = None) -> dict:
+        """{label: {n: array of the metric over seeds}} (``key`` a per-step or per-snapshot
+        record, or "energy_drift"; ``at`` "end", "max" or "mean" over the run)."""
+        out: dict = {}
+        for spec, tr in self.runs:
+            if label is not None and spec["label"] != label:
+                continue
+            out.setdefault(spec["label"], {}).setdefault(spec["n"], []).append(_metric(tr, key, at))
+        return {lab: {n: np.asarray(v) for n, v in sorted(d.items())} for lab, d in out.items()}
+
+    def table(self, key: str, at: str = "end", reference: tuple | None = ("sbtm", 100)) -> "ErrorTable":
+        """Mean (and spread over seeds) of a metric vs n for each label, the fitted log-log
+        slope, and the smallest n at which each other label matches ``reference`` =
+        (label, n)."""
+        return ErrorTable(self.values(key, at), key=key, at=at, reference=reference)
+
+    def reference_second_moment(self, n: int | None = None):
+        """Reference Sigma(t) for problems without a closed form (Coulomb): the average over
+        seeds and solvers of the runs at the largest n every solver reached (or ``n``).
+        Returns (t, Sigma_ref(t), gap) with gap(t) = ||Sigma_sbtm - Sigma_blob||_F at that n,
+        the disagreement of the two methods, which bounds how far the reference can be trusted."""
+        labels = self.labels
+        if n is None:
+            n = min(max(self.ns(lab)) for lab in labels)
+        per = {}
+        for lab in labels:
+            trs = self.select(lab, n)
+            if trs:
+                per[lab] = np.mean([tr["second_moment"] for tr in trs], axis=0)
+        if not per:
+            raise KeyError(f"no runs at n={n}")
+        t = self.select(labels[0], n)[0].t
+        ref = np.mean(list(per.values()), axis=0)
+        gap = (np.linalg.norm(per[labels[0]] - per[labels[1]], axis=(1, 2)) if len(per) > 1
+               else np.full(len(t), np.nan))
+        return t, ref, gap
+
+    def reference_errors(self, n_ref: int | None = None, at: str = "max") -> "ErrorTable":
+        """Frobenius distance of each run's Sigma(t) to :meth:`reference_second_moment`,
+        as an :class:`ErrorTable` (``at``: "max" over t or "end")."""
+        t, ref, _ = self.reference_second_moment(n_ref)
+        vals: dict = {}
+        for spec, tr in self.runs:
+            err = np.linalg.norm(tr["second_moment"] - ref, axis=(1, 2))
+            v = float(err.max() if at == "max" else err[-1])
+            vals.setdefault(spec["label"], {}).setdefault(spec["n"], []).append(v)
+        vals = {lab: {n: np.asarray(v) for n, v in sorted(d.items())} for lab, d in vals.items()}
+        return ErrorTable(vals, key="cov_error_reference", at=at, reference=("sbtm", 100))
+
+    def timing(self, skip: int = 1) -> dict:
+        """{label: {n: median seconds per time step (score + velocity)}}, skipping the first
+        ``skip`` steps (warm-up)."""
+        out: dict = {}
+        for spec, tr in self.runs:
+            per_step = tr["time_score"][skip:] + tr["time_velocity"][skip:]
+            out.setdefault(spec["label"], {}).setdefault(spec["n"], []).append(float(np.median(per_step)))
+        return {lab: {n: float(np.median(v)) for n, v in sorted(d.items())} for lab, d in out.items()}
+
+    def __repr__(self):
+        return (f"Results({self.experiment.name!r}, scale={self.scale!r}, runs={len(self.runs)}, "
+                f"failed={len(self.failed)}, folder={str(self.folder)!r})")
+
+
+class ErrorTable:
+    """A metric vs n per label: ``mean[label][n]``, ``std``, ``slope[label]`` and
+    ``crossover[label]`` (smallest n whose mean is <= the reference's, or None)."""
+
+    def __init__(self, values: dict, *, key: str, at: str, reference=None):
+        self.values, self.key, self.at, self.reference = values, key, at, reference
+        self.mean = {lab: {n: float(np.mean(v)) for n, v in d.items()} for lab, d in values.items()}
+        self.std = {lab: {n: float(np.std(v)) for n, v in d.items()} for lab, d in values.items()}
+        self.slope = {lab: loglog_slope(list(d), list(d.values())) for lab, d in self.mean.items()}
+        self.crossover: dict = {}
+        if reference is not None and reference[0] in self.mean and reference[1] in self.mean[reference[0]]:
+            target = self.mean[reference[0]][reference[1]]
+            for lab, d in self.mean.items():
+                if lab == reference[0]:
+                    continue
+                hit = [n for n, v in d.items() if v <= target]
+                self.crossover[lab] = min(hit) if hit else None
+
+    def ratio(self, label: str, other: str, n: int, n_other: int | None = None) -> float:
+        """mean[other][n_other] / mean[label][n]."""
+        return self.mean[other][n_other or n] / self.mean[label][n]
+
+    def __str__(self):
+        ns = sorted({n for d in self.mean.values() for n in d})
+        head = f"{self.key} ({self.at}) " + "".join(f"{'n=' + str(n):>12}" for n in ns) + f"{'slope':>8}"
+        lines = [head]
+        for lab, d in self.mean.items():
+            cells = "".join(f"{d[n]:>12.4g}" if n in d else f"{'':>12}" for n in ns)
+            lines.append(f"{lab:<{len(self.key) + len(self.at) + 3}}" + cells + f"{self.slope[lab]:>8.2f}")
+        if self.crossover:
+            ref = self.reference
+            target = self.mean[ref[0]][ref[1]]
+            for lab, n in self.crossover.items():
+                where = f"first at n = {n}" if n is not None else f"not reached (n <= {max(self.mean[lab])})"
+                lines.append(f"{lab} matches {ref[0]} at n = {ref[1]} ({target:.4g}): {where}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(str(self))
+
+    def to_dict(self) -> dict:
+        return {"key": self.key, "at": self.at, "mean": self.mean, "std": self.std, "slope": self.slope,
+                "crossover": self.crossover}

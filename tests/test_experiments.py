@@ -1,0 +1,295 @@
+"""Experiment registry, runner, resume after SIGKILL, checkpoints and the command line."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import landau_nb as ln
+from landau_nb import experiments as ex
+from landau_nb.__main__ import main
+from landau_nb.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+TINY = ex.Experiment(
+    name="tiny", title="tiny test experiment", paper="none",
+    problem={"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0},
+    options={"sbtm": {"init_tol": 1e-2, "init_lr": 1e-2, "K": 5}, "blob": {}},
+    solve={"book": {"t_end": 0.2}, "paper": {"t_end": 0.2}},
+    scales={s: (ex.Sweep("sbtm", "sbtm", (30, 60), (0, 1)), ex.Sweep("blob", "blob", (30, 60, 120), (0, 1)))
+            for s in ex.SCALES},
+)
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    monkeypatch.setitem(ex.EXPERIMENTS, "tiny", TINY)
+    return TINY
+
+
+def _same_run(a: ln.Trajectory, b: ln.Trajectory):
+    assert np.array_equal(a.x, b.x)
+    for k in a.steps:
+        if not k.startswith("time_"):
+            assert np.array_equal(a.steps[k], b.steps[k], equal_nan=True), k
+    for k in a.saved:
+        assert np.array_equal(a.saved[k], b.saved[k]), k
+
+
+# --- registry -----------------------------------------------------------------------------
+
+def test_registry_has_every_example_of_section_5():
+    assert {"bkw", "anisotropic_d3", "anisotropic_d10", "coulomb_d3", "learning_rate", "runtime",
+            "runtime_heat"} <= set(ln.EXPERIMENTS)
+    for exp in ln.EXPERIMENTS.values():
+        assert set(exp.scales) == set(ex.SCALES)
+        exp.make_problem()
+        assert exp.runs("book") and exp.runs("paper")
+
+
+@pytest.mark.parametrize("name,kmax", [("bkw", 7), ("anisotropic_d3", 7), ("anisotropic_d10", 8),
+                                       ("coulomb_d3", 7)])
+def test_paper_scale_is_the_papers_sweep(name, kmax):
+    exp = ln.get_experiment(name)
+    sweeps = {sw.label: sw for sw in exp.sweeps("paper")}
+    assert sweeps["sbtm"].ns == tuple(100 * 2**k for k in range(kmax + 1))
+    assert len(sweeps["sbtm"].seeds) >= 5
+    opts = exp.options["sbtm"]
+    assert (opts["lr"], opts["K"], opts["alpha"], opts["width"]) == (4e-4, 25, 0.4, 100)
+    assert opts["depth"] == (2 if name == "bkw" else 1)
+    problem = exp.make_problem()
+    assert problem.dt == (1.0 if name == "coulomb_d3" else 0.01)
+
+
+def test_bad_experiment_and_scale_names():
+    with pytest.raises(ValueError, match="experiment"):
+        ln.get_experiment("bkw5")
+    with pytest.raises(ValueError, match="scale"):
+        ln.get_experiment("bkw").runs("huge")
+    with pytest.raises(ValueError, match="solver"):
+        ln.get_experiment("bkw").runs("book", labels=["nn"])
+
+
+def test_parse_seeds():
+    assert ex.parse_seeds("0-4") == [0, 1, 2, 3, 4]
+    assert ex.parse_seeds("0,2,5") == [0, 2, 5]
+    for bad in ("x", "3-1", "-2", "1,,2"):
+        with pytest.raises(ValueError, match="seeds"):
+            ex.parse_seeds(bad)
+
+
+# --- runner -------------------------------------------------------------------------------
+
+def test_run_shares_initial_samples_and_resumes_from_files(tiny, tmp_path):
+    res = ln.run_experiment("tiny", out=tmp_path, workers=1, progress=False)
+    assert len(res.runs) == 2 * 2 + 3 * 2 and not res.failed
+    for n in (30, 60):
+        for seed in (0, 1):
+            a, b = res.get("sbtm", n, seed), res.get("blob", n, seed)
+            assert np.array_equal(a.x[0], b.x[0])          # same initial sample
+            assert np.array_equal(a["second_moment"][0], b["second_moment"][0])
+    # a second call loads the finished runs instead of recomputing them
+    stamp = (tmp_path / "tiny/sbtm/n000030_seed0.json").stat().st_mtime_ns
+    again = ln.run_experiment("tiny", out=tmp_path, workers=1, progress=False)
+    assert (tmp_path / "tiny/sbtm/n000030_seed0.json").stat().st_mtime_ns == stamp
+    _same_run(again.get("sbtm", 60, 1), res.get("sbtm", 60, 1))
+    table = res.table("cov_error_sample", "max")
+    assert set(table.mean) == {"sbtm", "blob"} and "slope" in str(table)
+    assert "blob" in table.crossover or table.reference[1] not in table.mean["sbtm"]
+    t, ref, gap = res.reference_second_moment()
+    assert ref.shape == (len(t), 3, 3) and np.all(np.isfinite(gap))
+
+
+def test_workers_do_not_change_results(tiny, tmp_path):
+    one = ln.run_experiment("tiny", out=tmp_path / "a", workers=1, labels=["sbtm"], ns=[30], progress=False)
+    two = ln.run_experiment("tiny", out=tmp_path / "b", workers=2, labels=["sbtm"], ns=[30], progress=False)
+    for seed in (0, 1):
+        _same_run(one.get("sbtm", 30, seed), two.get("sbtm", 30, seed))
+
+
+class _Poison(ln.ScoreEstimator):
+    """Scores turn NaN at step 3 (an estimator that breaks mid-run)."""
+
+    name = "poison"
+
+    def initialize(self, problem, x, t, seed=0):
+        self.problem, self.k = problem, 0
+
+    def __call__(self, x, t):
+        self.k += 1
+        s = -x
+        return s * float("nan") if self.k > 3 else s
+
+
+def test_failed_run_is_saved_and_reported(tmp_path, monkeypatch):
+    import importlib
+    solve_module = importlib.import_module("landau_nb.solve")
+    monkeypatch.setitem(solve_module.ESTIMATORS, "poison", _Poison)
+    unstable = ex.Experiment(
+        name="unstable", title="breaks at step 3", paper="none",
+        problem={"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0}, options={},
+        scales={"book": (ex.Sweep("poison", "poison", (30,), (0,)),), "paper": ()},
+        solve={"book": {"t_end": 0.1}},
+    )
+    monkeypatch.setitem(ex.EXPERIMENTS, "unstable", unstable)
+    with pytest.warns(RuntimeWarning, match="failed"):
+        res = ln.run_experiment("unstable", out=tmp_path, workers=1, progress=False)
+    assert not res.runs and "non-finite scores at step 3" in res.failed[0]["error"]
+    assert (tmp_path / "unstable/poison/n000030_seed0-failed.npz").exists()
+    assert np.isfinite(res.failed[0]["trajectory"].x).all()
+
+
+# --- checkpoints --------------------------------------------------------------------------
+
+def test_checkpoint_round_trip_and_damage_is_detected(tmp_path):
+    arrays = {"a": np.arange(5.0), "g": np.zeros(3, dtype=np.uint8)}
+    save_checkpoint(tmp_path, 7, arrays, {"k": 1})
+    step, back, meta = load_checkpoint(tmp_path)
+    assert step == 7 and meta == {"k": 1} and np.array_equal(back["a"], arrays["a"])
+    npz = tmp_path / "state-000000007.npz"
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupted"):
+        load_checkpoint(tmp_path)
+    npz.write_bytes(bytes(data[: len(data) // 3]))
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        load_checkpoint(tmp_path)
+    (tmp_path / "checkpoint.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="unreadable"):
+        load_checkpoint(tmp_path)
+
+
+class _Stop(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method,problem,kw", [
+    ("sbtm", ln.anisotropic_gaussian(3), {"init_tol": 1e-2, "init_lr": 1e-2}),
+    ("blob", ln.anisotropic_gaussian(3, gamma=-3.0), {}),
+    ("sbtm", ln.bkw(3), {"depth": 2, "init_tol": 1e-2, "init_lr": 1e-2, "track_log_density": True,
+                         "kde_l2": True, "save_every": 5, "kde_samples": 256}),
+])
+def test_resume_in_process_is_bit_identical(tmp_path, method, problem, kw):
+    t_end = problem.t0 + 20 * problem.dt
+    full = ln.solve(problem, method, n=40, seed=3, t_end=t_end, **kw)
+
+    def stop(k, *args):
+        if k == 13:
+            raise _Stop
+
+    with pytest.raises(_Stop):
+        ln.solve(problem, method, n=40, seed=3, t_end=t_end, checkpoint=tmp_path, checkpoint_every=4,
+                 callback=stop, **kw)
+    assert load_checkpoint(tmp_path)[0] == 12
+    resumed = ln.solve(problem, method, n=40, seed=3, t_end=t_end, checkpoint=tmp_path, checkpoint_every=4, **kw)
+    _same_run(full, resumed)
+    # a checkpoint of another run is refused, not silently used
+    with pytest.raises(CheckpointError, match="different run"):
+        ln.solve(problem, method, n=40, seed=4, t_end=t_end, checkpoint=tmp_path, **kw)
+
+
+_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {tests!r})
+    from test_experiments import TINY
+    import landau_nb as ln
+    from landau_nb import experiments as ex
+    ex.EXPERIMENTS["tiny"] = TINY
+    import dataclasses
+    ex.EXPERIMENTS["tiny"] = dataclasses.replace(TINY, solve={{"book": {{"t_end": 2.0}}}},
+                                                 options={{"sbtm": {{"init_tol": 1e-2, "init_lr": 1e-2, "K": 25}}}})
+    ln.run_experiment("tiny", out=sys.argv[1], labels=["sbtm"], ns=[60], seeds=[0], workers=1,
+                      checkpoint_every=3, progress=False)
+""")
+
+
+def test_sigkill_and_resume_is_bit_identical(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(_SCRIPT.format(tests=str(Path(__file__).parent)))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    ref, killed = tmp_path / "ref", tmp_path / "killed"
+    subprocess.run([sys.executable, str(script), str(ref)], check=True, env=env, timeout=600)
+    proc = subprocess.Popen([sys.executable, str(script), str(killed)], env=env)
+    index = killed / "tiny/sbtm/n000060_seed0.ckpt/checkpoint.json"
+    deadline = time.time() + 300
+    rng = np.random.default_rng()
+    target = int(rng.integers(6, 120))          # kill once this step's checkpoint exists (or later)
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            if json.loads(index.read_text())["step"] >= target:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.005)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    time.sleep(float(rng.uniform(0, 0.05)))       # a random moment, possibly mid-write
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "tiny/sbtm/n000060_seed0.npz").exists()
+    subprocess.run([sys.executable, str(script), str(killed)], check=True, env=env, timeout=600)
+    a = ln.Trajectory.load(ref / "tiny/sbtm/n000060_seed0")
+    b = ln.Trajectory.load(killed / "tiny/sbtm/n000060_seed0")
+    _same_run(a, b)
+    assert not (killed / "tiny/sbtm/n000060_seed0.ckpt").exists()     # removed once the result is saved
+
+
+def test_same_seed_twice_is_bit_identical():
+    p = ln.anisotropic_gaussian(3)
+    a = ln.solve(p, "sbtm", n=50, seed=5, t_end=0.1, init_tol=1e-2, init_lr=1e-2)
+    b = ln.solve(p, "sbtm", n=50, seed=5, t_end=0.1, init_tol=1e-2, init_lr=1e-2)
+    _same_run(a, b)
+
+
+# --- command line ---------------------------------------------------------------------------
+
+def test_cli_help_and_list(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    assert main(["list"]) == 0
+    assert "Example 5.2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["run", "nope"], "invalid choice"),
+    (["run", "bkw", "--seeds", "x"], "seeds"),
+    (["run", "bkw", "--n", "1"], "n=1"),
+    (["run", "bkw", "--solver", "mlp"], "solver"),
+    (["run", "bkw", "--scale", "huge"], "invalid choice"),
+    (["run", "bkw", "--dtype", "float16"], "invalid choice"),
+    (["run", "bkw", "--device", "tpu"], "device"),
+    (["run", "bkw", "--workers", "0"], "workers"),
+    (["run", "bkw", "--checkpoint-every", "0"], "checkpoint_every"),
+    (["summary", "bkw", "--out", "/nonexistent/xyz"], "no finished runs"),
+])
+def test_cli_bad_input_exits_2_with_one_line(argv, needle, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:       # argparse errors
+        code = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert needle in err[-1]
+
+
+def test_cli_run_and_summary(tmp_path, capsys):
+    code = main(["run", "anisotropic_d3", "--solver", "blob", "--n", "50", "--seeds", "0", "--out",
+                 str(tmp_path), "--quiet"])
+    assert code == 0
+    assert (tmp_path / "anisotropic_d3/blob/n000050_seed0.npz").exists()
+    assert main(["summary", "anisotropic_d3", "--out", str(tmp_path)]) == 0
+    assert "cov_error_sample" in capsys.readouterr().out
+
+
+def test_loglog_slope():
+    ns = np.array([100, 200, 400, 800])
+    assert ln.loglog_slope(ns, 3 * ns**-0.5) == pytest.approx(-0.5)
+    assert np.isnan(ln.loglog_slope([100], [1.0]))
