@@ -3,7 +3,8 @@ references dashed. Imported lazily (matplotlib is only needed for figures)."""
 
 from __future__ import annotations
 
-__all__ = ["COLORS", "REFERENCE_STYLE", "solver_style", "plot_second_moments"]
+__all__ = ["COLORS", "REFERENCE_STYLE", "solver_style", "plot_second_moments", "plot_second_moment_runs",
+           "plot_error_vs_n", "plot_run_metric", "plot_timing"]
 
 #: one colour per score estimator across the whole book
 COLORS = {
@@ -55,3 +56,103 @@ def plot_second_moments(ax, trajectory, entries=((0, 0), (1, 1)), *, closed_form
     ax.set_xlabel("$t$")
     ax.set_ylabel(r"$\Sigma_{ab}(t)$")
     return np.asarray(t)
+
+
+# --- panels of the experiment chapters (paper §5) ------------------------------------------
+
+def _shade(method: str, k: int, count: int):
+    """Solver colour, lighter for smaller n (k = 0 the smallest of ``count``)."""
+    from matplotlib.colors import to_rgb
+    base = to_rgb(COLORS.get(method.split("_")[0], "gray"))
+    w = 0.55 * (1 - (k + 1) / count)
+    return tuple(c + (1 - c) * w for c in base)
+
+
+def plot_second_moment_runs(ax, results, entry=(0, 0), *, ns=None, labels=None, seed=0,
+                            reference="closed"):
+    """Sigma_ab(t) of the runs of an experiment's :class:`~landau_nb.Results` for several n
+    (darker = more particles), with the reference dashed: ``"closed"`` (closed form from the
+    sample's Sigma(0)), ``"results"`` (the large-n reference of
+    :meth:`Results.reference_second_moment`), ``"equilibrium"`` or None."""
+    import numpy as np
+    import torch
+
+    from .problems import problem_from_params
+
+    a, b = entry
+    labels = labels or results.labels
+    for lab in labels:
+        use = [n for n in results.ns(lab) if ns is None or n in ns]
+        for k, n in enumerate(use):
+            for tr in results.select(lab, n, seed):
+                ax.plot(tr.t, tr["second_moment"][:, a, b], color=_shade(lab, k, len(use)), linewidth=1.4,
+                        label=f"{lab}, n = {n}")
+    tr = results.runs[0][1]
+    if reference == "closed":
+        problem = problem_from_params(tr.meta["problem"])
+        if problem.has_closed_covariance:
+            ref = problem.covariance(torch.as_tensor(tr.t)).numpy()
+            ax.plot(tr.t, ref[:, a, b], **REFERENCE_STYLE, label=r"closed form $\Sigma^*$")
+    elif reference == "results":
+        t, ref, _ = results.reference_second_moment()
+        ax.plot(t, ref[:, a, b], **REFERENCE_STYLE, label="large-n reference")
+    elif reference == "equilibrium":
+        eq = float(np.trace(tr["second_moment"][0])) / tr["second_moment"].shape[1] * (a == b)
+        ax.axhline(eq, **REFERENCE_STYLE, label="equilibrium")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel(rf"$\Sigma_{{{a + 1}{b + 1}}}(t)$")
+    return ax
+
+
+def plot_error_vs_n(ax, table, *, ylabel=None, slopes=True):
+    """A metric vs n on log-log axes for each label of an :class:`ErrorTable` (mean over
+    seeds, bars = spread over seeds), with the fitted slope in the legend."""
+    import numpy as np
+    for lab, d in table.mean.items():
+        ns = np.array(list(d))
+        mean = np.array(list(d.values()))
+        std = np.array([table.std[lab][n] for n in ns])
+        lbl = lab + (f" (slope {table.slope[lab]:.2f})" if slopes and np.isfinite(table.slope[lab]) else "")
+        ax.errorbar(ns, mean, yerr=std, marker="o", capsize=3, label=lbl, **solver_style(lab.split("_")[0]))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of particles $n$")
+    ax.set_ylabel(ylabel or table.key.replace("_", " "))
+    return ax
+
+
+def plot_run_metric(ax, results, key, *, ns=None, labels=None, seed=0, reference=None, log=False):
+    """A per-step record (``entropy_rate``, ``score_error``, ...) vs t for several n;
+    ``reference`` an optional (t, values, label) drawn dashed."""
+    labels = labels or results.labels
+    for lab in labels:
+        use = [n for n in results.ns(lab) if ns is None or n in ns]
+        for k, n in enumerate(use):
+            for tr in results.select(lab, n, seed):
+                ax.plot(tr.t, tr[key], color=_shade(lab, k, len(use)), linewidth=1.4, label=f"{lab}, n = {n}")
+    if reference is not None:
+        t, vals, lbl = reference
+        ax.plot(t, vals, **REFERENCE_STYLE, label=lbl)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("$t$")
+    ax.set_ylabel(key.replace("_", " "))
+    return ax
+
+
+def plot_timing(ax, timing: dict, *, unit="s"):
+    """Seconds per time step vs n (log-log) per label of :meth:`Results.timing`, with the
+    fitted log-log slope in the legend."""
+    import numpy as np
+
+    from .experiments import loglog_slope
+    for lab, d in timing.items():
+        ns = np.array(list(d))
+        secs = np.array(list(d.values()))
+        ax.plot(ns, secs, marker="o", label=f"{lab} (slope {loglog_slope(ns, secs):.2f})",
+                **solver_style(lab.split("_")[0]))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("number of particles $n$")
+    ax.set_ylabel(f"time per step ({unit})")
+    return ax
