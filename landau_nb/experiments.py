@@ -285,16 +285,23 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
         they depend on ``threads`` (floating-point reduction order), 1 by default.
         Runtime experiments always run one at a time, with all of this process's threads.
     """
+    from ._checks import check_device, check_dtype
     exp = get_experiment(name)
-    out = Path(out if out is not None else settings(scale)["out"])
-    out.mkdir(parents=True, exist_ok=True)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
-    dtype_name = str(dtype).replace("torch.", "")
-    dev = torch.device(device)
+    dtype_name = str(check_dtype(dtype)).replace("torch.", "")
+    dev = check_device(device)
+    if ns is not None:
+        ns = [check_int("n", n, low=2) for n in ns]
+    if seeds is not None:
+        seeds = [check_int("seed", s, low=0) for s in seeds]
     specs = exp.runs(scale, labels=labels, ns=ns, seeds=seeds)
     if workers is None:
-        workers = 1 if dev.type != "cpu" or exp.kind == "runtime" else min(2, os.cpu_count() or 1, len(specs))
-    workers = check_int("workers", max(1, workers), low=1)
+        workers = 1 if dev.type != "cpu" or exp.kind == "runtime" else max(1, min(2, os.cpu_count() or 1, len(specs)))
+    workers = check_int("workers", workers, low=1)
+    if threads is not None:
+        threads = check_int("threads", threads, low=1)
+    out = Path(out if out is not None else settings(scale)["out"])
+    out.mkdir(parents=True, exist_ok=True)
     if exp.kind == "runtime":
         workers = 1
     elif threads is None and dev.type == "cpu":
@@ -307,7 +314,7 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
         saved_threads = torch.get_num_threads()
         try:
             for spec in specs:
-                statuses.append(_run_one(spec, *args, threads, False))
+                statuses.append(_run_one(spec, *args, threads, progress and len(specs) == 1))
                 bar.update(1)
         finally:
             torch.set_num_threads(saved_threads)

@@ -69,6 +69,15 @@ CASES = [
     (lambda: ln.blob_bandwidth(X, "scott"), ValueError, "bandwidth='scott'"),
     (lambda: ln.relative_score_error(S[:4], S), ValueError, "s_values has shape"),
     (lambda: ln.seed_everything(0, threads=0), ValueError, "threads=0"),
+    # checkpoints and experiments
+    (lambda: ln.solve(P, "blob", n=10, checkpoint="/tmp/x", checkpoint_every=0), ValueError, "checkpoint_every=0"),
+    (lambda: ln.run_experiment("bkw7"), ValueError, "experiment='bkw7' is not known"),
+    (lambda: ln.run_experiment("bkw", "huge"), ValueError, "scale='huge' is not known"),
+    (lambda: ln.run_experiment("bkw", labels=["mlp"]), ValueError, "solver='mlp' is not known"),
+    (lambda: ln.run_experiment("bkw", workers=1.5), TypeError, "workers must be an integer"),
+    (lambda: ln.run_experiment("bkw", checkpoint_every=-1), ValueError, "checkpoint_every=-1"),
+    (lambda: ln.experiments.parse_seeds("0-x"), ValueError, "seeds='0-x'"),
+    (lambda: ln.Results.load("/tmp", "nope"), ValueError, "experiment='nope'"),
 ]
 
 
