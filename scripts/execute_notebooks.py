@@ -96,9 +96,20 @@ def main() -> int:
     args = parser.parse_args()
 
     mds = resolve(args.names)
+    # the status page reads the times file: run it last, after the file is written
+    mds = [m for m in mds if m.stem != "status"] + [m for m in mds if m.stem == "status"]
     times = {}
     if TIMES.exists():
         times = json.loads(TIMES.read_text(encoding="utf-8")).get("notebooks", {})
+
+    def write_times():
+        record = {
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+            "python": platform.python_version(),
+            "omp_num_threads": os.environ["OMP_NUM_THREADS"],
+            "notebooks": dict(sorted(times.items())),
+        }
+        TIMES.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
 
     failed = []
     for md in mds:
@@ -114,14 +125,9 @@ def main() -> int:
             "seconds": round(seconds, 2),
             "executed": _dt.date.today().isoformat(),
         }
+        write_times()       # after each notebook: the status page (run last) sees this run's times
 
-    record = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
-        "python": platform.python_version(),
-        "omp_num_threads": os.environ["OMP_NUM_THREADS"],
-        "notebooks": dict(sorted(times.items())),
-    }
-    TIMES.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    write_times()
 
     width = max([len(k) for k in times] + [8])
     print(f"\n{'notebook':<{width}}  {'seconds':>8}  executed")
