@@ -105,6 +105,15 @@ def test_run_shares_initial_samples_and_resumes_from_files(tiny, tmp_path):
     assert "blob" in table.crossover or table.reference[1] not in table.mean["sbtm"]
     t, ref, gap = res.reference_second_moment()
     assert ref.shape == (len(t), 3, 3) and np.all(np.isfinite(gap))
+    big = max(res.ns("sbtm"))
+    for quantity in ("second_moment", "anisotropy"):
+        errs = res.reference_errors(quantity=quantity, labels=["sbtm"], at="mean")
+        assert errs.mean["sbtm"][big] == 0.0          # the reference itself
+        assert all(np.isfinite(v) for d in errs.mean.values() for v in d.values())
+    a = ex.anisotropy(res.get("blob", 30, 0))
+    assert a[0] == 1.0 and a.shape == res.get("blob", 30, 0).t.shape
+    with pytest.raises(ValueError, match="quantity"):
+        res.reference_errors(quantity="entropy")
 
 
 def test_workers_do_not_change_results(tiny, tmp_path):
