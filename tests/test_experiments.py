@@ -108,8 +108,10 @@ def test_run_shares_initial_samples_and_resumes_from_files(tiny, tmp_path):
     big = max(res.ns("sbtm"))
     for quantity in ("second_moment", "anisotropy"):
         errs = res.reference_errors(quantity=quantity, labels=["sbtm"], at="mean")
-        assert errs.mean["sbtm"][big] == 0.0          # the reference itself
+        assert set(errs.mean) == {"sbtm", "blob"}
         assert all(np.isfinite(v) for d in errs.mean.values() for v in d.values())
+    _, ref_sbtm, _ = res.reference_second_moment(labels=["sbtm"])
+    assert np.allclose(ref_sbtm, np.mean([tr["second_moment"] for tr in res.select("sbtm", big)], axis=0))
     a = ex.anisotropy(res.get("blob", 30, 0))
     assert a[0] == 1.0 and a.shape == res.get("blob", 30, 0).t.shape
     with pytest.raises(ValueError, match="quantity"):
