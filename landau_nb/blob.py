@@ -17,13 +17,15 @@ import math
 
 import torch
 
-from ._checks import check_choice, check_int, check_points, check_positive
+from ._checks import check_choice, check_points, check_positive
+from .pairsum import check_compiled_inputs, compiled_blob_score, compiled_usable, tile_rows
 from .score import ScoreEstimator
 
-__all__ = ["blob_score", "kde_score", "blob_bandwidth", "Blob", "BANDWIDTH_RULES"]
+__all__ = ["blob_score", "kde_score", "blob_bandwidth", "Blob", "BANDWIDTH_RULES", "BLOB_METHODS"]
 
 BANDWIDTH_RULES = ("paper", "reference")
-_TILE_BUDGET = 2**22
+#: evaluation methods of :func:`blob_score`
+BLOB_METHODS = ("auto", "direct", "compiled")
 
 
 def blob_bandwidth(x: torch.Tensor, rule: str = "paper") -> float:
@@ -45,12 +47,6 @@ def blob_bandwidth(x: torch.Tensor, rule: str = "paper") -> float:
     return 0.5 * 4 * geo * n ** (-2 / (d + 4))
 
 
-def _rows(n, d, tile):
-    if tile is not None:
-        return check_int("tile", tile, low=1)
-    return max(1, min(n, _TILE_BUDGET // max(1, n * d)))
-
-
 def _kernel_rows(xi, x, eps):
     z = xi[:, None, :] - x[None, :, :]
     return torch.exp(-(z * z).sum(-1) / (2 * eps))
@@ -66,13 +62,27 @@ def _weighted_pull(xi, x, W, eps):
     return -(xi * W.sum(1, keepdim=True) - W @ x) / eps
 
 
-def blob_score(x: torch.Tensor, eps: float, *, tile: int | None = None) -> torch.Tensor:
-    """Blob score at the particles (two-term gradient of delta H_eps / delta f), tiled:
-    memory O(n * tile), never an n x n x d tensor for large n."""
+def blob_score(x: torch.Tensor, eps: float, *, tile: int | None = None,
+               method: str = "auto") -> torch.Tensor:
+    """Blob score at the particles (two-term gradient of delta H_eps / delta f).
+
+    method : ``"direct"`` (tiled torch sums: memory O(n * tile), never an n x n x d tensor
+        for large n; any device, autograd; the reference), ``"compiled"`` (fused numba
+        kernels on the CPU, no autograd; needs numba; equal to float tolerance) or ``"auto"``
+        (compiled on the CPU when numba is importable, n >= ``pairsum.COMPILED_MIN_N`` and
+        no gradient is needed, else direct).
+    tile : rows per tile of the torch sums (default: temporaries near 2^22 entries).
+    """
     x = check_points("x", x)
     eps = check_positive("eps", eps)
+    check_choice("method", method, BLOB_METHODS)
     n, d = x.shape
-    rows = _rows(n, d, tile)
+    rows = tile_rows(n, d, tile)
+    if method == "compiled":
+        check_compiled_inputs(("x", x))
+        return compiled_blob_score(x, eps)
+    if method == "auto" and compiled_usable(x):
+        return compiled_blob_score(x, eps)
     inv_rho = 1 / _densities(x, eps, rows)
     out = torch.empty_like(x)
     for i0 in range(0, n, rows):
@@ -89,7 +99,7 @@ def kde_score(x: torch.Tensor, eps: float, *, at: torch.Tensor | None = None,
     eps = check_positive("eps", eps)
     y = x if at is None else check_points("at", at, min_n=1)
     n, d = x.shape
-    rows = _rows(n, d, tile)
+    rows = tile_rows(n, d, tile)
     out = torch.empty_like(y)
     for i0 in range(0, y.shape[0], rows):
         yi = y[i0:i0 + rows]
@@ -105,13 +115,16 @@ class Blob(ScoreEstimator):
     fixed : compute eps once from the initial particles (default, as in the reference code)
         or re-estimate it from the current particles at every call.
     one_term : use the one-term KDE score instead (for comparison only).
+    backend : how :func:`blob_score` evaluates its sums, its ``method`` ("auto", "direct",
+        "compiled"); named so as not to clash with the ``method`` of :func:`landau_nb.solve`.
     """
 
     name = "blob"
 
     def __init__(self, *, bandwidth="paper", fixed: bool = True, one_term: bool = False,
-                 tile: int | None = None):
+                 tile: int | None = None, backend: str = "auto"):
         super().__init__()
+        self.backend = check_choice("backend", backend, BLOB_METHODS)
         if isinstance(bandwidth, str):
             check_choice("bandwidth", bandwidth, BANDWIDTH_RULES)
         else:
@@ -148,5 +161,6 @@ class Blob(ScoreEstimator):
         if not self.fixed:
             self.eps = self._eps(x)
         self.stats = {"eps": self.eps}
-        score = kde_score if self.one_term else blob_score
-        return score(x, self.eps, tile=self.tile)
+        if self.one_term:
+            return kde_score(x, self.eps, tile=self.tile)
+        return blob_score(x, self.eps, tile=self.tile, method=self.backend)

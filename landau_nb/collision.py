@@ -10,9 +10,11 @@ Particle velocity (paper (3.1) on particles)::
     v_i = -(B/n) sum_j |z_ij|^gamma (|z_ij|^2 w_ij - (z_ij . w_ij) z_ij),
     z_ij = x_i - x_j,  w_ij = s_i - s_j.
 
-Two evaluation methods: ``"direct"`` (tiled pair sum, O(n^2 d) time, O(n * tile) memory,
-any gamma) and ``"moments"`` (gamma = 0 only: A is a quadratic polynomial in z, so the sum
-over j collapses into moments of the particles; exact, O(n d^2)).
+Evaluation methods: ``"direct"`` (tiled torch pair sum, O(n^2 d) time, O(n * tile) memory,
+any gamma, any device: the reference), ``"compiled"`` (the same sum by a fused numba kernel on
+the CPU, :mod:`landau_nb.pairsum`), ``"moments"`` (gamma = 0 only: A is a quadratic polynomial
+in z, so the sum over j collapses into moments of the particles; exact, O(n d^2)) and
+``"random_batch"`` (the sum inside random batches only, O(n * batch)).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from ._checks import check_choice, check_gamma, check_int, check_like, check_points, check_positive
+from .pairsum import (check_compiled_inputs, compiled_usable, compiled_velocity_sum, tile_rows)
 
 __all__ = [
     "collision_kernel",
@@ -30,16 +33,9 @@ __all__ = [
     "VELOCITY_METHODS",
 ]
 
-VELOCITY_METHODS = ("auto", "direct", "moments")
-
-#: number of scalar entries of one (tile, n, d) temporary in the tiled sums
-_TILE_BUDGET = 2**22
-
-
-def _tile_rows(n: int, width: int, tile: int | None) -> int:
-    if tile is not None:
-        return check_int("tile", tile, low=1)
-    return max(1, min(n, _TILE_BUDGET // max(1, n * width)))
+VELOCITY_METHODS = ("auto", "direct", "moments", "compiled", "random_batch")
+#: the methods of :func:`collision_matrix` (no compiled or random-batch form)
+MATRIX_METHODS = ("auto", "direct", "moments")
 
 
 def _radial_weight(r2: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -56,8 +52,8 @@ def _radial_weight(r2: torch.Tensor, gamma: float) -> torch.Tensor:
     return torch.where(positive, safe.pow(0.5 * gamma), torch.zeros_like(r2))
 
 
-def _resolve_method(method: str, gamma: float) -> str:
-    check_choice("method", method, VELOCITY_METHODS)
+def _resolve_method(method: str, gamma: float, allowed=MATRIX_METHODS) -> str:
+    check_choice("method", method, allowed)
     if method == "auto":
         return "moments" if gamma == 0 else "direct"
     if method == "moments" and gamma != 0:
@@ -86,7 +82,8 @@ def collision_kernel(z: torch.Tensor, *, gamma: float, B: float = 1 / 24) -> tor
 
 
 def landau_velocity(x: torch.Tensor, s: torch.Tensor, *, gamma: float, B: float = 1 / 24,
-                    method: str = "auto", tile: int | None = None) -> torch.Tensor:
+                    method: str = "auto", tile: int | None = None, batch_size: int | None = None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
     """Particle velocity v_i = -(B/n) sum_j A(x_i - x_j)(s_i - s_j), paper (3.1).
 
     Parameters
@@ -94,9 +91,27 @@ def landau_velocity(x: torch.Tensor, s: torch.Tensor, *, gamma: float, B: float 
     x, s : (n, d) tensors of positions and scores (same device and dtype).
     gamma : kernel exponent in [-d-1, 1]; 0 = Maxwellian molecules, -3 = Coulomb (d = 3).
     B : kernel constant (> 0); the paper's experiments use 1/24.
-    method : ``"direct"`` (tiled pair sum), ``"moments"`` (gamma = 0 only, exact O(n d^2)),
-        or ``"auto"`` (moments for gamma = 0, direct otherwise).
-    tile : rows per tile of the direct sum (default: keeps temporaries near 2^22 entries).
+    method :
+        * ``"direct"``: tiled torch pair sum (any device, autograd; the reference);
+        * ``"compiled"``: the same sum by the fused numba kernel (CPU tensors, no autograd;
+          needs numba), equal to "direct" to float tolerance;
+        * ``"moments"``: gamma = 0 only, exact O(n d^2);
+        * ``"auto"``: moments for gamma = 0; otherwise compiled on the CPU when numba is
+          importable, n >= ``pairsum.COMPILED_MIN_N`` and no gradient is needed, else direct;
+        * ``"random_batch"``: random-batch interactions (see below), needs ``batch_size``.
+    tile : rows per tile of the torch sums (default: keeps temporaries near 2^22 entries);
+        for random_batch on the torch path, batches per chunk. Not used by the compiled kernels.
+    batch_size : for ``"random_batch"`` only: an int p >= 2. The particles are shuffled by a
+        random permutation drawn from ``generator`` and cut into q = max(1, n // p) batches of
+        p consecutive shuffled particles; the last batch also takes the n - q p left over, so
+        its size is in [p, 2p) (or n if n < p). Each particle interacts only with its batch b:
+        v_i = -(B/n) (n-1)/(|b|-1) sum_{j in b} A(x_i - x_j)(s_i - s_j), cost O(n p). Each
+        of the |b| - 1 partners stands for (n-1)/(|b|-1) particles, so averaged over
+        permutations v_i is exactly the full-sum velocity (unbiased; the random-batch method
+        of Jin, Li & Liu). Momentum sum v and energy sum x.v are conserved exactly (to
+        round-off) within every batch, and p >= n gives the full sum.
+    generator : torch.Generator for the permutation (random_batch only; default: torch's
+        global CPU generator). Draw a fresh permutation every step by reusing one generator.
 
     Book sections: "Particles and conservation" (the sum) and "Maxwellian molecules in O(n)"
     (the moment form).
@@ -106,26 +121,82 @@ def landau_velocity(x: torch.Tensor, s: torch.Tensor, *, gamma: float, B: float 
     d = x.shape[1]
     gamma = check_gamma(gamma, d)
     B = check_positive("B", B)
-    method = _resolve_method(method, gamma)
+    check_choice("method", method, VELOCITY_METHODS)
     if tile is not None:
         check_int("tile", tile, low=1)
+    if method == "random_batch":
+        if batch_size is None:
+            raise ValueError("method='random_batch' needs batch_size (an int >= 2, the number of "
+                             "particles per batch)")
+        batch_size = check_int("batch_size", batch_size, low=2)
+        if generator is not None and not isinstance(generator, torch.Generator):
+            raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+        return _velocity_random_batch(x, s, gamma, B, batch_size, generator, tile)
+    for name, value in (("batch_size", batch_size), ("generator", generator)):
+        if value is not None:
+            raise ValueError(f"{name} is used by method='random_batch' only, got method={method!r}")
+    if method == "compiled":
+        check_compiled_inputs(("x", x), ("s", s))
+        return compiled_velocity_sum(x, s, gamma).mul_(-B / x.shape[0])
+    if method == "auto" and gamma != 0 and compiled_usable(x, s):
+        return compiled_velocity_sum(x, s, gamma).mul_(-B / x.shape[0])
+    method = _resolve_method(method, gamma, VELOCITY_METHODS)
     if method == "moments":
         return _velocity_moments(x, s, B)
     return _velocity_direct(x, s, gamma, B, tile)
 
 
+def _pair_sum(xi, x, si, s, gamma):
+    """sum_j c_ij (|z_ij|^2 w_ij - (z_ij.w_ij) z_ij) for rows xi against partners x, with any
+    leading batch dimensions: xi (..., m, d), x (..., n, d) -> (..., m, d)."""
+    z = xi[..., :, None, :] - x[..., None, :, :]
+    w = si[..., :, None, :] - s[..., None, :, :]
+    r2 = (z * z).sum(-1)
+    zw = (z * w).sum(-1)
+    c = _radial_weight(r2, gamma)
+    return ((c * r2)[..., None] * w - (c * zw)[..., None] * z).sum(-2)
+
+
 def _velocity_direct(x, s, gamma, B, tile):
     n, d = x.shape
-    rows = _tile_rows(n, d, tile)
+    rows = tile_rows(n, d, tile)
     out = torch.empty_like(x)
     for i0 in range(0, n, rows):
-        z = x[i0:i0 + rows, None, :] - x[None, :, :]
-        w = s[i0:i0 + rows, None, :] - s[None, :, :]
-        r2 = (z * z).sum(-1)
-        zw = (z * w).sum(-1)
-        c = _radial_weight(r2, gamma)
-        out[i0:i0 + rows] = ((c * r2)[..., None] * w - (c * zw)[..., None] * z).sum(1)
+        out[i0:i0 + rows] = _pair_sum(x[i0:i0 + rows], x, s[i0:i0 + rows], s, gamma)
     return out.mul_(-B / n)
+
+
+def _velocity_random_batch(x, s, gamma, B, p, generator, tile):
+    """Random-batch velocity (see :func:`landau_velocity`): shuffle, cut into batches, sum
+    inside each batch (compiled kernel where "auto" would use it, else batched torch)."""
+    n, d = x.shape
+    dev = generator.device if generator is not None else torch.device("cpu")
+    perm = torch.randperm(n, generator=generator, device=dev).to(x.device)
+    q = max(1, n // p)
+    full = p * (q - 1)                      # particles in the q - 1 batches of exactly p
+    xp, sp = x[perm], s[perm]
+    if compiled_usable(x, s):
+        bounds = list(range(0, full + 1, p)) + [n] if q > 1 else [0, n]
+        vp = compiled_velocity_sum(xp, sp, gamma, bounds)
+    else:
+        vp = torch.empty_like(xp)
+        if q > 1:
+            xb = xp[:full].view(q - 1, p, d)
+            sb = sp[:full].view(q - 1, p, d)
+            chunk = tile_rows(p, p * d, tile, rows=q - 1)    # batches per torch temporary
+            for b0 in range(0, q - 1, chunk):
+                xc, sc = xb[b0:b0 + chunk], sb[b0:b0 + chunk]
+                vp[b0 * p:(b0 + chunk) * p] = _pair_sum(xc, xc, sc, sc, gamma).reshape(-1, d)
+        xl, sl = xp[full:], sp[full:]
+        rows = tile_rows(xl.shape[0], d, tile)
+        for i0 in range(0, xl.shape[0], rows):
+            vp[full + i0:full + i0 + rows] = _pair_sum(xl[i0:i0 + rows], xl, sl[i0:i0 + rows], sl, gamma)
+    # unbiased: each of the |b| - 1 partners stands for (n - 1)/(|b| - 1) particles
+    scale = torch.full((n, 1), -B / n * (n - 1) / (p - 1), dtype=x.dtype, device=x.device)
+    scale[full:] = -B / n * (n - 1) / (n - full - 1)
+    out = torch.empty_like(x)
+    out[perm] = vp * scale
+    return out
 
 
 def _velocity_moments(x, s, B):
@@ -139,20 +210,23 @@ def _velocity_moments(x, s, B):
     C = sum_j S_j X_j^T, q = tr C, e = sum_j |X_j|^2, G = sum_j X_j X_j^T,
     m3 = sum_j |X_j|^2 S_j, m4 = sum_j (X_j.S_j) X_j.
     """
-    n = x.shape[0]
+    n, d = x.shape
     X = x - x.mean(0)
     S = s - s.mean(0)
-    x2 = (X * X).sum(1)
-    xs = (X * S).sum(1)
+    x2 = torch.einsum("ij,ij->i", X, X)          # no n x d temporary
+    xs = torch.einsum("ij,ij->i", X, S)
     C = S.T @ X
     G = X.T @ X
     q = torch.trace(C)
     e = x2.sum()
     m3 = x2 @ S
     m4 = xs @ X
-    total = (n * x2)[:, None] * S - (n * xs)[:, None] * X
-    total += X @ (2 * C.T - C) - q * X + e * S - S @ G
-    total += m4 - m3
+    eye = torch.eye(d, dtype=x.dtype, device=x.device)
+    # few n x d temporaries and in-place updates: at n = 10^6 the time is memory traffic
+    total = torch.addmm(m4 - m3, X, 2 * C.T - C - q * eye)
+    total.addmm_(S, e * eye - G)
+    total.addcmul_(S, x2[:, None], value=n)
+    total.addcmul_(X, xs[:, None], value=-n)
     return total.mul_(-B / n)
 
 
@@ -183,7 +257,7 @@ def collision_matrix(x: torch.Tensor, *, gamma: float, B: float = 1 / 24, at: to
         y2 = (Y * Y).sum(1)
         D = (n * y2 + e)[:, None, None] * eye - n * Y[:, :, None] * Y[:, None, :] - G
         return D.mul_(B / n)
-    rows = _tile_rows(n, d * d, tile)
+    rows = tile_rows(n, d * d, tile)
     out = torch.empty(y.shape[0], d, d, dtype=x.dtype, device=x.device)
     for i0 in range(0, y.shape[0], rows):
         z = y[i0:i0 + rows, None, :] - x[None, :, :]
@@ -207,7 +281,7 @@ def collision_divergence(x: torch.Tensor, *, gamma: float, B: float = 1 / 24, at
     B = check_positive("B", B)
     if gamma == 0:
         return (y - x.mean(0)).mul(-B * (d - 1))
-    rows = _tile_rows(n, d, tile)
+    rows = tile_rows(n, d, tile)
     out = torch.empty_like(y)
     for i0 in range(0, y.shape[0], rows):
         z = y[i0:i0 + rows, None, :] - x[None, :, :]
@@ -240,7 +314,7 @@ def velocity_divergence(x: torch.Tensor, s: torch.Tensor, jac: torch.Tensor, *, 
         S = s - s.mean(0)
         pair = n * (X * S).sum(1) + (X * S).sum()      # sum_j (X_i - X_j).(S_i - S_j)
     else:
-        rows = _tile_rows(n, d, tile)
+        rows = tile_rows(n, d, tile)
         pair = torch.empty(n, dtype=x.dtype, device=x.device)
         for i0 in range(0, n, rows):
             z = x[i0:i0 + rows, None, :] - x[None, :, :]

@@ -16,10 +16,9 @@ from typing import Callable
 import torch
 
 from ._checks import check_int, check_points
+from .pairsum import tile_rows
 
 __all__ = ["scott_covariance", "kde_log_density", "kde_sample", "kde_l2_error"]
-
-_TILE_BUDGET = 2**22
 
 
 def scott_covariance(x: torch.Tensor) -> torch.Tensor:
@@ -39,7 +38,7 @@ def kde_log_density(x: torch.Tensor, at: torch.Tensor, H: torch.Tensor | None = 
     xw = torch.linalg.solve_triangular(L, x.T, upper=False).T          # whitened centres
     yw = torch.linalg.solve_triangular(L, at.T, upper=False).T
     log_norm = -0.5 * d * math.log(2 * math.pi) - torch.log(torch.diagonal(L)).sum() - math.log(n)
-    rows = max(1, min(at.shape[0], _TILE_BUDGET // max(1, n * d)))
+    rows = tile_rows(n, d, rows=at.shape[0])
     out = torch.empty(at.shape[0], dtype=x.dtype, device=x.device)
     for i0 in range(0, at.shape[0], rows):
         z = yw[i0:i0 + rows, None, :] - xw[None, :, :]

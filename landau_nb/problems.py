@@ -90,10 +90,11 @@ class Problem:
         return self._sample(n, generator)
 
     def velocity(self, x: torch.Tensor, s: torch.Tensor, *, method: str = "auto",
-                 tile: int | None = None) -> torch.Tensor:
-        """The equation's particle velocity from positions x and scores s."""
+                 tile: int | None = None, **batch) -> torch.Tensor:
+        """The equation's particle velocity from positions x and scores s (``batch``:
+        ``batch_size`` and ``generator`` of method "random_batch")."""
         if self.equation == "landau":
-            return landau_velocity(x, s, gamma=self.gamma, B=self.B, method=method, tile=tile)
+            return landau_velocity(x, s, gamma=self.gamma, B=self.B, method=method, tile=tile, **batch)
         raise NotImplementedError
 
     def velocity_divergence(self, x: torch.Tensor, s: torch.Tensor, jac: torch.Tensor) -> torch.Tensor:
@@ -426,7 +427,7 @@ class HeatEquation(_IsotropicGaussianFlow):
     def variance(self, t):
         return 2 * self.D * t
 
-    def velocity(self, x, s, *, method="auto", tile=None):
+    def velocity(self, x, s, *, method="auto", tile=None, **batch):
         return -self.D * s
 
     def velocity_divergence(self, x, s, jac):
@@ -452,7 +453,7 @@ class FokkerPlanck(_IsotropicGaussianFlow):
     def variance(self, t):
         return -math.expm1(-2 * t)
 
-    def velocity(self, x, s, *, method="auto", tile=None):
+    def velocity(self, x, s, *, method="auto", tile=None, **batch):
         return -x - s
 
     def velocity_divergence(self, x, s, jac):

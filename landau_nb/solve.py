@@ -88,7 +88,7 @@ def _array_digest(x: torch.Tensor) -> str:
 def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Tensor | None = None,
           seed: int = 0, device="cpu", dtype=torch.float64, stepper: str = "euler",
           dt: float | None = None, t_end: float | None = None, save_every: int | None = None,
-          velocity_method: str = "auto", kde_l2: bool = False, kde_samples: int = 2**14,
+          velocity_method: str = "auto", batch_size: int | None = None, kde_l2: bool = False, kde_samples: int = 2**14,
           track_log_density: bool = False, progress: bool = False, callback=None,
           checkpoint=None, checkpoint_every: int = 50, resume: bool = True,
           **options) -> Trajectory:
@@ -106,7 +106,9 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     stepper : "euler" (the paper's) or "heun".
     dt, t_end : override the problem's time step and end time.
     save_every : keep positions every this many steps (default: first and last only).
-    velocity_method : passed to :func:`landau_velocity` ("auto", "direct", "moments").
+    velocity_method : passed to :func:`landau_velocity` ("auto", "direct", "moments",
+        "compiled", or "random_batch" with ``batch_size``: particles reshuffled into random
+        batches at every velocity evaluation, from the run's seeded stream).
     kde_l2 : at each snapshot, the KDE L2 error against the exact density (if known).
     track_log_density : transport log u along each trajectory, d/dt log u(X_i) = -div v(X_i)
         (needs an estimator with a score field: "sbtm" or "exact", and a known initial density).
@@ -137,6 +139,12 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     if save_every is not None:
         save_every = check_int("save_every", save_every, low=1)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
+    if velocity_method == "random_batch":
+        if batch_size is None:
+            raise ValueError("velocity_method='random_batch' needs batch_size (an int >= 2)")
+        batch_size = check_int("batch_size", batch_size, low=2)
+    elif batch_size is not None:
+        raise ValueError(f"batch_size is used by velocity_method='random_batch' only, got {velocity_method!r}")
     kde_samples = check_int("kde_samples", kde_samples, low=2)
     if x0 is None:
         if n is None:
@@ -180,12 +188,14 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     rec["second_moment"] = np.full((N + 1, d, d), np.nan)
     saved_t, saved_x, fourth, kde = [], [], [], []
     kde_gen = make_generator(seed, "kde-l2")
+    batch_gen = make_generator(seed, "random-batch") if batch_size is not None else None
     drift_warned = False
 
     meta = {
         "problem": problem.params(), "n": n, "d": d, "seed": seed, "dtype": str(dtype).replace("torch.", ""),
         "device": str(dev), "stepper": stepper, "dt": dt, "t_end": float(times[-1]), "steps": N,
-        "velocity_method": velocity_method, "track_log_density": bool(track_log_density),
+        "velocity_method": velocity_method, "batch_size": batch_size,
+        "track_log_density": bool(track_log_density),
         "versions": environment_versions(),
     }
 
@@ -230,7 +240,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
 
     def velocity_at(xk, sk):
         c = time.perf_counter()
-        v = problem.velocity(xk, sk, method=velocity_method)
+        batch = {"batch_size": batch_size, "generator": batch_gen} if batch_gen is not None else {}
+        v = problem.velocity(xk, sk, method=velocity_method, **batch)
         _sync(dev)
         return v, time.perf_counter() - c
 
@@ -251,6 +262,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         arrays.update({f"rec.{name}": a for name, a in rec.items()})
         arrays["x"] = xk.detach().cpu().numpy()
         arrays["kde_gen"] = generator_state(kde_gen)
+        if batch_gen is not None:
+            arrays["batch_gen"] = generator_state(batch_gen)
         if saved_x:
             arrays["saved_x"] = np.stack(saved_x)
         arrays["saved_t"] = np.asarray(saved_t, dtype=np.float64)
@@ -278,6 +291,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
             rec[name][:] = arrays[f"rec.{name}"]
         x = torch.from_numpy(arrays["x"]).to(device=dev)
         set_generator_state(kde_gen, arrays["kde_gen"])
+        if batch_gen is not None:
+            set_generator_state(batch_gen, arrays["batch_gen"])
         saved_t.extend(arrays["saved_t"].tolist())
         if "saved_x" in arrays:
             saved_x.extend(list(arrays["saved_x"]))

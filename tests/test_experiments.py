@@ -185,6 +185,7 @@ class _Stop(Exception):
 @pytest.mark.parametrize("method,problem,kw", [
     ("sbtm", ln.anisotropic_gaussian(3), {"init_tol": 1e-2, "init_lr": 1e-2}),
     ("blob", ln.anisotropic_gaussian(3, gamma=-3.0), {}),
+    ("blob", ln.anisotropic_gaussian(3, gamma=-3.0), {"velocity_method": "random_batch", "batch_size": 8}),
     ("sbtm", ln.bkw(3), {"depth": 2, "init_tol": 1e-2, "init_lr": 1e-2, "track_log_density": True,
                          "kde_l2": True, "save_every": 5, "kde_samples": 256}),
 ])

@@ -69,6 +69,9 @@ CASES = [
     (lambda: ln.blob_bandwidth(X, "scott"), ValueError, "bandwidth='scott'"),
     (lambda: ln.relative_score_error(S[:4], S), ValueError, "s_values has shape"),
     (lambda: ln.seed_everything(0, threads=0), ValueError, "threads=0"),
+    (lambda: ln.solve(P, "blob", n=10, velocity_method="random_batch"), ValueError, "needs batch_size"),
+    (lambda: ln.solve(P, "blob", n=10, velocity_method="random_batch", batch_size=1), ValueError, "batch_size=1"),
+    (lambda: ln.solve(P, "blob", n=10, batch_size=10), ValueError, "batch_size is used by velocity_method='random_batch' only"),
     # checkpoints and experiments
     (lambda: ln.solve(P, "blob", n=10, checkpoint="/tmp/x", checkpoint_every=0), ValueError, "checkpoint_every=0"),
     (lambda: ln.run_experiment("bkw7"), ValueError, "experiment='bkw7' is not known"),

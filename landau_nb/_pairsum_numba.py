@@ -1,0 +1,430 @@
+"""numba kernels for the compiled CPU pair sums (imported lazily by :mod:`landau_nb.pairsum`).
+
+Layout and loop structure (written for the SIMD units, measured in ``benchmarks/pair_sums.py``):
+
+* structure of arrays: positions and scores come as (d, n) C-contiguous arrays, so the inner
+  loop over partners j reads contiguous rows;
+* the inner j loop has no branches: the j = i term (and coincident particles, r = 0) is
+  removed by a select (``r2 > 0``) that compiles to a blend, never by an ``if``/``continue``;
+* ``prange`` over tiles of TI rows i; inside a tile the partners come in blocks of JB, so the
+  block's data stays in cache while the tile's rows sweep it;
+* per (i, block) the sum is accumulated in registers in the input precision, then added into
+  a float64 accumulator: in float32 the rounding error of one partial sum grows with JB, not
+  with n (measured relative error ~1e-7 at n = 20 000, see the benchmark).
+
+Every function is compiled once per dtype (float32, float64) on first use (about 25 s of CPU
+for all of them) and cached on disk (``cache=True``: in ``landau_nb/__pycache__``, or numba's
+user cache directory when that is read-only, or ``NUMBA_CACHE_DIR``); later processes load
+the machine code in well under a second. Nothing is downloaded.
+
+Radial weight |z|^gamma, selected once per call by ``mode`` (see :func:`radial_mode`):
+0: gamma = 0 (no weight); 1: gamma = -3 (1/r^3 from one sqrt and one division); 2: any other
+integer gamma = m, |m| < 32 (r^m or (1/r)^|m| by repeated squaring with selects);
+3: any other gamma (r2^(gamma/2) by ``pow``, not vectorised: about 10x slower).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba as nb
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic, overload
+
+#: rows i per parallel task
+TI = 32
+#: partners j per block (float32 partial sums run over at most JB terms)
+JB = 1024
+
+_JIT = dict(fastmath=True, cache=True, nogil=True)
+_IJIT = dict(_JIT, inline="always")
+_PJIT = dict(_JIT, parallel=True)
+
+
+def radial_mode(gamma: float) -> tuple[int, int, float]:
+    """(mode, m, gamma / 2) for the kernels' radial weight |z|^gamma (see module docstring)."""
+    if gamma == 0:
+        return 0, 0, 0.0
+    if gamma == -3:
+        return 1, 3, -1.5
+    if float(gamma).is_integer() and abs(gamma) < 32:
+        return 2, int(gamma), 0.5 * gamma
+    return 3, 0, 0.5 * gamma
+
+
+# --------------------------------------------------------------------------- exp(-q), q >= 0
+@intrinsic
+def _bits_as_float(typingctx, bits):
+    """Reinterpret int32 / int64 bits as float32 / float64 (a no-op bitcast)."""
+    if bits == types.int32:
+        sig, llty = types.float32(types.int32), ir.FloatType()
+    elif bits == types.int64:
+        sig, llty = types.float64(types.int64), ir.DoubleType()
+    else:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llty)
+
+    return sig, codegen
+
+
+def exp_neg(q):  # pragma: no cover - replaced by the overload inside compiled code
+    """exp(-q) for q >= 0, vectorisable (no libm call): see the overload below."""
+    return math.exp(-q)
+
+
+@overload(exp_neg, jit_options={"fastmath": True})
+def _exp_neg_impl(q):
+    # exp(-q) = 2^-k * 2^f, y = q log2(e), k = round(y), f = k - y in [-1/2, 1/2];
+    # 2^f = exp(f ln 2) by its Taylor series (|f ln 2| <= 0.347: degree 7 leaves 6e-9 in
+    # float32, degree 13 leaves 1e-17 in float64); 2^-k is built from its exponent bits.
+    # Below 2^-126 (float32) / 2^-1022 (float64) the result is 0 (no subnormals); the
+    # error of y itself is that of rounding q, as for any exp(-q) of a rounded q.
+    if q == types.float32:
+        def impl(q):
+            y = q * np.float32(1.4426950408889634)
+            big = y < np.float32(126.0)
+            y = y if big else np.float32(126.0)
+            k = np.int32(y + np.float32(0.5))
+            t = (np.float32(k) - y) * np.float32(0.6931471805599453)
+            p = np.float32(1 / 5040)
+            p = p * t + np.float32(1 / 720)
+            p = p * t + np.float32(1 / 120)
+            p = p * t + np.float32(1 / 24)
+            p = p * t + np.float32(1 / 6)
+            p = p * t + np.float32(0.5)
+            p = p * t + np.float32(1.0)
+            p = p * t + np.float32(1.0)
+            e = p * _bits_as_float(np.int32((127 - k) << 23))
+            return e if big else np.float32(0.0)
+        return impl
+    if q == types.float64:
+        def impl(q):
+            y = q * 1.4426950408889634
+            big = y < 1022.0
+            y = y if big else 1022.0
+            k = np.int64(y + 0.5)
+            t = (np.float64(k) - y) * 0.6931471805599453
+            p = 1 / 6227020800
+            p = p * t + 1 / 479001600
+            p = p * t + 1 / 39916800
+            p = p * t + 1 / 3628800
+            p = p * t + 1 / 362880
+            p = p * t + 1 / 40320
+            p = p * t + 1 / 5040
+            p = p * t + 1 / 720
+            p = p * t + 1 / 120
+            p = p * t + 1 / 24
+            p = p * t + 1 / 6
+            p = p * t + 0.5
+            p = p * t + 1.0
+            p = p * t + 1.0
+            e = p * _bits_as_float(np.int64((1023 - k) << 52))
+            return e if big else 0.0
+        return impl
+    return None
+
+
+@nb.njit(**_JIT)
+def exp_neg_array(q, out):
+    """out = exp(-q) elementwise (for the tests of the polynomial exp)."""
+    for i in range(q.shape[0]):
+        out[i] = exp_neg(q[i])
+
+
+def make_tiles(bounds) -> np.ndarray:
+    """Work items (i0, i1, g0, g1) for the Landau kernels: rows i0..i1-1, partners g0..g1-1.
+
+    ``bounds`` = [b_0 = 0, b_1, ..., b_G = n] splits the particles into G groups that
+    interact only within themselves ([0, n]: the full sum); each group's rows are cut into
+    tiles of at most TI rows."""
+    bounds = np.asarray(bounds, dtype=np.int64)
+    g0, g1 = bounds[:-1], bounds[1:]
+    count = (g1 - g0 + TI - 1) // TI
+    group = np.repeat(np.arange(g0.shape[0]), count)
+    first = np.cumsum(count) - count
+    i0 = g0[group] + TI * (np.arange(group.shape[0]) - first[group])
+    i1 = np.minimum(i0 + TI, g1[group])
+    return np.stack([i0, i1, g0[group], g1[group]], axis=1)
+
+
+# --------------------------------------------------------------------------- radial weights
+@nb.njit(**_IJIT)
+def _weight(r2, one, zero, mode, m, hg):
+    """|z|^gamma from r2 = |z|^2 with the r2 = 0 terms set to exactly 0 (no branch).
+
+    one, zero, hg = gamma / 2 come in r2's dtype so that float32 stays float32."""
+    pos = r2 > zero
+    rs = r2 if pos else one
+    if mode == 0:
+        return one
+    if mode == 3:
+        c = rs ** hg
+        return c if pos else zero
+    ir_ = one / math.sqrt(rs)
+    ir_ = ir_ if pos else zero
+    if mode == 1:
+        return ir_ * ir_ * ir_
+    # mode 2: integer gamma = m: b^|m| with b = 1/r (m < 0) or r (m > 0), by repeated squaring
+    # with selects (the bits of |m| are the same for every pair: no data-dependent branch)
+    b = ir_ if m < 0 else rs * ir_
+    k = -m if m < 0 else m
+    c = one
+    for bit in range(5):
+        c = c * (b if (k >> bit) & 1 else one)
+        b = b * b
+    return c
+
+
+# --------------------------------------------------------------------------- Landau, d = 3
+@nb.njit(**_IJIT)
+def _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2, one, zero, mode, m, hg):
+    """Partial sum of row i over one block of partners (x0..s2: the block's rows, sliced so
+    that the loop index starts at 0: numba then emits contiguous vector loads)."""
+    a0 = zero
+    a1 = zero
+    a2 = zero
+    for j in range(x0.shape[0]):
+        z0 = xi0 - x0[j]
+        z1 = xi1 - x1[j]
+        z2 = xi2 - x2[j]
+        w0 = si0 - s0[j]
+        w1 = si1 - s1[j]
+        w2 = si2 - s2[j]
+        r2 = z0 * z0 + z1 * z1 + z2 * z2
+        zw = z0 * w0 + z1 * w1 + z2 * w2
+        c = _weight(r2, one, zero, mode, m, hg)
+        a = c * r2
+        b = c * zw
+        a0 += a * w0 - b * z0
+        a1 += a * w1 - b * z1
+        a2 += a * w2 - b * z2
+    return a0, a1, a2
+
+
+@nb.njit(**_PJIT)
+def landau3(x, s, tiles, out, mode, m, hg):
+    """out[i] = sum_j |z|^gamma (|z|^2 w - (z.w) z), z = x_i - x_j, w = s_i - s_j (d = 3),
+    the sum over the partners j of row i's group (see :func:`make_tiles`).
+
+    x, s: (3, n) C-contiguous; tiles: (T, 4) int64 rows (i0, i1, g0, g1); out: (n, 3) float64."""
+    one = x.dtype.type(1.0)
+    zero = x.dtype.type(0.0)
+    hgt = x.dtype.type(hg)
+    for t in nb.prange(tiles.shape[0]):
+        i0 = tiles[t, 0]
+        i1 = tiles[t, 1]
+        g0 = tiles[t, 2]
+        g1 = tiles[t, 3]
+        for i in range(i0, i1):
+            out[i, 0] = 0.0
+            out[i, 1] = 0.0
+            out[i, 2] = 0.0
+        for j0 in range(g0, g1, JB):
+            j1 = min(g1, j0 + JB)
+            x0 = x[0, j0:j1]
+            x1 = x[1, j0:j1]
+            x2 = x[2, j0:j1]
+            s0 = s[0, j0:j1]
+            s1 = s[1, j0:j1]
+            s2 = s[2, j0:j1]
+            for i in range(i0, i1):
+                xi0 = x[0, i]
+                xi1 = x[1, i]
+                xi2 = x[2, i]
+                si0 = s[0, i]
+                si1 = s[1, i]
+                si2 = s[2, i]
+                # the mode test sits outside the j loop: each branch inlines a constant mode
+                if mode == 1:
+                    a0, a1, a2 = _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2,
+                                                one, zero, 1, m, hgt)
+                elif mode == 0:
+                    a0, a1, a2 = _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2,
+                                                one, zero, 0, m, hgt)
+                elif mode == 2:
+                    a0, a1, a2 = _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2,
+                                                one, zero, 2, m, hgt)
+                else:
+                    a0, a1, a2 = _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2,
+                                                one, zero, 3, m, hgt)
+                out[i, 0] += a0
+                out[i, 1] += a1
+                out[i, 2] += a2
+
+
+# --------------------------------------------------------------------------- Landau, any d
+@nb.njit(**_IJIT)
+def _weights_block(r2, zw, jn, one, zero, mode, m, hg):
+    """In place: r2[j] <- c r2[j], zw[j] <- c zw[j], c = |z|^gamma (0 where r2 = 0)."""
+    for j in range(jn):
+        c = _weight(r2[j], one, zero, mode, m, hg)
+        r2[j] = c * r2[j]
+        zw[j] = c * zw[j]
+
+
+@nb.njit(**_PJIT)
+def landau_any(x, s, tiles, out, mode, m, hg):
+    """Same sum as :func:`landau3` for any d (x, s: (d, n) C-contiguous; out (n, d) float64).
+
+    Per (row i, block of partners): r2 and z.w in two buffers (a loop over j per
+    coordinate), the weights in place, then one reduction over j per coordinate."""
+    d = x.shape[0]
+    one = x.dtype.type(1.0)
+    zero = x.dtype.type(0.0)
+    hgt = x.dtype.type(hg)
+    for t in nb.prange(tiles.shape[0]):
+        i0 = tiles[t, 0]
+        i1 = tiles[t, 1]
+        g0 = tiles[t, 2]
+        g1 = tiles[t, 3]
+        r2 = np.empty(JB, x.dtype)
+        zw = np.empty(JB, x.dtype)
+        for i in range(i0, i1):
+            for k in range(d):
+                out[i, k] = 0.0
+        for j0 in range(g0, g1, JB):
+            j1 = min(g1, j0 + JB)
+            jn = j1 - j0
+            for i in range(i0, i1):
+                for j in range(jn):
+                    r2[j] = zero
+                    zw[j] = zero
+                for k in range(d):
+                    xk = x[k, i]
+                    sk = s[k, i]
+                    xr = x[k, j0:j1]
+                    sr = s[k, j0:j1]
+                    for j in range(jn):
+                        dz = xk - xr[j]
+                        r2[j] += dz * dz
+                        zw[j] += dz * (sk - sr[j])
+                if mode == 1:
+                    _weights_block(r2, zw, jn, one, zero, 1, m, hgt)
+                elif mode == 2:
+                    _weights_block(r2, zw, jn, one, zero, 2, m, hgt)
+                elif mode == 3:
+                    _weights_block(r2, zw, jn, one, zero, 3, m, hgt)
+                for k in range(d):
+                    xk = x[k, i]
+                    sk = s[k, i]
+                    xr = x[k, j0:j1]
+                    sr = s[k, j0:j1]
+                    acc = zero
+                    for j in range(jn):
+                        acc += r2[j] * (sk - sr[j]) - zw[j] * (xk - xr[j])
+                    out[i, k] += acc
+
+
+# --------------------------------------------------------------------------- blob score
+@nb.njit(**_PJIT)
+def gauss_density(x, half_inv_eps, out):
+    """out[i] = sum_j exp(-|x_i - x_j|^2 / (2 eps)), half_inv_eps = 1 / (2 eps) (any d)."""
+    d, n = x.shape
+    h = x.dtype.type(half_inv_eps)
+    zero = x.dtype.type(0.0)
+    ntiles = (n + TI - 1) // TI
+    for t in nb.prange(ntiles):
+        i0 = t * TI
+        i1 = min(n, i0 + TI)
+        r2 = np.empty(JB, x.dtype)
+        for i in range(i0, i1):
+            out[i] = 0.0
+        for j0 in range(0, n, JB):
+            j1 = min(n, j0 + JB)
+            jn = j1 - j0
+            for i in range(i0, i1):
+                if d == 3:
+                    xi0 = x[0, i]
+                    xi1 = x[1, i]
+                    xi2 = x[2, i]
+                    x0 = x[0, j0:j1]
+                    x1 = x[1, j0:j1]
+                    x2 = x[2, j0:j1]
+                    acc = zero
+                    for j in range(jn):
+                        z0 = xi0 - x0[j]
+                        z1 = xi1 - x1[j]
+                        z2 = xi2 - x2[j]
+                        acc += exp_neg((z0 * z0 + z1 * z1 + z2 * z2) * h)
+                else:
+                    for j in range(jn):
+                        r2[j] = zero
+                    for k in range(d):
+                        xk = x[k, i]
+                        xr = x[k, j0:j1]
+                        for j in range(jn):
+                            dz = xk - xr[j]
+                            r2[j] += dz * dz
+                    acc = zero
+                    for j in range(jn):
+                        acc += exp_neg(r2[j] * h)
+                out[i] += acc
+
+
+@nb.njit(**_PJIT)
+def blob_pull(x, inv_rho, half_inv_eps, out):
+    """out[i] = sum_j K_ij (inv_rho_i + inv_rho_j) (x_i - x_j), K_ij = exp(-|x_i - x_j|^2/(2 eps)).
+
+    x: (d, n) C-contiguous; inv_rho: (n,) in x's dtype; out: (n, d) float64. The blob score
+    is -out / eps. Computed as inv_rho_i sum_j K z + sum_j K inv_rho_j z."""
+    d, n = x.shape
+    h = x.dtype.type(half_inv_eps)
+    zero = x.dtype.type(0.0)
+    ntiles = (n + TI - 1) // TI
+    for t in nb.prange(ntiles):
+        i0 = t * TI
+        i1 = min(n, i0 + TI)
+        r2 = np.empty(JB, x.dtype)
+        kk = np.empty(JB, x.dtype)
+        for i in range(i0, i1):
+            for k in range(d):
+                out[i, k] = 0.0
+        for j0 in range(0, n, JB):
+            j1 = min(n, j0 + JB)
+            jn = j1 - j0
+            rr = inv_rho[j0:j1]
+            for i in range(i0, i1):
+                ri = inv_rho[i]
+                if d == 3:
+                    xi0 = x[0, i]
+                    xi1 = x[1, i]
+                    xi2 = x[2, i]
+                    x0 = x[0, j0:j1]
+                    x1 = x[1, j0:j1]
+                    x2 = x[2, j0:j1]
+                    a0 = zero
+                    a1 = a0
+                    a2 = a0
+                    for j in range(jn):
+                        z0 = xi0 - x0[j]
+                        z1 = xi1 - x1[j]
+                        z2 = xi2 - x2[j]
+                        c = exp_neg((z0 * z0 + z1 * z1 + z2 * z2) * h) * (ri + rr[j])
+                        a0 += c * z0
+                        a1 += c * z1
+                        a2 += c * z2
+                    out[i, 0] += a0
+                    out[i, 1] += a1
+                    out[i, 2] += a2
+                else:
+                    for j in range(jn):
+                        r2[j] = zero
+                    for k in range(d):
+                        xk = x[k, i]
+                        xr = x[k, j0:j1]
+                        for j in range(jn):
+                            dz = xk - xr[j]
+                            r2[j] += dz * dz
+                    for j in range(jn):
+                        kk[j] = exp_neg(r2[j] * h) * (ri + rr[j])
+                    for k in range(d):
+                        xk = x[k, i]
+                        xr = x[k, j0:j1]
+                        acc = zero
+                        for j in range(jn):
+                            acc += kk[j] * (xk - xr[j])
+                        out[i, k] += acc

@@ -1,0 +1,153 @@
+"""Pair sums on the CPU: the shared tile-size rule of the torch sums and the compiled (numba)
+kernels behind ``landau_velocity(..., method="compiled")`` and ``blob_score(..., method=
+"compiled")`` (book: the runtime chapter; measurements in ``benchmarks/pair_sums.py``).
+
+The torch sums (tiled, in :mod:`landau_nb.collision`, :mod:`landau_nb.blob`,
+:mod:`landau_nb.kde`) are the reference and run on any device. The compiled kernels
+(:mod:`landau_nb._pairsum_numba`) are fused loops over pairs written for the SIMD units,
+multithreaded with numba's ``prange``, O(n) memory; they run on CPU tensors in float32 and
+float64, any d >= 2 (a specialised loop for d = 3), and do not support autograd.
+
+numba is imported only when a compiled kernel is first needed; without numba,
+``method="compiled"`` raises and ``method="auto"`` silently uses torch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import torch
+
+from ._checks import check_int
+
+__all__ = ["tile_rows", "numba_available", "compiled_velocity_sum", "compiled_blob_score",
+           "COMPILED_MIN_N", "TILE_BUDGET"]
+
+#: number of scalar entries of one (tile, n, width) temporary in the tiled torch sums
+TILE_BUDGET = 2**22
+
+#: "auto" uses the compiled kernels from this many particles on. Measured (benchmark table 3,
+#: 2 cores): the compiled sums are as fast as torch from n ~ 32 (velocity) and n ~ 16 (blob)
+#: and 2-8x faster at n = 64; below that a call costs ~0.1 ms either way.
+COMPILED_MIN_N = 64
+
+
+def tile_rows(n: int, width: int, tile: int | None = None, *, rows: int | None = None) -> int:
+    """Rows per tile of a tiled torch pair sum: ``tile`` if given (validated, >= 1), else as
+    many rows as keep one (rows, n, width) temporary near TILE_BUDGET entries, at least 1 and
+    at most ``rows`` (default n), the number of rows to cover."""
+    if tile is not None:
+        return check_int("tile", tile, low=1)
+    cap = n if rows is None else rows
+    return max(1, min(cap, TILE_BUDGET // max(1, n * width)))
+
+
+_HAVE_NUMBA = None        # None: not looked for yet
+_KERNELS = None
+_IMPORT_ERROR = ""
+
+
+def numba_available() -> bool:
+    """True when numba is installed (looked up once, without importing it) and, if an import
+    was tried, it worked."""
+    global _HAVE_NUMBA
+    if _HAVE_NUMBA is None:
+        _HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+    return _HAVE_NUMBA
+
+
+def _load():
+    """The kernel module, imported (numba with it) on first use; None if that fails."""
+    global _KERNELS, _HAVE_NUMBA, _IMPORT_ERROR
+    if _KERNELS is None and numba_available():
+        try:
+            from . import _pairsum_numba
+        except Exception as exc:  # a broken numba install: fall back to torch, remember why
+            _HAVE_NUMBA = False
+            _IMPORT_ERROR = f" (importing it failed: {type(exc).__name__}: {exc})"
+        else:
+            _KERNELS = _pairsum_numba
+    return _KERNELS
+
+
+def _kernels():
+    kern = _load()
+    if kern is None:
+        raise ImportError(f"method='compiled' needs numba, which is not installed here{_IMPORT_ERROR} "
+                          "(pip install numba); use method='direct' (torch) instead")
+    return kern
+
+
+def compiled_usable(x: torch.Tensor, *tensors: torch.Tensor) -> bool:
+    """Whether "auto" may use the compiled kernels for x (and the other inputs): numba is
+    there, the tensors are on the CPU, no gradient is asked for and n >= COMPILED_MIN_N."""
+    if x.device.type != "cpu" or x.shape[0] < COMPILED_MIN_N or not numba_available():
+        return False
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (x,) + tensors):
+        return False
+    return _load() is not None
+
+
+def check_compiled_inputs(*pairs) -> None:
+    """Errors for method='compiled' on inputs it cannot take (CUDA, autograd)."""
+    for name, t in pairs:
+        if t.device.type != "cpu":
+            raise ValueError(f"method='compiled' runs on the CPU only, but {name} is on {t.device}; "
+                             "use method='direct' or 'auto' (tiled torch) on CUDA")
+        if torch.is_grad_enabled() and t.requires_grad:
+            raise ValueError(f"method='compiled' does not support autograd, but {name} requires grad; "
+                             "use method='direct' or detach the inputs")
+
+
+def _soa(t: torch.Tensor) -> np.ndarray:
+    """(n, d) tensor -> (d, n) C-contiguous numpy array (structure of arrays)."""
+    return np.ascontiguousarray(t.detach().numpy().T)
+
+
+def _set_threads() -> None:
+    """numba uses as many threads as torch (torch.set_num_threads / seed_everything), at
+    most numba's own limit NUMBA_NUM_THREADS."""
+    import numba
+    wanted = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(wanted, numba.config.NUMBA_NUM_THREADS)))
+    # numba's first call launches its OpenMP pool, which resets the process-wide OpenMP thread
+    # count that torch also uses: restore torch's (results depend on it; see seed_everything)
+    if torch.get_num_threads() != wanted:
+        torch.set_num_threads(wanted)
+
+
+def compiled_velocity_sum(x: torch.Tensor, s: torch.Tensor, gamma: float,
+                          bounds=None) -> torch.Tensor:
+    """sum_j |z_ij|^gamma (|z_ij|^2 w_ij - (z_ij.w_ij) z_ij) for each i (no -B/n factor), by
+    the compiled kernel; a tensor of x's dtype. With ``bounds`` = [0, b_1, ..., n] the sum
+    runs only over the partners in row i's group [b_k, b_{k+1}) (random batches). Inputs are
+    assumed validated (CPU, finite, same dtype)."""
+    kern = _kernels()
+    _set_threads()
+    X, S = _soa(x), _soa(s)
+    n, d = x.shape
+    tiles = kern.make_tiles([0, n] if bounds is None else bounds)
+    out = np.empty((n, d), dtype=np.float64)
+    mode, m, hg = kern.radial_mode(float(gamma))
+    if d == 3:
+        kern.landau3(X, S, tiles, out, mode, m, hg)
+    else:
+        kern.landau_any(X, S, tiles, out, mode, m, hg)
+    return torch.from_numpy(out).to(x.dtype)
+
+
+def compiled_blob_score(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """The blob score (see :func:`landau_nb.blob_score`) by the compiled kernels."""
+    kern = _kernels()
+    _set_threads()
+    X = _soa(x)
+    n, d = x.shape
+    rho = np.empty(n, dtype=np.float64)
+    half_inv_eps = 0.5 / eps
+    kern.gauss_density(X, half_inv_eps, rho)
+    inv_rho = (1.0 / rho).astype(X.dtype)
+    out = np.empty((n, d), dtype=np.float64)
+    kern.blob_pull(X, inv_rho, half_inv_eps, out)
+    out *= -1.0 / eps
+    return torch.from_numpy(out).to(x.dtype)
