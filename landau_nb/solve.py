@@ -214,6 +214,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         saved = {"fourth_moment": fourth}
         if kde:
             saved["kde_l2"] = kde
+        if getattr(estimator, "loss_log", None):
+            saved["loss_log"] = np.asarray(estimator.loss_log, dtype=np.float64)
         meta_out = dict(meta, estimator=estimator.params(), completed_steps=upto,
                         wall_time={"total": time.perf_counter() - wall0,
                                    "score": float(np.nansum(rec["time_score"])),

@@ -45,7 +45,9 @@ class Trajectory:
         Sigma(t0)), ``cov_error_equilibrium``, ``momentum_drift``, ``time_score``,
         ``time_velocity`` (seconds), ``gd_steps`` (SBTM). NaN where not applicable.
     saved_t, x : times and positions (n_saved, n, d) of the snapshots.
-    saved : dict of per-snapshot arrays (``fourth_moment``, ``kde_l2``...).
+    saved : dict of per-snapshot arrays (``fourth_moment``, ``kde_l2``...), and for SBTM
+        with ``record_losses=True`` the training log ``loss_log`` (one row per gradient
+        step: time-step index, training loss).
     meta : JSON-ready dict (problem, estimator, seed, n, d, dtype, device, versions, timings).
     """
 
