@@ -230,19 +230,31 @@ def get_experiment(name: str) -> Experiment:
 
 # --- running ---------------------------------------------------------------------------------
 
+def _project_root() -> Path:
+    """The repository root (the nearest folder up from here holding ``_toc.yml`` and
+    ``landau_nb/``), so a notebook running in ``book/`` and the command line run from the root
+    share ``results/``; the current folder outside a checkout."""
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").exists() and (folder / "landau_nb").is_dir():
+            return folder
+    return here
+
+
 def settings(scale: str | None = None) -> dict:
     """Run settings for the book's experiment chapters, from the environment:
     ``LANDAU_SCALE`` ("book", the default, or "paper"), ``LANDAU_DEVICE`` (default "cpu" at
     book scale, "cuda" if available at paper scale), ``LANDAU_RESULTS`` (a results folder;
     default a fresh temporary folder at book scale, so every execution recomputes, and
-    ``results/paper`` at paper scale, so long runs resume). Book scale runs in float64,
+    ``results/paper`` of the repository at paper scale, so long runs resume and the command
+    line run from the repository root finds them). Book scale runs in float64,
     paper scale in float32 on a GPU (float64 on a CPU)."""
     scale = check_choice("LANDAU_SCALE", scale or os.environ.get("LANDAU_SCALE", "book"), SCALES)
     default_dev = "cuda" if scale == "paper" and torch.cuda.is_available() else "cpu"
     device = os.environ.get("LANDAU_DEVICE", default_dev)
     out = os.environ.get("LANDAU_RESULTS")
     if out is None:
-        out = tempfile.mkdtemp(prefix="landau-") if scale == "book" else os.path.join("results", scale)
+        out = tempfile.mkdtemp(prefix="landau-") if scale == "book" else str(_project_root() / "results" / scale)
     dtype = torch.float32 if torch.device(device).type == "cuda" else torch.float64
     return {"scale": scale, "device": device, "dtype": dtype, "out": out}
 
