@@ -161,7 +161,7 @@ _register(Experiment(
     options={"sbtm": {**_SBTM, "depth": 2, "init_tol": 1e-3, "init_lr": 1e-2}, "blob": {"bandwidth": "paper"}},
     solve={"book": {"kde_l2": True, "save_every": 100, "kde_samples": 2**13},
            "paper": {"kde_l2": True, "save_every": 50, "kde_samples": 2**15}},
-    scales=_both([100, 200], [100, 200, 400, 800, 1600], [0]),
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0]),
 ))
 
 _register(Experiment(
