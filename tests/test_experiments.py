@@ -305,3 +305,12 @@ def test_loglog_slope():
     ns = np.array([100, 200, 400, 800])
     assert ln.loglog_slope(ns, 3 * ns**-0.5) == pytest.approx(-0.5)
     assert np.isnan(ln.loglog_slope([100], [1.0]))
+
+
+def test_no_pickle_anywhere_in_the_package():
+    # results and checkpoints are .npz + JSON; nothing is unpickled (no torch.load at all)
+    src = Path(ln.__file__).parent
+    for f in src.glob("*.py"):
+        text = f.read_text()
+        for bad in ("torch.load(", "import pickle", "allow_pickle=True", "torch.save("):
+            assert bad not in text, f"{f.name} uses {bad}"
