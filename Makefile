@@ -1,6 +1,9 @@
 # Landau book: package, notebooks and Jupyter Book 1.x.
 #   make book       build the HTML book into _build/html (from stored outputs)
-#   make test       package tests, notebook sync check, nbval, strict book build
+#   make student    build the student edition (no solutions) into _build/student/html
+#   make browser-test  check both built sites in headless Chromium, network blocked
+#   make test       package tests, notebook sync check, nbval, strict book build,
+#                   student edition, browser test
 #   make notebooks  re-execute the notebooks (after editing a .md or the package)
 #   make check      only the .md/.ipynb sync-and-executed check
 #   make clean      remove build outputs (keeps .venv)
@@ -24,10 +27,10 @@ export OMP_NUM_THREADS := 2
 export OMP_WAIT_POLICY := PASSIVE
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book test pytest check nbval strict-book notebooks clean distclean
+.PHONY: help venv book student browser-test test pytest check nbval strict-book notebooks clean distclean
 
 help:
-	@sed -n '2,7p' Makefile | sed 's/^# //'
+	@sed -n '2,10p' Makefile | sed 's/^# //'
 
 venv: $(STAMP)
 
@@ -54,6 +57,8 @@ test: venv
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory nbval
 	$(MAKE) --no-print-directory strict-book
+	$(MAKE) --no-print-directory student
+	$(MAKE) --no-print-directory browser-test
 
 pytest:
 	@if [ -d tests ]; then \
@@ -73,6 +78,32 @@ nbval:
 strict-book:
 	rm -rf _build
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+
+# Student edition: the same book with every solution removed (pages and the
+# downloadable .ipynb copies); exercises keep their numbers. book/_ext/student_edition.py
+# does it when LANDAU_STUDENT_EDITION=1 (sphinx-exercise's hide_solutions crashes
+# on the gated solution-start/solution-end form the chapters use).
+student: venv
+	rm -rf _build/student
+	LANDAU_STUDENT_EDITION=1 $(VENV)/bin/jupyter-book build . -W -n --keep-going \
+	  --path-output _build/student
+	mv _build/student/_build/html _build/student/html
+	rm -rf _build/student/_build
+	@echo "student edition: _build/student/html/index.html"
+
+# Headless system Chromium (never a downloaded browser) via Playwright, all
+# non-local requests blocked. Skips with a message when Chromium is missing;
+# builds the sites it needs when they are missing. Screenshots: _build/screenshots/.
+CHROMIUM ?= /usr/bin/chromium
+browser-test: venv
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  echo "browser-test: SKIPPED, no Chromium at $(CHROMIUM) (apt-get install -y chromium)"; \
+	  exit 0; \
+	fi; \
+	test -f _build/html/index.html || $(MAKE) --no-print-directory strict-book; \
+	test -f _build/student/html/index.html || $(MAKE) --no-print-directory student; \
+	LANDAU_BROWSER_TEST=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/test_browser.py \
+	  -q -p no:cacheprovider -rs
 
 notebooks: venv
 	$(PY) scripts/execute_notebooks.py $(NB)

@@ -1,0 +1,423 @@
+"""The built HTML book checked in a real browser, with the network blocked.
+
+Run with `make browser-test` (part of `make test`, after `make strict-book` and
+`make student`). A plain `pytest tests` skips this module: it needs the built
+sites and sets nothing up itself.
+
+Headless Chromium from the system's packages (/usr/bin/chromium, Debian
+`apt-get install chromium`), driven by Playwright with that executable: no
+browser is ever downloaded. `_build/` is served by a local http.server thread;
+every request that is not to that server is aborted and counted, and any such
+request fails the test (MathJax, fonts, images, scripts must all come from the
+build).
+
+For every page in _toc.yml, in the full edition (_build/html):
+  * no console errors, no uncaught page errors, no local request >= 400;
+  * MathJax loaded from the site and finished; every `.math` element holds an
+    `mjx-container`, no `mjx-merror`, and no raw `$$`, `\\[`, `\\(`, `\\begin{`
+    left in the rendered text (code blocks and outputs excepted);
+  * every <img> loaded (naturalWidth > 0);
+  * every internal link and cross-reference resolves: the target file exists
+    and its `#anchor` is an id on the target page;
+  * theorem-like blocks (sphinx-proof) and exercises (sphinx-exercise) show
+    "<Kind> <number>" titles; exercise numbers are unique in the whole book;
+  * every dropdown solution is hidden at first and opens when its toggle
+    button (the chevron in its title) is clicked.
+The student edition (_build/student/html, `make student`) gets the same page
+checks plus: no solution block, no "Solution to" text, and no plain-text
+fragment of any full-edition solution on the page. Exercises stay numbered.
+
+A full-page screenshot of each page goes to _build/screenshots/{full,student}/
+and a summary (pages, equations, figures, links checked) to
+_build/screenshots/summary.json (also printed).
+"""
+
+from __future__ import annotations
+
+import functools
+import html.parser
+import json
+import os
+import re
+import threading
+from collections import defaultdict
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+EDITIONS = {"full": BUILD / "html", "student": BUILD / "student" / "html"}
+SHOTS = BUILD / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+if os.environ.get("LANDAU_BROWSER_TEST") != "1":
+    pytest.skip("browser test: run it with `make browser-test` (needs the built book)",
+                allow_module_level=True)
+if not os.access(CHROMIUM, os.X_OK):
+    pytest.skip(f"browser test skipped: no Chromium at {CHROMIUM} "
+                "(apt-get install -y chromium)", allow_module_level=True)
+if not (EDITIONS["full"] / "index.html").is_file():
+    pytest.skip("browser test skipped: no built book in _build/html (make strict-book)",
+                allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="browser test skipped: playwright not installed")
+
+
+def toc_pages() -> list[str]:
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(entries):
+        for e in entries or []:
+            if "file" in e:
+                files.append(e["file"])
+            walk(e.get("sections"))
+            walk(e.get("chapters"))
+
+    walk(toc.get("parts"))
+    walk(toc.get("chapters"))
+    return [re.sub(r"\.(ipynb|md)$", "", f) + ".html" for f in files]
+
+
+PAGES = toc_pages()
+HAVE_STUDENT = (EDITIONS["student"] / "index.html").is_file()
+SUMMARY: dict = {ed: defaultdict(int) for ed in EDITIONS}
+SUMMARY["blocked_requests"] = []
+EXERCISE_NUMBERS: dict = {ed: {} for ed in EDITIONS}
+SOLUTION_SNIPPETS: dict = {}  # page -> plain-text fragments of its solutions (full edition)
+
+
+# --------------------------------------------------------------------------- server
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0),
+                                functools.partial(_Quiet, directory=str(BUILD)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser, server):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, service_workers="block")
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(server + "/") or url.startswith(("data:", "blob:")):
+            r.continue_()
+        else:
+            SUMMARY["blocked_requests"].append(url)
+            r.abort("blockedbyclient")
+
+    ctx.route("**/*", route)
+    yield ctx
+    ctx.close()
+
+
+# --------------------------------------------------------------------------- anchors
+class _Ids(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids = set()
+
+    def handle_starttag(self, tag, attrs):
+        for k, v in attrs:
+            if k == "id" or (k == "name" and tag == "a"):
+                self.ids.add(v)
+
+
+@functools.lru_cache(maxsize=None)
+def ids_of(path: Path) -> frozenset:
+    p = _Ids()
+    p.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return frozenset(p.ids)
+
+
+def check_links(site: Path, page: str, base_url: str, hrefs: list[str]) -> tuple[int, list[str]]:
+    """Resolve every same-site link on disk; return (#checked, problems)."""
+    checked, bad = 0, []
+    site_prefix = base_url.rstrip("/") + "/"
+    for href in hrefs:
+        parts = urlsplit(href)
+        if not href.startswith(site_prefix):
+            continue  # external (not requested; the network is blocked anyway) or mailto:
+        rel = unquote(parts.path[len(urlsplit(site_prefix).path):])
+        target = site / rel
+        if target.is_dir():
+            target = target / "index.html"
+        checked += 1
+        if not target.is_file():
+            bad.append(f"{href} -> missing file {rel}")
+            continue
+        frag = unquote(parts.fragment)
+        if frag and target.suffix == ".html" and frag not in ids_of(target):
+            bad.append(f"{href} -> no id {frag!r} in {rel}")
+    return checked, bad
+
+
+# --------------------------------------------------------------------------- page JS
+JS_WAIT_MATHJAX = """async () => {
+  if (!window.MathJax || !MathJax.startup || !MathJax.startup.promise) return 'no MathJax';
+  await MathJax.startup.promise;
+  return 'ok';
+}"""
+
+JS_MATH = r"""() => {
+  const math = [...document.querySelectorAll('.math')];
+  const untypeset = math.filter(m => !m.querySelector('mjx-container'))
+                        .map(m => m.textContent.trim().slice(0, 80));
+  const display = document.querySelectorAll('mjx-container[display="true"]').length;
+  const inline = document.querySelectorAll('mjx-container:not([display="true"])').length;
+  const errors = [...document.querySelectorAll('mjx-merror, [data-mjx-error]')]
+                   .map(e => (e.getAttribute('data-mjx-error') || e.textContent).slice(0, 80));
+  const raw = [];
+  const skip = 'PRE,CODE,SCRIPT,STYLE,TEXTAREA,MJX-CONTAINER,MJX-ASSISTIVE-MML';
+  const main = document.querySelector('main') || document.body;
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT, {acceptNode(n) {
+    for (let e = n.parentElement; e && e !== main; e = e.parentElement) {
+      if (skip.includes(e.tagName) || e.classList.contains('highlight')
+          || e.classList.contains('output')) return NodeFilter.FILTER_REJECT;
+    }
+    return NodeFilter.FILTER_ACCEPT;
+  }});
+  for (let n; (n = walker.nextNode());) {
+    const t = n.textContent;
+    if (/\$\$|\\\[|\\\(|\\begin\{|\\end\{/.test(t)) raw.push(t.trim().slice(0, 80));
+  }
+  const script = [...document.scripts].map(s => s.src).find(s => /mathjax/i.test(s)) || '';
+  return {math: math.length, untypeset, display, inline, errors, raw, script};
+}"""
+
+JS_IMAGES = """async () => {
+  const imgs = [...document.images];
+  imgs.forEach(i => { i.loading = 'eager'; });
+  await Promise.all(imgs.map(i => i.complete ? null :
+    new Promise(r => { i.addEventListener('load', r); i.addEventListener('error', r); })));
+  return imgs.map(i => ({src: i.currentSrc || i.src, w: i.naturalWidth}));
+}"""
+
+JS_BLOCKS = r"""() => {
+  const title = e => { const t = e.querySelector(':scope > .admonition-title');
+                       return t ? t.textContent.replace(/\s+/g, ' ').trim() : ''; };
+  const theorems = [...document.querySelectorAll('div.proof.admonition')]
+      .filter(e => [...e.classList].some(c => !['proof', 'admonition', 'toggle',
+                                                  'dropdown'].includes(c)))
+      .map(e => ({kind: [...e.classList].filter(c => !['proof', 'admonition'].includes(c))[0],
+                  title: title(e)}));
+  const exercises = [...document.querySelectorAll('div.exercise.admonition')]
+      .map(e => ({id: e.id, title: title(e)}));
+  const solutions = [...document.querySelectorAll('div.solution')].map(e => e.id);
+  return {theorems, exercises, solutions};
+}"""
+
+JS_SOLUTION_SNIPPETS = r"""() => {
+ // text of the page without its solutions: a fragment found there is not solution-specific
+ const rest = document.body.cloneNode(true);
+ rest.querySelectorAll('div.solution, mjx-container, script, style').forEach(e => e.remove());
+ const restText = rest.textContent.replace(/\s+/g, ' ');
+ return [...document.querySelectorAll('div.solution')].map(s => {
+  const c = s.cloneNode(true);
+  c.querySelectorAll('mjx-container, .math, .admonition-title, pre, .cell_output')
+   .forEach(e => e.remove());
+  const parts = [];
+  const w = document.createTreeWalker(c, NodeFilter.SHOW_TEXT);
+  for (let n; (n = w.nextNode());) {
+    const t = n.textContent.replace(/\s+/g, ' ').trim();
+    if (t.length >= 30) parts.push(t.slice(0, 60));
+  }
+  return parts;
+ }).flat().filter(t => !restText.includes(t));
+}"""
+
+JS_BODY_TEXT = r"""() => {
+  const c = document.body.cloneNode(true);
+  c.querySelectorAll('mjx-container, script, style').forEach(e => e.remove());
+  return c.textContent.replace(/\s+/g, ' ');
+}"""
+
+
+def open_page(context, url):
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+            if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 else None)
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url} "
+                                                       f"({r.failure})"))
+    page.goto(url, wait_until="load", timeout=60_000)
+    return page, problems
+
+
+def check_common(edition, page_name, page, problems, server, site, base):
+    s = SUMMARY[edition]
+    s["pages"] += 1
+    # MathJax
+    # (Sphinx loads MathJax only on pages that have math.)
+    has_math = page.evaluate("() => document.querySelectorAll('.math').length > 0")
+    if has_math:
+        state = page.evaluate(JS_WAIT_MATHJAX)
+        assert state == "ok", f"{page_name}: {state}"
+        s["pages_with_math"] += 1
+    m = page.evaluate(JS_MATH)
+    if has_math or m["script"]:
+        assert m["script"].startswith(server + "/") and "/_mathjax/" in m["script"], \
+            f"{page_name}: MathJax not served from the site: {m['script']!r}"
+    assert not m["untypeset"], f"{page_name}: math not typeset: {m['untypeset'][:5]}"
+    assert not m["errors"], f"{page_name}: MathJax errors: {m['errors'][:5]}"
+    assert not m["raw"], f"{page_name}: raw TeX left in the page: {m['raw'][:5]}"
+    s["math_elements"] += m["math"]
+    s["display_equations"] += m["display"]
+    s["inline_math"] += m["inline"]
+    # images
+    imgs = page.evaluate(JS_IMAGES)
+    broken = [i["src"] for i in imgs if i["w"] == 0]
+    assert not broken, f"{page_name}: images not loaded: {broken}"
+    s["images"] += len(imgs)
+    # links and cross-references
+    hrefs = page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)")
+    xrefs = page.eval_on_selector_all("main a.reference.internal[href]", "as => as.length")
+    n, bad = check_links(site, page_name, base, hrefs)
+    assert not bad, f"{page_name}: unresolved links:\n  " + "\n  ".join(bad)
+    s["links_checked"] += n
+    s["cross_references"] += xrefs
+    # numbered blocks
+    blocks = page.evaluate(JS_BLOCKS)
+    for t in blocks["theorems"]:
+        assert re.match(r"^[A-Z][a-z]+ \d+(\.\d+)*\b", t["title"]), \
+            f"{page_name}: {t['kind']} without a number: {t['title']!r}"
+    for e in blocks["exercises"]:
+        mnum = re.match(r"^Exercise (\d+(?:\.\d+)*)\b", e["title"])
+        assert mnum, f"{page_name}: exercise without a number: {e['title']!r}"
+        other = EXERCISE_NUMBERS[edition].setdefault(mnum.group(1), (page_name, e["id"]))
+        assert other == (page_name, e["id"]), \
+            f"Exercise {mnum.group(1)} numbered twice: {other} and {(page_name, e['id'])}"
+    s["numbered_theorem_like"] += len(blocks["theorems"])
+    s["exercises"] += len(blocks["exercises"])
+    return blocks
+
+
+def finish(edition, page_name, page, problems):
+    shot = SHOTS / edition / (page_name.replace("/", "__").replace(".html", ".png"))
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=True)
+    SUMMARY[edition]["screenshots"] += 1
+    page.close()
+    blocked = SUMMARY["blocked_requests"]
+    assert not blocked, f"{page_name}: requests outside the site were needed: {blocked[:10]}"
+    assert not problems, f"{page_name}: " + "\n  ".join(problems)
+
+
+# --------------------------------------------------------------------------- tests
+def test_toc_pages_built():
+    missing = [p for p in PAGES if not (EDITIONS["full"] / p).is_file()]
+    assert not missing, f"pages in _toc.yml not built: {missing}"
+    assert len(PAGES) >= 2
+
+
+@pytest.mark.parametrize("edition", list(EDITIONS))
+def test_no_mathjax_from_a_cdn(edition):
+    site = EDITIONS[edition]
+    if not (site / "index.html").is_file():
+        pytest.skip(f"no {edition} edition built")
+    assert (site / "_mathjax" / "tex-mml-chtml.js").is_file(), "MathJax not copied into the site"
+    cdn = re.compile(r"""src=["'][^"']*(?:mathjax@|cdn\.jsdelivr\.net/npm/mathjax|"""
+                     r"""cdnjs\.cloudflare\.com/ajax/libs/mathjax)""", re.I)
+    offenders = [str(p.relative_to(site)) for p in site.rglob("*.html")
+                 if cdn.search(p.read_text(encoding="utf-8", errors="replace"))]
+    assert not offenders, f"pages loading MathJax from a CDN: {offenders}"
+
+
+@pytest.mark.skipif(not HAVE_STUDENT, reason="no student edition (make student)")
+def test_student_downloads_have_no_solutions():
+    nbs = list((EDITIONS["student"] / "_sources").rglob("*.ipynb"))
+    assert nbs, "no downloadable notebooks in the student edition"
+    leaking = [str(p.relative_to(EDITIONS["student"])) for p in nbs
+               if re.search(r"\{solution(-start)?\}", p.read_text(encoding="utf-8"))]
+    assert not leaking, f"solutions in downloadable notebooks: {leaking}"
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_full_edition_page(page_name, context, server):
+    site, base = EDITIONS["full"], f"{server}/html/"
+    page, problems = open_page(context, base + page_name)
+    blocks = check_common("full", page_name, page, problems, server, site, base)
+    # dropdown solutions: hidden at first, open on a click on the title
+    SOLUTION_SNIPPETS[page_name] = page.evaluate(JS_SOLUTION_SNIPPETS)
+    for sid in blocks["solutions"]:
+        sol = page.locator(f'div.solution[id="{sid}"]')
+        content = sol.locator(":scope > section, :scope > #solution-content").first
+        assert "toggle-hidden" in (sol.get_attribute("class") or ""), \
+            f"{page_name}: solution {sid} is not a closed dropdown"
+        assert not content.is_visible(), f"{page_name}: solution {sid} visible before a click"
+        # the chevron button a reader presses (the title text is a link to the exercise)
+        sol.locator(":scope > .admonition-title .toggle-button").first.click()
+        page.wait_for_function(
+            "id => !document.getElementById(id).classList.contains('toggle-hidden')", arg=sid)
+        assert content.is_visible(), f"{page_name}: solution {sid} did not open"
+        SUMMARY["full"]["solutions_opened"] += 1
+    finish("full", page_name, page, problems)
+
+
+@pytest.mark.skipif(not HAVE_STUDENT, reason="no student edition in _build/student/html "
+                                             "(make student)")
+@pytest.mark.parametrize("page_name", PAGES)
+def test_student_edition_page(page_name, context, server):
+    site, base = EDITIONS["student"], f"{server}/student/html/"
+    page, problems = open_page(context, base + page_name)
+    blocks = check_common("student", page_name, page, problems, server, site, base)
+    assert not blocks["solutions"], f"{page_name}: solutions in the student edition"
+    text = page.evaluate(JS_BODY_TEXT)
+    assert "Solution to" not in text, f"{page_name}: 'Solution to' in the student edition"
+    snippets = SOLUTION_SNIPPETS.get(page_name)
+    if snippets is None:  # the full-edition test of this page did not run
+        full, _ = open_page(context, f"{server}/html/{page_name}")
+        full.evaluate(JS_WAIT_MATHJAX)
+        snippets = full.evaluate(JS_SOLUTION_SNIPPETS)
+        full.close()
+    leaked = [s for s in snippets if s in text]
+    assert not leaked, f"{page_name}: solution text in the student edition: {leaked[:3]}"
+    SUMMARY["student"]["solution_fragments_absent"] += len(snippets)
+    finish("student", page_name, page, problems)
+
+
+def test_summary(capsys):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    out = {k: (dict(v) if isinstance(v, defaultdict) else v) for k, v in SUMMARY.items()}
+    (SHOTS / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
+    lines = ["", "browser test summary (network blocked; blocked requests: "
+             f"{len(SUMMARY['blocked_requests'])})"]
+    for ed in EDITIONS:
+        lines.append(f"  {ed:8s} " + ", ".join(f"{k}={v}" for k, v in SUMMARY[ed].items()))
+    lines.append(f"  screenshots: {SHOTS}/{{full,student}}/*.png")
+    if SUMMARY["full"]["pages"] < len(PAGES):
+        lines.append(f"  (only {SUMMARY['full']['pages']} of {len(PAGES)} toc pages selected)")
+    with capsys.disabled():
+        print("\n".join(lines))
+    assert not SUMMARY["blocked_requests"]
