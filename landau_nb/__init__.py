@@ -14,6 +14,8 @@ Public API (each function's docstring names the book chapter that derives it):
 * running: :func:`solve`, :class:`Trajectory`, :func:`seed_everything`, :class:`CheckpointError`
 * experiments (paper §5): :data:`EXPERIMENTS`, :func:`run_experiment`, :func:`reproduce`,
   :class:`Results`, :func:`loglog_slope`; command line ``python -m landau_nb``
+* explorers (ipywidgets, book): :func:`relaxation_explorer`, :func:`denoising_explorer`, and
+  their computations :func:`relaxation_curves`, :func:`denoising_bias_variance`
 """
 
 from ._version import __version__
@@ -36,6 +38,8 @@ from .score import ExactScore, ScoreEstimator
 from .seeding import derive_seed, make_generator, seed_everything
 from .solve import NonFiniteError, make_estimator, solve
 from .trajectory import Trajectory
+from .explorers import (denoising_bias_variance, denoising_explorer, relaxation_curves,
+                        relaxation_explorer)
 from .experiments import (EXPERIMENTS, Experiment, Results, get_experiment, loglog_slope, reproduce,
                           run_experiment)
 

@@ -82,7 +82,10 @@ def sync(md: Path) -> Path:
 
 def execute(ipynb: Path) -> float:
     nb = nbformat.read(ipynb, as_version=4)
-    ep = ExecutePreprocessor(timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False)
+    # store_widget_state=False: the explorers' widget state (with their PNGs) stays out of the
+    # notebook metadata, so the HTML book loads no ipywidgets JavaScript from a CDN (offline)
+    ep = ExecutePreprocessor(timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
+                             store_widget_state=False)
     start = time.perf_counter()
     ep.preprocess(nb, {"metadata": {"path": str(ipynb.parent)}})
     seconds = time.perf_counter() - start

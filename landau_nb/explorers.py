@@ -1,0 +1,371 @@
+"""Interactive explorers for the book (ipywidgets), built on the public API only.
+
+Computation and display are separate:
+
+* :func:`relaxation_curves` runs ``solve(anisotropic_gaussian(3, gamma), ...)`` and returns the
+  trajectory with Sigma_11(t), Sigma_22(t), their closed form (where one exists) and the
+  estimated entropy-production rate; :func:`plot_relaxation` draws it
+  (book: "Anisotropic relaxation, Maxwellian molecules").
+* :func:`denoising_bias_variance` measures the bias and the variance of the denoising estimate
+  of a divergence, :func:`denoising_divergence`, against the exact :func:`divergence` over a
+  grid of alpha; :func:`plot_denoising` draws it (book: "Score matching").
+
+:func:`relaxation_explorer` and :func:`denoising_explorer` wrap these in widgets. Each returns
+an ``ipywidgets.VBox`` with a ``run()`` method (renders the figure for the current controls
+without clicking), the last result in ``.result`` and the figure as PNG in ``.image.value``.
+ipywidgets and matplotlib are imported only when a widget or a figure is made.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+import numpy as np
+import torch
+
+from ._checks import check_choice, check_int, check_positive, check_real
+
+__all__ = ["relaxation_curves", "plot_relaxation", "relaxation_explorer", "RELAXATION_DEFAULTS",
+           "denoising_bias_variance", "plot_denoising", "denoising_explorer", "DENOISING_DEFAULTS"]
+
+#: gamma -> (paper's dt, paper's t_end, explorer's default t_end)
+_TIME_SCALES = {0.0: (0.01, 4.0, 1.0), -3.0: (1.0, 300.0, 50.0)}
+
+#: defaults of :func:`relaxation_curves` / :func:`relaxation_explorer` (a run of ~ seconds)
+RELAXATION_DEFAULTS = {"gamma": 0.0, "n": 100, "method": "sbtm", "alpha": 0.4, "lr": 4e-4,
+                       "dt": None, "t_end": None, "seed": 0}
+
+#: defaults of :func:`denoising_bias_variance` / :func:`denoising_explorer`
+DENOISING_DEFAULTS = {"alpha": 0.4, "n": 200, "draws": 200, "seed": 0}
+
+_SOLVERS = ("sbtm", "blob")
+
+
+def _check_gamma(gamma) -> float:
+    gamma = check_real("gamma", gamma)
+    if gamma not in _TIME_SCALES:
+        raise ValueError(f"gamma={gamma:g} is not offered by the explorer; allowed: 0 (Maxwellian "
+                         "molecules) or -3 (Coulomb)")
+    return gamma
+
+
+def _solvers(problem) -> tuple:
+    return _SOLVERS + (("exact",) if problem.has_exact_solution else ())
+
+
+def relaxation_curves(gamma=0.0, n=100, method="sbtm", *, alpha=0.4, lr=4e-4, dt=None, t_end=None,
+                      seed=0) -> dict:
+    """One run of the anisotropic relaxation (paper Examples 5.2, gamma = 0, and 5.3, gamma = -3;
+    book: "Anisotropic relaxation, Maxwellian molecules", section "Explore it yourself").
+
+    ``dt`` defaults to the paper's (0.01 for gamma = 0, 1 for gamma = -3); ``t_end`` defaults to a
+    shortened horizon (1 and 50, paper: 4 and 300) so that a run takes seconds. ``alpha`` (the
+    denoising constant) and ``lr`` (learning rate) are SBTM's; the blob method ignores them.
+
+    Returns a dict with ``t``, ``sigma11``, ``sigma22`` (arrays over time), ``closed11``,
+    ``closed22`` (the closed form from the sample's Sigma(0), or None where there is none:
+    gamma = -3), ``entropy_rate``, ``trajectory`` (the :class:`~landau_nb.Trajectory`),
+    ``params`` (the arguments used), ``paper_t_end`` and ``seconds`` (wall time of the run).
+    """
+    from .problems import anisotropic_gaussian
+    from .solve import solve
+
+    gamma = _check_gamma(gamma)
+    n = check_int("n", n, low=2, high=5000)
+    alpha = check_positive("alpha", alpha)
+    lr = check_positive("lr", lr)
+    seed = check_int("seed", seed, low=0)
+    paper_dt, paper_t_end, short_t_end = _TIME_SCALES[gamma]
+    dt = paper_dt if dt is None else check_positive("dt", dt)
+    t_end = short_t_end if t_end is None else check_positive("t_end", t_end)
+    problem = anisotropic_gaussian(3, gamma, dt=dt, t_end=t_end)
+    method = check_choice("method", method, _solvers(problem))
+    options = {"lr": lr, "alpha": alpha, "init_tol": 1e-3, "init_lr": 1e-2} if method == "sbtm" else {}
+    start = time.perf_counter()
+    traj = solve(problem, method, n=n, seed=seed, dt=dt, t_end=t_end, **options)
+    seconds = time.perf_counter() - start
+    sig = traj["second_moment"]
+    closed11 = closed22 = None
+    if problem.has_closed_covariance:
+        ref = problem.second_moment_from(torch.as_tensor(sig[0]), torch.as_tensor(traj["mean"][0]),
+                                         torch.as_tensor(traj.t)).numpy()
+        closed11, closed22 = ref[:, 0, 0], ref[:, 1, 1]
+    return {"t": np.asarray(traj.t), "sigma11": sig[:, 0, 0].copy(), "sigma22": sig[:, 1, 1].copy(),
+            "closed11": closed11, "closed22": closed22, "entropy_rate": np.asarray(traj["entropy_rate"]),
+            "trajectory": traj, "seconds": seconds, "paper_t_end": paper_t_end,
+            "params": {"gamma": gamma, "n": n, "method": method, "alpha": alpha, "lr": lr,
+                       "dt": dt, "t_end": t_end, "seed": seed}}
+
+
+def plot_relaxation(curves: dict, fig=None):
+    """Draw :func:`relaxation_curves` output: Sigma_11, Sigma_22 with the closed form dashed
+    (left) and the entropy-production rate (right). Returns the matplotlib figure."""
+    from matplotlib.figure import Figure
+
+    from . import plotting as lp
+
+    fig = Figure(figsize=(10, 3.8)) if fig is None else fig
+    ax_s, ax_e = fig.subplots(1, 2)
+    p = curves["params"]
+    lp.plot_second_moments(ax_s, curves["trajectory"])
+    if curves["closed11"] is None:
+        ax_s.axhline(1.0, **lp.REFERENCE_STYLE, label=r"equilibrium $\Sigma = I$")
+    ax_s.legend(fontsize=8)
+    name = "Maxwellian molecules" if p["gamma"] == 0 else "Coulomb"
+    ax_s.set_title(rf"$\gamma = {p['gamma']:g}$ ({name}), {p['method']}, $n = {p['n']}$, "
+                   rf"$\Delta t = {p['dt']:g}$", fontsize=10)
+    ax_s.set_xlabel(rf"$t$ (to {p['t_end']:g}; paper: {curves['paper_t_end']:g})")
+    ax_e.plot(curves["t"], curves["entropy_rate"], **lp.solver_style(p["method"]), label=p["method"])
+    ax_e.set_xlabel(r"$t$")
+    ax_e.set_ylabel(r"entropy rate $\frac{1}{n}\sum_i s_i\cdot v_i$")
+    sbtm = rf", $\alpha = {p['alpha']:g}$, lr $= {p['lr']:g}$" if p["method"] == "sbtm" else ""
+    ax_e.set_title(f"estimated entropy production{sbtm}", fontsize=10)
+    ax_e.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _jacobian(field, x):
+    """(n, d, d) Jacobian of a pointwise field at the rows of x (d backward passes)."""
+    x = x.detach().requires_grad_(True)
+    out = field(x)
+    rows = [torch.autograd.grad(out[:, a].sum(), x, retain_graph=True)[0] for a in range(x.shape[1])]
+    return torch.stack(rows, 1).detach()
+
+
+def _default_field():
+    from .problems import gaussian_mixture
+
+    mixture = gaussian_mixture(3)
+    return mixture, (lambda y: mixture.score(y, 0.0))
+
+
+def denoising_bias_variance(alphas=None, *, n=200, draws=200, field=None, seed=0) -> dict:
+    """Bias and variance of ``denoising_divergence(field, x, z, alpha)`` against the exact
+    ``divergence(field, x)`` at ``n`` points of the book's two-Gaussian mixture, over ``draws``
+    noise draws per point (the same draws for every alpha), as in the "Score matching" chapter
+    (section "Bias and variance in alpha").
+
+    ``field`` defaults to the exact score of ``gaussian_mixture(3)`` at t = 0 (a closed-form,
+    smooth field); any function (n, 3) -> (n, 3), such as a fitted SBTM network, can be given.
+    ``alphas`` defaults to 19 values from 1e-3 to 2 (log-spaced).
+
+    Returns a dict with ``alphas``, ``bias`` (root mean square over the points of the mean
+    error, with the control variate Z^T J Z, whose mean is the exact divergence),
+    ``variance`` (variance of one draw, averaged over the points), ``std`` (its square root),
+    ``std_limit`` (the alpha -> 0 limit sqrt(2 |J_sym|_F^2)), ``n``, ``draws``.
+    """
+    from .losses import denoising_divergence, divergence
+    from .seeding import make_generator
+
+    n = check_int("n", n, low=2, high=20_000)
+    draws = check_int("draws", draws, low=2, high=10_000)
+    seed = check_int("seed", seed, low=0)
+    if alphas is None:
+        alphas = np.logspace(-3, np.log10(2.0), 19)
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
+    if alphas.ndim != 1 or alphas.size == 0:
+        raise ValueError("alphas must be a non-empty 1-d sequence of positive numbers")
+    for a in alphas:
+        check_positive("alphas[i]", float(a))
+    mixture, exact = _default_field()
+    if field is None:
+        field = exact
+    elif not callable(field):
+        raise TypeError(f"field must be a function of points (n, 3) -> (n, 3), got {type(field).__name__}")
+    x = mixture.sample(n, make_generator(seed, "explorer-points"))
+    d = x.shape[1]
+    z = torch.randn(draws, n, d, dtype=x.dtype, generator=make_generator(seed, "explorer-noise"))
+    J = _jacobian(field, x)
+    div_exact = divergence(field, x).detach()
+    trace_gap = float((J.diagonal(dim1=1, dim2=2).sum(1) - div_exact).abs().max())
+    if trace_gap > 1e-6 * (1 + float(div_exact.abs().max())):
+        raise RuntimeError("field is not pointwise: its Jacobian trace disagrees with divergence()")
+    zJz = torch.einsum("rna,nab,rnb->rn", z, J, z)
+    J_sym = 0.5 * (J + J.transpose(1, 2))
+    x_rep, z_flat = x.repeat(draws, 1), z.reshape(-1, d)
+    bias, var = [], []
+    for alpha in alphas:
+        with torch.no_grad():
+            est = denoising_divergence(field, x_rep, z_flat, float(alpha)).reshape(draws, n)
+        bias.append(float((est - zJz).mean(0).pow(2).mean().sqrt()))
+        var.append(float(est.var(0).mean()))
+    var = np.array(var)
+    return {"alphas": alphas, "bias": np.array(bias), "variance": var, "std": np.sqrt(var),
+            "std_limit": float((2 * (J_sym ** 2).sum((1, 2))).mean().sqrt()),
+            "divergence": div_exact.numpy(), "n": n, "draws": draws}
+
+
+def plot_denoising(curves: dict, alpha=None, fig=None, *, label="exact mixture score"):
+    """Draw :func:`denoising_bias_variance` output: bias (left) and standard deviation of one
+    draw (right) against alpha, log-log, the alpha -> 0 limit dashed, ``alpha`` marked."""
+    from matplotlib.figure import Figure
+
+    from . import plotting as lp
+
+    fig = Figure(figsize=(10, 3.8)) if fig is None else fig
+    ax_b, ax_s = fig.subplots(1, 2)
+    a = curves["alphas"]
+    color = lp.COLORS["exact"] if label == "exact mixture score" else lp.COLORS["sbtm"]
+    ax_b.loglog(a, curves["bias"], "o-", ms=3, color=color, label=label)
+    ax_s.loglog(a, curves["std"], "o-", ms=3, color=color, label=label)
+    ax_s.axhline(curves["std_limit"], **lp.REFERENCE_STYLE, label=r"$\alpha\to0$: $\sqrt{2\|J_{sym}\|_F^2}$")
+    if alpha is not None:
+        alpha = check_positive("alpha", alpha)
+        i = int(np.argmin(abs(np.log(a / alpha))))
+        for ax, key in ((ax_b, "bias"), (ax_s, "std")):
+            ax.axvline(alpha, color="gray", lw=1, label=rf"$\alpha = {alpha:.3g}$")
+            ax.plot([a[i]], [curves[key][i]], "s", ms=8, mfc="none", color="black")
+        ax_b.set_title(rf"bias at $\alpha\approx{a[i]:.3g}$: {curves['bias'][i]:.2e}", fontsize=10)
+        ax_s.set_title(rf"variance at $\alpha\approx{a[i]:.3g}$: {curves['variance'][i]:.3g}", fontsize=10)
+    for ax in (ax_b, ax_s):
+        ax.set_xlabel(r"denoising constant $\alpha$")
+        ax.legend(fontsize=8)
+    ax_b.set_ylabel(f"bias (RMS over {curves['n']} points)")
+    ax_s.set_ylabel(f"std of one draw ({curves['draws']} draws)")
+    fig.tight_layout()
+    return fig
+
+
+# --- widgets ----------------------------------------------------------------------------------
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90)
+    return buf.getvalue()
+
+
+def _merge(defaults: dict, given: dict, what: str) -> dict:
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise TypeError(f"{what}: unknown option(s) {unknown}; allowed: {sorted(defaults)}")
+    return {**defaults, **given}
+
+
+def relaxation_explorer(**defaults):
+    """Widgets for :func:`relaxation_curves`: gamma, n, solver, alpha, learning rate, dt, t_end
+    and a Run button (a run takes seconds, so nothing is computed on slider moves).
+
+    Keyword arguments override :data:`RELAXATION_DEFAULTS`. Returns an ``ipywidgets.VBox``
+    with ``.run()`` (compute and draw now), ``.controls`` (dict of widgets), ``.button``,
+    ``.image`` (the figure, PNG), ``.status`` and ``.result`` (the last curves).
+    """
+    import ipywidgets as w
+
+    p = _merge(RELAXATION_DEFAULTS, defaults, "relaxation_explorer")
+    gamma = _check_gamma(p["gamma"])
+    # validate everything once, cheaply, before building widgets
+    check_int("n", p["n"], low=2, high=5000)
+    check_choice("method", p["method"], _SOLVERS)
+    check_positive("alpha", p["alpha"])
+    check_positive("lr", p["lr"])
+    dt = _TIME_SCALES[gamma][0] if p["dt"] is None else check_positive("dt", p["dt"])
+    t_end = _TIME_SCALES[gamma][2] if p["t_end"] is None else check_positive("t_end", p["t_end"])
+    style = {"description_width": "110px"}
+    c = {
+        "gamma": w.Dropdown(options=[("0 (Maxwellian)", 0.0), ("-3 (Coulomb)", -3.0)], value=gamma,
+                            description="γ", style=style),
+        "n": w.IntSlider(value=p["n"], min=min(20, p["n"]), max=max(800, p["n"]), step=20,
+                         description="n particles", continuous_update=False, style=style),
+        "method": w.Dropdown(options=list(_SOLVERS), value=p["method"], description="solver", style=style),
+        "alpha": w.FloatLogSlider(value=p["alpha"], base=10, min=-3, max=0.5, step=0.05,
+                                  description="α (denoising)", continuous_update=False, style=style),
+        "lr": w.FloatLogSlider(value=p["lr"], base=10, min=-5, max=-2, step=0.1,
+                               description="learning rate", continuous_update=False, style=style),
+        "dt": w.BoundedFloatText(value=dt, min=1e-4, max=10.0, step=dt, description="Δt", style=style),
+        "t_end": w.BoundedFloatText(value=t_end, min=1e-3, max=1e4, description="t_end", style=style),
+    }
+    paper = w.HTML()
+    button = w.Button(description="Run", button_style="primary", icon="play")
+    status = w.HTML()
+    image = w.Image(format="png")
+
+    def note(*_):
+        g = c["gamma"].value
+        paper.value = (f"<small>paper: Δt = {_TIME_SCALES[g][0]:g}, t_end = {_TIME_SCALES[g][1]:g} "
+                       f"(a run to t_end = {_TIME_SCALES[g][1]:g} takes minutes)</small>")
+        sb = c["method"].value == "sbtm"
+        c["alpha"].disabled = c["lr"].disabled = not sb
+
+    def on_gamma(change):
+        g = change["new"]
+        c["dt"].value, c["t_end"].value = _TIME_SCALES[g][0], _TIME_SCALES[g][2]
+        note()
+
+    c["gamma"].observe(on_gamma, names="value")
+    c["method"].observe(note, names="value")
+    note()
+
+    box = w.VBox([w.HBox([w.VBox([c["gamma"], c["n"], c["method"], c["alpha"]]),
+                          w.VBox([c["lr"], c["dt"], c["t_end"], paper])]),
+                  w.HBox([button, status]), image])
+    box.controls, box.button, box.status, box.image, box.result = c, button, status, image, None
+
+    def run(*_):
+        button.disabled = True
+        status.value = "running…"
+        try:
+            kw = {k: c[k].value for k in ("gamma", "n", "method", "alpha", "lr", "dt", "t_end")}
+            curves = relaxation_curves(**kw, seed=p["seed"])
+        except (ValueError, TypeError, FloatingPointError) as exc:
+            status.value = f"<span style='color:#b00'>error: {exc}</span>"
+            return None
+        finally:
+            button.disabled = False
+        box.result = curves
+        image.value = _png(plot_relaxation(curves))
+        status.value = f"done in {curves['seconds']:.1f} s"
+        return curves
+
+    button.on_click(run)
+    box.run = run
+    return box
+
+
+def denoising_explorer(field=None, label="exact mixture score", **defaults):
+    """Widgets for :func:`denoising_bias_variance`: alpha (log slider) and n points; the curves
+    are recomputed when n changes (well under a second), the marker moves with alpha.
+
+    ``field`` (optional) replaces the exact mixture score, e.g. by a fitted SBTM network, with
+    ``label`` as its legend. Keyword arguments override :data:`DENOISING_DEFAULTS`. Returns an
+    ``ipywidgets.VBox`` with ``.run()``, ``.controls``, ``.button``, ``.image``, ``.result``.
+    """
+    import ipywidgets as w
+
+    p = _merge(DENOISING_DEFAULTS, defaults, "denoising_explorer")
+    alpha = check_real("alpha", p["alpha"], low=1e-3, high=2.0)
+    n = check_int("n", p["n"], low=2, high=20_000)
+    draws = check_int("draws", p["draws"], low=2, high=10_000)
+    if field is not None and not callable(field):
+        raise TypeError(f"field must be a function of points (n, 3) -> (n, 3), got {type(field).__name__}")
+    style = {"description_width": "110px"}
+    c = {
+        "alpha": w.FloatLogSlider(value=alpha, base=10, min=-3, max=np.log10(2.0), step=0.05,
+                                  description="α", continuous_update=False, style=style),
+        "n": w.IntSlider(value=n, min=min(20, n), max=max(1000, n), step=20, description="n points",
+                         continuous_update=False, style=style),
+    }
+    button = w.Button(description="Run", button_style="primary", icon="play")
+    status = w.HTML()
+    image = w.Image(format="png")
+    box = w.VBox([w.HBox([c["alpha"], c["n"], button, status]), image])
+    box.controls, box.button, box.status, box.image, box.result = c, button, status, image, None
+    cache = {}
+
+    def run(*_):
+        key = (c["n"].value, draws, p["seed"])
+        start = time.perf_counter()
+        if key not in cache:
+            cache.clear()
+            cache[key] = denoising_bias_variance(n=key[0], draws=draws, seed=key[2], field=field)
+        box.result = {**cache[key], "alpha": c["alpha"].value}
+        image.value = _png(plot_denoising(cache[key], c["alpha"].value, label=label))
+        status.value = f"{time.perf_counter() - start:.1f} s"
+        return box.result
+
+    button.on_click(run)
+    for wid in c.values():
+        wid.observe(run, names="value")
+    box.run = run
+    return box

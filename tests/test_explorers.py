@@ -1,0 +1,123 @@
+"""The book's interactive explorers: compute functions, widget construction, Run, bad inputs."""
+
+import numpy as np
+import pytest
+
+import landau_nb as ln
+from landau_nb import explorers as ex
+
+pytest.importorskip("ipywidgets")
+
+FAST = {"n": 20, "t_end": 0.03}          # 3 Euler steps at the paper's dt = 0.01
+
+
+@pytest.mark.parametrize("method", ["sbtm", "blob"])
+def test_relaxation_curves_maxwell(method):
+    c = ln.relaxation_curves(0.0, method=method, **FAST)
+    assert c["t"].shape == (4,)
+    for key in ("sigma11", "sigma22", "closed11", "closed22", "entropy_rate"):
+        assert c[key].shape == (4,), key
+        assert np.all(np.isfinite(c[key])), key
+    # the closed form starts from the sample's own Sigma(0)
+    assert c["closed11"][0] == pytest.approx(c["sigma11"][0])
+    assert c["params"]["method"] == method and c["paper_t_end"] == 4.0
+    assert c["trajectory"].meta["n"] == 20
+
+
+def test_relaxation_curves_coulomb_uses_its_time_scale():
+    c = ln.relaxation_curves(-3, method="blob", n=20, t_end=2.0)
+    assert c["params"]["dt"] == 1.0 and c["paper_t_end"] == 300.0
+    assert c["t"].tolist() == [0.0, 1.0, 2.0]
+    assert c["closed11"] is None and c["closed22"] is None       # no closed form for gamma = -3
+    assert np.all(np.isfinite(c["entropy_rate"]))
+    fig = ex.plot_relaxation(c)
+    assert len(fig.axes) == 2
+
+
+@pytest.mark.parametrize("kwargs,exc,word", [
+    ({"gamma": -1.0}, ValueError, "gamma"),
+    ({"n": 1}, ValueError, "n="),
+    ({"n": 10.5}, TypeError, "n must"),
+    ({"method": "exact"}, ValueError, "method"),        # no exact solution for this problem
+    ({"method": "kde"}, ValueError, "method"),
+    ({"alpha": 0.0}, ValueError, "alpha"),
+    ({"lr": -1e-3}, ValueError, "lr"),
+    ({"dt": float("nan")}, ValueError, "dt"),
+    ({"dt": 0.3, "t_end": 1.0}, ValueError, "dt=0.3"),
+])
+def test_relaxation_bad_inputs(kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        ln.relaxation_curves(**kwargs)
+
+
+def test_denoising_bias_variance_shapes_and_trade_off():
+    alphas = [1e-3, 0.05, 0.4, 2.0]
+    c = ln.denoising_bias_variance(alphas, n=50, draws=50)
+    for key in ("bias", "variance", "std"):
+        assert c[key].shape == (4,) and np.all(np.isfinite(c[key])), key
+    assert np.all(c["bias"] >= 0) and np.all(c["variance"] > 0)
+    assert c["bias"][2] > 10 * c["bias"][1]                       # bias grows with alpha
+    assert c["std"][0] == pytest.approx(c["std_limit"], rel=0.05)  # variance does not vanish
+    assert c["divergence"].shape == (50,)
+
+
+def test_denoising_bias_variance_custom_field_and_errors():
+    linear = lambda y: -y / 2.0                                   # noqa: E731  (div = -3/2)
+    c = ln.denoising_bias_variance([0.01, 1.0], n=20, draws=20, field=linear)
+    assert np.allclose(c["bias"], 0, atol=1e-12)                  # linear field: unbiased
+    assert np.allclose(c["divergence"], -1.5)
+    with pytest.raises(ValueError, match="alphas"):
+        ln.denoising_bias_variance([0.1, -1.0], n=20, draws=20)
+    with pytest.raises(ValueError, match="n="):
+        ln.denoising_bias_variance(n=1)
+    with pytest.raises(TypeError, match="field"):
+        ln.denoising_bias_variance(n=20, field=3.0)
+
+
+def test_relaxation_explorer_builds_and_runs():
+    import ipywidgets as w
+
+    box = ln.relaxation_explorer(method="blob", **FAST)
+    assert isinstance(box, w.VBox)
+    assert set(box.controls) == {"gamma", "n", "method", "alpha", "lr", "dt", "t_end"}
+    assert box.result is None and box.image.value == b""
+    box.run()
+    first, png = box.result, box.image.value
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and first["params"]["n"] == 20
+    box.controls["n"].value = 40                                   # move a slider, click Run
+    box.button.click()
+    assert box.result["params"]["n"] == 40 and box.image.value != png
+    assert "done" in box.status.value
+    # switching to Coulomb moves dt and t_end to its time scale
+    box.controls["gamma"].value = -3.0
+    assert box.controls["dt"].value == 1.0 and box.controls["t_end"].value == 50.0
+    # a bad combination is reported in the status line, not raised into the event loop
+    box.controls["dt"].value = 0.7
+    box.button.click()
+    assert "error" in box.status.value and "dt=0.7" in box.status.value
+    assert not box.button.disabled
+
+
+def test_denoising_explorer_builds_and_updates():
+    box = ln.denoising_explorer(n=40, draws=20)
+    box.run()
+    png, curves = box.image.value, box.result
+    assert png and curves["alpha"] == pytest.approx(0.4)
+    box.controls["alpha"].value = 0.01                              # observed: redraws at once
+    assert box.result["alpha"] == pytest.approx(0.01) and box.image.value != png
+    assert box.result["bias"] is curves["bias"]                      # curves cached, marker moved
+    box.controls["n"].value = 60
+    assert box.result["n"] == 60
+
+
+@pytest.mark.parametrize("factory,kwargs,exc,word", [
+    (ln.relaxation_explorer, {"gamma": 1.0}, ValueError, "gamma"),
+    (ln.relaxation_explorer, {"lr": 0}, ValueError, "lr"),
+    (ln.relaxation_explorer, {"steps": 3}, TypeError, "unknown option"),
+    (ln.denoising_explorer, {"alpha": 5.0}, ValueError, "alpha"),
+    (ln.denoising_explorer, {"n": 0}, ValueError, "n="),
+    (ln.denoising_explorer, {"field": "score"}, TypeError, "field"),
+])
+def test_explorer_bad_inputs(factory, kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        factory(**kwargs)
