@@ -320,6 +320,19 @@ def landau_any(x, s, tiles, out, mode, m, hg):
 
 
 # --------------------------------------------------------------------------- blob score
+@nb.njit(**_IJIT)
+def _sq_dists(x, i, j0, jn, r2, zero):
+    """r2[j] <- |x_i - x_{j0+j}|^2 for j < jn, one loop over j per coordinate (any d)."""
+    for j in range(jn):
+        r2[j] = zero
+    for k in range(x.shape[0]):
+        xk = x[k, i]
+        xr = x[k, j0:j0 + jn]
+        for j in range(jn):
+            dz = xk - xr[j]
+            r2[j] += dz * dz
+
+
 @nb.njit(**_PJIT)
 def gauss_density(x, half_inv_eps, out):
     """out[i] = sum_j exp(-|x_i - x_j|^2 / (2 eps)), half_inv_eps = 1 / (2 eps) (any d)."""
@@ -351,14 +364,7 @@ def gauss_density(x, half_inv_eps, out):
                         z2 = xi2 - x2[j]
                         acc += exp_neg((z0 * z0 + z1 * z1 + z2 * z2) * h)
                 else:
-                    for j in range(jn):
-                        r2[j] = zero
-                    for k in range(d):
-                        xk = x[k, i]
-                        xr = x[k, j0:j1]
-                        for j in range(jn):
-                            dz = xk - xr[j]
-                            r2[j] += dz * dz
+                    _sq_dists(x, i, j0, jn, r2, zero)
                     acc = zero
                     for j in range(jn):
                         acc += exp_neg(r2[j] * h)
@@ -411,14 +417,7 @@ def blob_pull(x, inv_rho, half_inv_eps, out):
                     out[i, 1] += a1
                     out[i, 2] += a2
                 else:
-                    for j in range(jn):
-                        r2[j] = zero
-                    for k in range(d):
-                        xk = x[k, i]
-                        xr = x[k, j0:j1]
-                        for j in range(jn):
-                            dz = xk - xr[j]
-                            r2[j] += dz * dz
+                    _sq_dists(x, i, j0, jn, r2, zero)
                     for j in range(jn):
                         kk[j] = exp_neg(r2[j] * h) * (ri + rr[j])
                     for k in range(d):
