@@ -29,6 +29,7 @@ from .losses import (denoising_divergence, denoising_loss, divergence, implicit_
                      relative_score_error, score_matching_loss, weighted_denoising_loss,
                      weighted_implicit_loss)
 from .networks import score_mlp
+from .reporting import above, below
 from .problems import (BKW, AnisotropicGaussian, FokkerPlanck, GaussianMixture, HeatEquation,
                        Problem, anisotropic_gaussian, bkw, fokker_planck, gaussian_mixture,
                        get_problem, heat, maxwell_second_moment,
