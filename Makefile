@@ -5,7 +5,7 @@
 #   make test       package tests, notebook sync check, nbval as on another machine,
 #                   strict book build, student edition, browser test
 #   make nbval      nbval on every notebook in this environment (OMP_NUM_THREADS etc. honoured)
-#   make nbval-other  nbval under another numerical path (no AVX2/AVX-512, 1 thread, generic CPU)
+#   make nbval-other  nbval under another numerical path (no AVX2/AVX-512, SSE4.2 BLAS, 1 thread)
 #   make notebooks  re-execute the notebooks (after editing a .md or the package)
 #   make check      only the .md/.ipynb sync-and-executed check
 #   make clean      remove build outputs (keeps .venv)
@@ -33,11 +33,12 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 # "Another machine" without another machine: the stored outputs are made natively
 # (AVX2/AVX-512 torch kernels, 2 threads, numba for the host CPU); nbval-other
-# re-executes every notebook with torch's portable kernels (no SIMD dispatch), one
-# thread (another reduction order) and numba compiled for a generic CPU of the same
-# architecture. Each of the three changes the last bits here; an output that
-# survives all three does not hang on this CPU's round-off (README: "Determinism").
-OTHER_MACHINE := ATEN_CPU_CAPABILITY=default OMP_NUM_THREADS=1 NUMBA_CPU_NAME=generic
+# re-executes every notebook with torch's portable kernels (no SIMD dispatch), MKL's
+# SSE4.2 BLAS kernels (the path MKL takes on other CPUs), one thread (another
+# reduction order) and numba compiled for a generic CPU of the same architecture
+# (on arm64 the x86 settings are ignored). Each changes the last bits here; an output
+# that survives them does not hang on this CPU's round-off (README: "Determinism").
+OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 OMP_NUM_THREADS=1 NUMBA_CPU_NAME=generic
 
 help:
 	@sed -n "2,12p" Makefile | sed 's/^# //'
