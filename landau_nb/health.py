@@ -97,9 +97,8 @@ class HealthMonitor:
             self.momentum_warned = True
         rel = abs(energy - energy0) / energy0 if energy0 > 0 else 0.0
         if not self.energy_warned and rel > self.energy_rtol:
-            warnings.warn(f"energy drifted by {100 * rel:.3g}% ({energy0:.4g} -> {energy:.4g}) at step {k} "
-                          f"(t={t:.6g}); the Landau equation conserves it and the time stepping changes it "
-                          f"by O(dt): dt={self.dt:g} is too large for this problem, lower dt (or use "
-                          f"stepper='heun'); warning threshold {100 * self.energy_rtol:g}%",
-                          RuntimeWarning, stacklevel=3)
+            warnings.warn(f"relative energy drift {rel:.3g} ({energy0:.4g} -> {energy:.4g}) at step {k} "
+                          f"(t={t:.6g}) exceeds {self.energy_rtol:g}: the Landau equation conserves the energy "
+                          f"and the time stepping changes it by O(dt), so dt={self.dt:g} is too large for "
+                          "this problem; lower dt", RuntimeWarning, stacklevel=3)
             self.energy_warned = True

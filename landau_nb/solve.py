@@ -253,8 +253,6 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         if n is not None and n != x.shape[0]:
             raise ValueError(f"n={n} disagrees with x0, which has {x.shape[0]} rows")
         n, dev, dtype = x.shape[0], x.device, x.dtype
-    for trouble in check_initial_sample(x, "x0" if x0 is not None else f"the initial sample (seed={seed})"):
-        warnings.warn(f"degenerate initial particles: {trouble}", RuntimeWarning, stacklevel=2)
     d = problem.d
     estimator = make_estimator(method, **options)
     if isinstance(estimator, ExactScore) and not problem.has_exact_solution:
@@ -299,7 +297,9 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
             x=x, seed=seed, batch_gen=batch_gen)
         wall0 -= elapsed
     else:
-        estimator.initialize(problem, x, t0, seed)
+        estimator.initialize(problem, x, t0, seed)      # the blob's bandwidth rules refuse degenerate x
+        for trouble in check_initial_sample(x, "x0" if x0 is not None else f"the initial sample (seed={seed})"):
+            warnings.warn(f"degenerate initial particles: {trouble}", RuntimeWarning, stacklevel=2)
     carried = []
     if track_log_density:
         if estimator.field(t0) is None:
