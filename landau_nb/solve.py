@@ -1,7 +1,7 @@
 """The ``solve`` entry point and its run loop (book: "Particles and conservation").
 
-A run is: check the arguments, draw or take the initial particles, then :func:`time_march`:
-at every step the score is refreshed at the current positions (:class:`ParticleVelocity`),
+A run is: check the arguments, draw or take the initial particles, then
+:func:`~landau_nb.stepping.time_march`: at every step the score is refreshed at the current positions (:class:`ParticleVelocity`),
 the step's diagnostics are recorded (:class:`Recorder`), the invariants are watched
 (:class:`HealthMonitor`), and the particles are stepped by forward Euler, the paper's
 scheme, or Heun (:func:`advance`). Checkpoints are written by :func:`save_run_state` and
@@ -30,10 +30,10 @@ from .recording import Recorder
 from .sbtm import SBTM
 from .score import ExactScore, ScoreEstimator
 from .seeding import make_generator
-from .stepping import STEPPERS, Carried, ParticleVelocity, advance, log_density_rate
+from .stepping import STEPPERS, Carried, ParticleVelocity, log_density_rate, time_march
 from .trajectory import environment_versions
 
-__all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS", "time_march", "save_run_state",
+__all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS", "save_run_state",
            "restore_run_state"]
 
 ESTIMATORS = {"sbtm": SBTM, "blob": Blob, "exact": ExactScore}
@@ -78,46 +78,6 @@ _ADVICE = ("usual causes: a time step too large for the kernel (gamma < 0 makes 
 def _array_digest(x: torch.Tensor) -> str:
     import hashlib
     return hashlib.sha256(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes()).hexdigest()[:16]
-
-
-# --------------------------------------------------------------------------- the run loop
-def time_march(x, times, dt, stepper, velocity, recorder, health, *, carried=(), k_start=0,
-               save_every=None, callback=None, checkpoint=None, bar=None):
-    """Steps k = k_start..N of a run from the particles x = X^{k_start}; returns X^N.
-
-    At each step: the score and velocity at X^k, the carried quantities' rates, the step's
-    record and health check, a snapshot when due, the callback, then the step to X^{k+1}.
-    ``checkpoint(k, x)`` (optional) saves the state at the start of due steps. A
-    :class:`Blowup` leaves with the last finite positions as its ``last_x``."""
-    N = len(times) - 1
-    try:
-        for k in range(k_start, N + 1):
-            if checkpoint is not None and k > k_start:
-                checkpoint(k, x)
-            tk = float(times[k])
-            stage = velocity(x, tk, k, k)
-            rates = [c.rate(x, stage.s, tk) for c in carried]
-            recorder.record(k, x, stage.s, stage.v, {c.name: c.value for c in carried})
-            recorder.record_cost(k, stage.time_score, stage.time_velocity,
-                                 velocity.estimator.stats.get("gd_steps", np.nan))
-            rec = recorder.rec
-            health.check(k, tk, rec["momentum_drift"][k], rec["energy"][k], rec["energy"][0])
-            if k == 0 or k == N or (save_every and k % save_every == 0):
-                recorder.snapshot(k, x)
-            if callback is not None:
-                callback(k, tk, x, stage.s, stage.v)
-            if k == N:
-                break
-            # the step (scores are computed outside no_grad: SBTM trains inside)
-            x, second = advance(stepper, velocity, x, tk, dt, k, stage, carried, rates)
-            if second is not None:
-                recorder.add_cost(k, second.time_score, second.time_velocity)
-            if bar is not None:
-                bar.update(1)
-    except Blowup as blowup:
-        blowup.last_x = x
-        raise
-    return x
 
 
 # --------------------------------------------------------------------------- checkpoints

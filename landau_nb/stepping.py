@@ -1,4 +1,4 @@
-"""One time step of the particle system (book: "Particles and conservation").
+"""Time stepping of the particle system (book: "Particles and conservation").
 
 The particles follow dX_i/dt = v_i(X, s), paper (3.1), with the score s re-estimated at
 every stage. Forward Euler (the paper's scheme) and Heun (explicit trapezoid, 2nd order):
@@ -9,6 +9,7 @@ every stage. Forward Euler (the paper's scheme) and Heun (explicit trapezoid, 2n
 Both keep the momentum exactly (up to round-off): each stage's velocities sum to zero.
 Quantities carried along the particle paths (the log-density, tracer particles) are moved
 by the same stages: a :class:`Carried` has a value and a rate, stepped with the same weights.
+:func:`time_march` is the run loop of :func:`landau_nb.solve`.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from __future__ import annotations
 import time
 from typing import Callable, NamedTuple
 
+import numpy as np
 import torch
 
-from .health import check_finite
+from .health import Blowup, check_finite
 
-__all__ = ["euler_step", "heun_step", "advance", "Stage", "ParticleVelocity", "Carried", "log_density_rate",
+__all__ = ["euler_step", "heun_step", "advance", "time_march", "Stage", "ParticleVelocity", "Carried", "log_density_rate",
            "STEPPERS"]
 
 STEPPERS = ("euler", "heun")
@@ -78,9 +80,10 @@ class ParticleVelocity:
         self.problem, self.estimator = problem, estimator
         self.velocity_method, self.batch = velocity_method, batch or {}
 
-    def __call__(self, x: torch.Tensor, t: float, step: int, last_step: int) -> Stage:
-        """The stage at positions x, time t, counted as step ``step`` (``last_step``: the step
-        of the last finite state, for the error)."""
+    def __call__(self, x: torch.Tensor, t: float, step: int, last_step: int | None = None) -> Stage:
+        """The stage at positions x, time t, counted as step ``step``; ``last_step``: the step of
+        the last finite state, for the error (default ``step``: x itself)."""
+        last_step = step if last_step is None else last_step
         dev = x.device
         _sync(dev)
         c = time.perf_counter()
@@ -114,3 +117,42 @@ def log_density_rate(problem, estimator) -> Callable:
         _, jac = _value_and_jacobian(estimator.field(t), x, False)
         return -problem.velocity_divergence(x, s, jac.detach())
     return rate
+
+
+def time_march(x, times, dt, stepper, velocity, recorder, health, *, carried=(), k_start=0,
+               save_every=None, callback=None, checkpoint=None, bar=None):
+    """Steps k = k_start..N of a run from the particles x = X^{k_start}; returns X^N.
+
+    At each step: the score and velocity at X^k, the carried quantities' rates, the step's
+    record and health check, a snapshot when due, the callback, then the step to X^{k+1}.
+    ``checkpoint(k, x)`` (optional) saves the state at the start of due steps. A
+    :class:`Blowup` leaves with the last finite positions as its ``last_x``."""
+    N = len(times) - 1
+    try:
+        for k in range(k_start, N + 1):
+            if checkpoint is not None and k > k_start:
+                checkpoint(k, x)
+            tk = float(times[k])
+            stage = velocity(x, tk, k)
+            rates = [c.rate(x, stage.s, tk) for c in carried]
+            recorder.record(k, x, stage.s, stage.v, {c.name: c.value for c in carried})
+            recorder.record_cost(k, stage.time_score, stage.time_velocity,
+                                 velocity.estimator.stats.get("gd_steps", np.nan))
+            rec = recorder.rec
+            health.check(k, tk, rec["momentum_drift"][k], rec["energy"][k], rec["energy"][0])
+            if k == 0 or k == N or (save_every and k % save_every == 0):
+                recorder.snapshot(k, x)
+            if callback is not None:
+                callback(k, tk, x, stage.s, stage.v)
+            if k == N:
+                break
+            # the step (scores are computed outside no_grad: SBTM trains inside)
+            x, second = advance(stepper, velocity, x, tk, dt, k, stage, carried, rates)
+            if second is not None:
+                recorder.add_cost(k, second.time_score, second.time_velocity)
+            if bar is not None:
+                bar.update(1)
+    except Blowup as blowup:
+        blowup.last_x = x
+        raise
+    return x
