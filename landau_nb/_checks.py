@@ -128,3 +128,13 @@ def check_device(device) -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"device={str(dev)!r} is not supported; allowed: 'cpu', 'cuda'")
     return dev
+
+
+
+def check_bool(name: str, value) -> bool:
+    """True or False (numpy's bool too); anything else, e.g. the string "False" (which
+    bool() would read as True), is refused."""
+    import numpy as np
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"{name} must be True or False, got {_describe(value)}")

@@ -17,10 +17,14 @@ for all of them) and cached on disk (``cache=True``: in ``landau_nb/__pycache__`
 user cache directory when that is read-only, or ``NUMBA_CACHE_DIR``); later processes load
 the machine code in well under a second. Nothing is downloaded.
 
-Radial weight |z|^gamma, selected once per call by ``mode`` (see :func:`radial_mode`):
-0: gamma = 0 (no weight); 1: gamma = -3 (1/r^3 from one sqrt and one division); 2: any other
-integer gamma = m, |m| < 32 (r^m or (1/r)^|m| by repeated squaring with selects);
-3: any other gamma (r2^(gamma/2) by ``pow``, not vectorised: about 10x slower).
+Radial weights, selected once per call by ``mode`` (see :func:`radial_mode`): the kernels
+sum |z|^gamma (|z|^2 w - (z.w) z), evaluated as a (w - u z) with a = |z|^(gamma+2) and
+u = z.w / |z|^2, so that no intermediate exceeds the term's size or |w|/|z| (|z|^gamma alone
+overflows float32 for |z| < 1e-13 at gamma = -3). 0: gamma = 0 (r2 w - (z.w) z as it is);
+1: gamma = -3 (a = 1/r from one sqrt and one division); 2: any other integer gamma with
+|gamma + 2| < 32 (r^m or (1/r)^|m|, m = gamma + 2, by repeated squaring with selects);
+3: any other gamma (r2^((gamma+2)/2) by ``pow``, not vectorised: about 10x slower). Pairs with
+r2 below the dtype's smallest normal number ``tiny`` (z = 0, coincident particles) get 0.
 """
 
 from __future__ import annotations
@@ -44,14 +48,15 @@ _PJIT = dict(_JIT, parallel=True)
 
 
 def radial_mode(gamma: float) -> tuple[int, int, float]:
-    """(mode, m, gamma / 2) for the kernels' radial weight |z|^gamma (see module docstring)."""
+    """(mode, m = gamma + 2, (gamma + 2) / 2) for the kernels' radial weights (see the module
+    docstring)."""
     if gamma == 0:
-        return 0, 0, 0.0
+        return 0, 2, 1.0
     if gamma == -3:
-        return 1, 3, -1.5
-    if float(gamma).is_integer() and abs(gamma) < 32:
-        return 2, int(gamma), 0.5 * gamma
-    return 3, 0, 0.5 * gamma
+        return 1, -1, -0.5
+    if float(gamma).is_integer() and abs(gamma + 2) < 32:
+        return 2, int(gamma) + 2, 0.5 * (gamma + 2)
+    return 3, 0, 0.5 * (gamma + 2)
 
 
 # --------------------------------------------------------------------------- exp(-q), q >= 0
@@ -153,35 +158,38 @@ def make_tiles(bounds) -> np.ndarray:
 
 # --------------------------------------------------------------------------- radial weights
 @nb.njit(**_IJIT)
-def _weight(r2, one, zero, mode, m, hg):
-    """|z|^gamma from r2 = |z|^2 with the r2 = 0 terms set to exactly 0 (no branch).
-
-    one, zero, hg = gamma / 2 come in r2's dtype so that float32 stays float32."""
-    pos = r2 > zero
+def _weights(r2, zw, one, tiny, zero, mode, m, hg):
+    """(a, u) = (|z|^(gamma+2), z.w / |z|^2) from r2 = |z|^2 and zw = z.w, both 0 where
+    r2 <= tiny (no branch); the pair's term is a (w - u z). Not for mode 0. m = gamma + 2,
+    hg = m / 2; one, tiny, zero, hg come in r2's dtype so that float32 stays float32."""
+    pos = r2 > tiny
     rs = r2 if pos else one
-    if mode == 0:
-        return one
     if mode == 3:
-        c = rs ** hg
-        return c if pos else zero
+        a = rs ** hg
+        a = a if pos else zero
+        q = one / rs
+        q = q if pos else zero
+        return a, zw * q
     ir_ = one / math.sqrt(rs)
     ir_ = ir_ if pos else zero
+    u = zw * ir_ * ir_              # ir_^2 = 1 / r2 <= 1 / tiny: finite
     if mode == 1:
-        return ir_ * ir_ * ir_
-    # mode 2: integer gamma = m: b^|m| with b = 1/r (m < 0) or r (m > 0), by repeated squaring
+        return ir_, u
+    # mode 2: integer m: b^|m| with b = 1/r (m < 0) or r (m > 0), by repeated squaring
     # with selects (the bits of |m| are the same for every pair: no data-dependent branch)
     b = ir_ if m < 0 else rs * ir_
     k = -m if m < 0 else m
-    c = one
+    a = one
     for bit in range(5):
-        c = c * (b if (k >> bit) & 1 else one)
+        a = a * (b if (k >> bit) & 1 else one)
         b = b * b
-    return c
+    a = a if pos else zero
+    return a, u
 
 
 # --------------------------------------------------------------------------- Landau, d = 3
 @nb.njit(**_IJIT)
-def _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2, one, zero, mode, m, hg):
+def _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2, one, tiny, zero, mode, m, hg):
     """Partial sum of row i over one block of partners (x0..s2: the block's rows, sliced so
     that the loop index starts at 0: numba then emits contiguous vector loads)."""
     a0 = zero
@@ -196,22 +204,27 @@ def _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2, one, ze
         w2 = si2 - s2[j]
         r2 = z0 * z0 + z1 * z1 + z2 * z2
         zw = z0 * w0 + z1 * w1 + z2 * w2
-        c = _weight(r2, one, zero, mode, m, hg)
-        a = c * r2
-        b = c * zw
-        a0 += a * w0 - b * z0
-        a1 += a * w1 - b * z1
-        a2 += a * w2 - b * z2
+        if mode == 0:
+            a0 += r2 * w0 - zw * z0
+            a1 += r2 * w1 - zw * z1
+            a2 += r2 * w2 - zw * z2
+        else:
+            a, u = _weights(r2, zw, one, tiny, zero, mode, m, hg)
+            a0 += a * (w0 - u * z0)
+            a1 += a * (w1 - u * z1)
+            a2 += a * (w2 - u * z2)
     return a0, a1, a2
 
 
 @nb.njit(**_PJIT)
-def landau3(x, s, tiles, out, mode, m, hg):
+def landau3(x, s, tiles, out, mode, m, hg, tiny):
     """out[i] = sum_j |z|^gamma (|z|^2 w - (z.w) z), z = x_i - x_j, w = s_i - s_j (d = 3),
     the sum over the partners j of row i's group (see :func:`make_tiles`).
 
-    x, s: (3, n) C-contiguous; tiles: (T, 4) int64 rows (i0, i1, g0, g1); out: (n, 3) float64."""
+    x, s: (3, n) C-contiguous; tiles: (T, 4) int64 rows (i0, i1, g0, g1); out: (n, 3) float64;
+    mode, m, hg from :func:`radial_mode`; tiny: the smallest normal number of x's dtype."""
     one = x.dtype.type(1.0)
+    tny = x.dtype.type(tiny)
     zero = x.dtype.type(0.0)
     hgt = x.dtype.type(hg)
     for t in nb.prange(tiles.shape[0]):
@@ -241,16 +254,16 @@ def landau3(x, s, tiles, out, mode, m, hg):
                 # the mode test sits outside the j loop: each branch inlines a constant mode
                 if mode == 1:
                     a0, a1, a2 = _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2,
-                                                one, zero, 1, m, hgt)
+                                                one, tny, zero, 1, m, hgt)
                 elif mode == 0:
                     a0, a1, a2 = _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2,
-                                                one, zero, 0, m, hgt)
+                                                one, tny, zero, 0, m, hgt)
                 elif mode == 2:
                     a0, a1, a2 = _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2,
-                                                one, zero, 2, m, hgt)
+                                                one, tny, zero, 2, m, hgt)
                 else:
                     a0, a1, a2 = _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2,
-                                                one, zero, 3, m, hgt)
+                                                one, tny, zero, 3, m, hgt)
                 out[i, 0] += a0
                 out[i, 1] += a1
                 out[i, 2] += a2
@@ -258,22 +271,21 @@ def landau3(x, s, tiles, out, mode, m, hg):
 
 # --------------------------------------------------------------------------- Landau, any d
 @nb.njit(**_IJIT)
-def _weights_block(r2, zw, jn, one, zero, mode, m, hg):
-    """In place: r2[j] <- c r2[j], zw[j] <- c zw[j], c = |z|^gamma (0 where r2 = 0)."""
+def _weights_block(r2, zw, jn, one, tiny, zero, mode, m, hg):
+    """In place: r2[j], zw[j] <- a, u of :func:`_weights` (the term is a (w - u z))."""
     for j in range(jn):
-        c = _weight(r2[j], one, zero, mode, m, hg)
-        r2[j] = c * r2[j]
-        zw[j] = c * zw[j]
+        r2[j], zw[j] = _weights(r2[j], zw[j], one, tiny, zero, mode, m, hg)
 
 
 @nb.njit(**_PJIT)
-def landau_any(x, s, tiles, out, mode, m, hg):
+def landau_any(x, s, tiles, out, mode, m, hg, tiny):
     """Same sum as :func:`landau3` for any d (x, s: (d, n) C-contiguous; out (n, d) float64).
 
     Per (row i, block of partners): r2 and z.w in two buffers (a loop over j per
     coordinate), the weights in place, then one reduction over j per coordinate."""
     d = x.shape[0]
     one = x.dtype.type(1.0)
+    tny = x.dtype.type(tiny)
     zero = x.dtype.type(0.0)
     hgt = x.dtype.type(hg)
     for t in nb.prange(tiles.shape[0]):
@@ -303,19 +315,23 @@ def landau_any(x, s, tiles, out, mode, m, hg):
                         r2[j] += dz * dz
                         zw[j] += dz * (sk - sr[j])
                 if mode == 1:
-                    _weights_block(r2, zw, jn, one, zero, 1, m, hgt)
+                    _weights_block(r2, zw, jn, one, tny, zero, 1, m, hgt)
                 elif mode == 2:
-                    _weights_block(r2, zw, jn, one, zero, 2, m, hgt)
+                    _weights_block(r2, zw, jn, one, tny, zero, 2, m, hgt)
                 elif mode == 3:
-                    _weights_block(r2, zw, jn, one, zero, 3, m, hgt)
+                    _weights_block(r2, zw, jn, one, tny, zero, 3, m, hgt)
                 for k in range(d):
                     xk = x[k, i]
                     sk = s[k, i]
                     xr = x[k, j0:j1]
                     sr = s[k, j0:j1]
                     acc = zero
-                    for j in range(jn):
-                        acc += r2[j] * (sk - sr[j]) - zw[j] * (xk - xr[j])
+                    if mode == 0:
+                        for j in range(jn):
+                            acc += r2[j] * (sk - sr[j]) - zw[j] * (xk - xr[j])
+                    else:
+                        for j in range(jn):
+                            acc += r2[j] * ((sk - sr[j]) - zw[j] * (xk - xr[j]))
                     out[i, k] += acc
 
 

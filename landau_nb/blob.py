@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from ._checks import check_choice, check_points, check_positive
+from ._checks import check_bool, check_choice, check_points, check_positive
 from .pairsum import check_compiled_inputs, compiled_blob_score, compiled_usable, tile_rows
 from .score import ScoreEstimator
 
@@ -36,11 +36,25 @@ def blob_bandwidth(x: torch.Tensor, rule: str = "paper") -> float:
       covariance.
     * ``"reference"`` (the authors' Julia code, GradientFlows.jl): kernel exp(-|z|^2/eps')
       with eps' = 4 det(Sigma)^(1/d) n^(-2/(d+4)), i.e. variance eps = eps'/2.
+
+    Both need a sample covariance of full rank: n <= d particles or a zero-variance direction
+    give det(Sigma) ~ 0, a bandwidth ~ 0 and scores that all vanish (frozen particles), so
+    they raise ``ValueError``.
     """
+    from .health import ZERO_VARIANCE_RTOL
     x = check_points("x", x)
     check_choice("bandwidth", rule, BANDWIDTH_RULES)
     n, d = x.shape
+    if n <= d:
+        raise ValueError(f"bandwidth={rule!r} needs n > d particles, got n={n} in d={d}: the sample "
+                         "covariance is singular, the bandwidth would be ~0 and every score 0; use more "
+                         "particles or a fixed bandwidth=eps > 0")
     cov = torch.cov(x.T.to(torch.float64))
+    lam = torch.linalg.eigvalsh(cov)
+    if not float(lam[-1]) > 0 or float(lam[0]) <= ZERO_VARIANCE_RTOL * float(lam[-1]):
+        raise ValueError(f"bandwidth={rule!r} needs a sample covariance of full rank, but x has a "
+                         f"zero-variance direction (eigenvalues {float(lam[0]):.3g} ... {float(lam[-1]):.3g}): "
+                         "the bandwidth would be ~0 and every score 0; use a fixed bandwidth=eps > 0")
     geo = math.exp(torch.linalg.slogdet(cov)[1].item() / d)
     if rule == "paper":
         return n ** (-1 / (d + 6)) * geo
@@ -130,8 +144,8 @@ class Blob(ScoreEstimator):
         else:
             bandwidth = check_positive("bandwidth", bandwidth)
         self.bandwidth = bandwidth
-        self.fixed = bool(fixed)
-        self.one_term = bool(one_term)
+        self.fixed = check_bool("fixed", fixed)
+        self.one_term = check_bool("one_term", one_term)
         self.tile = tile
         self.eps = None
 

@@ -38,18 +38,21 @@ VELOCITY_METHODS = ("auto", "direct", "moments", "compiled", "random_batch")
 MATRIX_METHODS = ("auto", "direct", "moments")
 
 
-def _radial_weight(r2: torch.Tensor, gamma: float) -> torch.Tensor:
-    """|z|^gamma from r2 = |z|^2, set to exactly 0 where z = 0 (the j = i term).
+def _radial(r2: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(|z|^(gamma+2), 1/|z|^2) from r2 = |z|^2, both exactly 0 where z = 0 (gamma != 0).
 
-    For gamma < 0 the j = i term of every sum below is 0 * inf; its true contribution is 0
-    (the bracket vanishes like |z|^2), so it is dropped exactly, with no epsilon added to
-    other pairs. Coincident distinct particles are treated the same way.
+    The sums below need |z|^gamma (|z|^2 w - (z.w) z), |z|^gamma z z^T or |z|^gamma z, and
+    evaluate them as |z|^(gamma+2) (w - (z.w / r2) z), |z|^(gamma+2) (z/|z|)(z/|z|)^T and
+    |z|^(gamma+2) (z / r2): |z|^gamma alone overflows float32 for |z| < 1e-13 at gamma = -3
+    where the results do not; here no intermediate exceeds the result's size (or |w|/|z|). For gamma < 0 the j = i term of every sum is 0 * inf; its true contribution is
+    0 (the bracket vanishes like |z|^2), so it is dropped exactly, with no epsilon added to
+    other pairs. Coincident distinct particles, and pairs with r2 below the dtype's smallest
+    normal number (|z| < 1e-19 in float32, where 1/r2 would overflow), are treated the same way.
     """
-    if gamma == 0:
-        return torch.ones_like(r2)
-    positive = r2 > 0
+    positive = r2 > torch.finfo(r2.dtype).tiny
     safe = torch.where(positive, r2, torch.ones_like(r2))
-    return torch.where(positive, safe.pow(0.5 * gamma), torch.zeros_like(r2))
+    zero = torch.zeros_like(r2)
+    return torch.where(positive, safe.pow(0.5 * gamma + 1), zero), torch.where(positive, 1 / safe, zero)
 
 
 def _resolve_method(method: str, gamma: float, allowed=MATRIX_METHODS) -> str:
@@ -77,8 +80,11 @@ def collision_kernel(z: torch.Tensor, *, gamma: float, B: float = 1 / 24) -> tor
     B = check_positive("B", B)
     r2 = (z * z).sum(-1)
     eye = torch.eye(d, dtype=z.dtype, device=z.device)
-    a = r2[..., None, None] * eye - z[..., :, None] * z[..., None, :]
-    return B * _radial_weight(r2, gamma)[..., None, None] * a
+    if gamma == 0:
+        return B * (r2[..., None, None] * eye - z[..., :, None] * z[..., None, :])
+    a, inv_r2 = _radial(r2, gamma)
+    zh = z * inv_r2.sqrt()[..., None]                   # z / |z| (0 at z = 0)
+    return B * a[..., None, None] * (eye - zh[..., :, None] * zh[..., None, :])
 
 
 def landau_velocity(x: torch.Tensor, s: torch.Tensor, *, gamma: float, B: float = 1 / 24,
@@ -153,8 +159,10 @@ def _pair_sum(xi, x, si, s, gamma):
     w = si[..., :, None, :] - s[..., None, :, :]
     r2 = (z * z).sum(-1)
     zw = (z * w).sum(-1)
-    c = _radial_weight(r2, gamma)
-    return ((c * r2)[..., None] * w - (c * zw)[..., None] * z).sum(-2)
+    if gamma == 0:
+        return (r2[..., None] * w - zw[..., None] * z).sum(-2)
+    a, inv_r2 = _radial(r2, gamma)         # |z|^(gamma+2) (w - (z.w / r2) z): bounded intermediates
+    return (a[..., None] * (w - (zw * inv_r2)[..., None] * z)).sum(-2)
 
 
 def _velocity_direct(x, s, gamma, B, tile):
@@ -262,8 +270,12 @@ def collision_matrix(x: torch.Tensor, *, gamma: float, B: float = 1 / 24, at: to
     for i0 in range(0, y.shape[0], rows):
         z = y[i0:i0 + rows, None, :] - x[None, :, :]
         r2 = (z * z).sum(-1)
-        c = _radial_weight(r2, gamma)
-        out[i0:i0 + rows] = (c * r2).sum(1)[:, None, None] * eye - torch.einsum("tj,tja,tjb->tab", c, z, z)
+        if gamma == 0:
+            a, c, zh = r2, torch.ones_like(r2), z
+        else:                                           # |z|^gamma z z^T = |z|^(gamma+2) zh zh^T
+            a, inv_r2 = _radial(r2, gamma)
+            c, zh = a, z * inv_r2.sqrt()[..., None]
+        out[i0:i0 + rows] = a.sum(1)[:, None, None] * eye - torch.einsum("tj,tja,tjb->tab", c, zh, zh)
     return out.mul_(B / n)
 
 
@@ -285,8 +297,8 @@ def collision_divergence(x: torch.Tensor, *, gamma: float, B: float = 1 / 24, at
     out = torch.empty_like(y)
     for i0 in range(0, y.shape[0], rows):
         z = y[i0:i0 + rows, None, :] - x[None, :, :]
-        c = _radial_weight((z * z).sum(-1), gamma)
-        out[i0:i0 + rows] = (c[..., None] * z).sum(1)
+        a, inv_r2 = _radial((z * z).sum(-1), gamma)     # |z|^gamma z = |z|^(gamma+2) (z / r2)
+        out[i0:i0 + rows] = (a[..., None] * (z * inv_r2[..., None])).sum(1)
     return out.mul_(-B * (d - 1) / n)
 
 
@@ -319,6 +331,7 @@ def velocity_divergence(x: torch.Tensor, s: torch.Tensor, jac: torch.Tensor, *, 
         for i0 in range(0, n, rows):
             z = x[i0:i0 + rows, None, :] - x[None, :, :]
             w = s[i0:i0 + rows, None, :] - s[None, :, :]
-            pair[i0:i0 + rows] = (_radial_weight((z * z).sum(-1), gamma) * (z * w).sum(-1)).sum(1)
+            a, inv_r2 = _radial((z * z).sum(-1), gamma)
+            pair[i0:i0 + rows] = (a * ((z * w).sum(-1) * inv_r2)).sum(1)
     D = collision_matrix(x, gamma=gamma, B=B, tile=tile)
     return (d - 1) * (B / n) * pair - torch.einsum("nak,nka->n", D, jac)

@@ -130,10 +130,11 @@ def compiled_velocity_sum(x: torch.Tensor, s: torch.Tensor, gamma: float,
     tiles = kern.make_tiles([0, n] if bounds is None else bounds)
     out = np.empty((n, d), dtype=np.float64)
     mode, m, hg = kern.radial_mode(float(gamma))
+    tiny = float(np.finfo(X.dtype).tiny)
     if d == 3:
-        kern.landau3(X, S, tiles, out, mode, m, hg)
+        kern.landau3(X, S, tiles, out, mode, m, hg, tiny)
     else:
-        kern.landau_any(X, S, tiles, out, mode, m, hg)
+        kern.landau_any(X, S, tiles, out, mode, m, hg, tiny)
     return torch.from_numpy(out).to(x.dtype)
 
 

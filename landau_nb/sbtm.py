@@ -23,7 +23,7 @@ import torch
 
 import numpy as np
 
-from ._checks import check_choice, check_int, check_positive, check_real
+from ._checks import check_bool, check_choice, check_int, check_positive, check_real
 from .collision import collision_divergence, collision_matrix
 from .losses import (denoising_loss, implicit_loss, weighted_denoising_loss,
                      weighted_implicit_loss)
@@ -111,7 +111,7 @@ class SBTM(ScoreEstimator):
         self.K = check_int("K", K, low=0)
         self.alpha = check_positive("alpha", alpha)
         self.loss = check_choice("loss", loss, LOSSES)
-        self.adaptive = bool(adaptive)
+        self.adaptive = check_bool("adaptive", adaptive)
         self.check_every = check_int("check_every", check_every, low=1)
         self.max_steps = check_int("max_steps", max_steps, low=1)
         self.adaptive_rtol = check_real("adaptive_rtol", adaptive_rtol, low=0.0, high=1.0)
@@ -119,7 +119,7 @@ class SBTM(ScoreEstimator):
         self.init_lr = check_positive("init_lr", init_lr)
         self.init_max_iter = check_int("init_max_iter", init_max_iter, low=1)
         self.init_batch_size = check_int("init_batch_size", init_batch_size, low=1)
-        self.record_losses = bool(record_losses)
+        self.record_losses = check_bool("record_losses", record_losses)
         self.model = None
         self.optimizer = None
         self.loss_log: list[tuple[int, float]] = []

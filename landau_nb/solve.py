@@ -1,15 +1,16 @@
-"""Time stepping and the ``solve`` entry point (book: "Particles and conservation").
+"""The ``solve`` entry point and its run loop (book: "Particles and conservation").
 
-Forward Euler is the paper's scheme: at each step the score is refreshed at the current
-positions, then X^{k+1} = X^k + dt v(X^k, s^k). Heun (explicit trapezoid, 2nd order) uses a
-second score evaluation at the predicted positions. Both keep momentum exactly (up to
-round-off) because each stage's velocity sums to zero.
+A run is: check the arguments, draw or take the initial particles, then
+:func:`~landau_nb.stepping.time_march`: at every step the score is refreshed at the current positions (:class:`ParticleVelocity`),
+the step's diagnostics are recorded (:class:`Recorder`), the invariants are watched
+(:class:`HealthMonitor`), and the particles are stepped by forward Euler, the paper's
+scheme, or Heun (:func:`advance`). Checkpoints are written by :func:`save_run_state` and
+read back by :func:`restore_run_state`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 import warnings
 
@@ -17,24 +18,24 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from . import diagnostics as dg
-from ._checks import (check_choice, check_device, check_dtype, check_int, check_points,
+from ._checks import (check_bool, check_choice, check_device, check_dtype, check_int, check_points,
                       check_positive, check_real)
 from .blob import Blob
 from .checkpoint import (CheckpointError, generator_state, has_checkpoint, load_checkpoint,
                          save_checkpoint, set_generator_state)
-from .collision import VELOCITY_METHODS, collision_matrix
-from .kde import kde_l2_error
-from .losses import _value_and_jacobian, relative_score_error
+from .collision import VELOCITY_METHODS
+from .health import Blowup, HealthMonitor, check_initial_sample
 from .problems import Problem
+from .recording import Recorder
 from .sbtm import SBTM
 from .score import ExactScore, ScoreEstimator
 from .seeding import make_generator
-from .trajectory import Trajectory, environment_versions
+from .stepping import STEPPERS, Carried, ParticleVelocity, log_density_rate, time_march
+from .trajectory import environment_versions
 
-__all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS"]
+__all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS", "save_run_state",
+           "restore_run_state"]
 
-STEPPERS = ("euler", "heun")
 ESTIMATORS = {"sbtm": SBTM, "blob": Blob, "exact": ExactScore}
 
 
@@ -61,11 +62,6 @@ def make_estimator(method, **options) -> ScoreEstimator:
         raise TypeError(f"bad option for method={method!r}: {exc}") from None
 
 
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def _number_of_steps(t0, t_end, dt):
     steps = (t_end - t0) / dt
     N = round(steps)
@@ -84,6 +80,49 @@ def _array_digest(x: torch.Tensor) -> str:
     return hashlib.sha256(np.ascontiguousarray(x.detach().cpu().numpy()).tobytes()).hexdigest()[:16]
 
 
+# --------------------------------------------------------------------------- checkpoints
+def save_run_state(folder, k, x, *, estimator, recorder, health, identity, elapsed, batch_gen=None,
+                   carried=()) -> None:
+    """Checkpoint the state at the start of step k (positions X^k, the estimator, the records,
+    the random streams, the carried quantities, the health flags) into ``folder``."""
+    arrays, est_meta = estimator.get_state()
+    arrays = {f"estimator.{name}": a for name, a in arrays.items()}
+    arrays.update(recorder.state())
+    arrays["x"] = x.detach().cpu().numpy()
+    if batch_gen is not None:
+        arrays["batch_gen"] = generator_state(batch_gen)
+    for c in carried:
+        arrays[f"carried.{c.name}"] = c.value.detach().cpu().numpy()
+    save_checkpoint(folder, k, arrays, {"identity": identity, "estimator": est_meta,
+                                        "drift_warned": health.momentum_warned,
+                                        "energy_warned": health.energy_warned, "elapsed": elapsed})
+
+
+def restore_run_state(folder, identity, *, problem, estimator, recorder, health, x, seed, batch_gen=None):
+    """Read the checkpoint in ``folder`` written by :func:`save_run_state` for the run with
+    this ``identity`` (else :class:`CheckpointError`); restores the estimator, recorder,
+    random stream and health flags in place. Returns (k, X^k, carried values by name,
+    elapsed seconds)."""
+    k, arrays, cmeta = load_checkpoint(folder)
+    if cmeta.get("identity") != identity:
+        old = cmeta.get("identity") or {}
+        diff = sorted(key for key in set(old) | set(identity) if old.get(key) != identity.get(key))
+        raise CheckpointError(f"the checkpoint in {folder} belongs to a different run (differs in "
+                              f"{diff}); use another folder or resume=False")
+    est_arrays = {name[10:]: a for name, a in arrays.items() if name.startswith("estimator.")}
+    estimator.set_state(problem, x, problem.t0, seed, est_arrays, cmeta["estimator"])
+    recorder.restore(arrays)
+    if batch_gen is not None:
+        set_generator_state(batch_gen, arrays["batch_gen"])
+    health.momentum_warned = bool(cmeta["drift_warned"])
+    health.energy_warned = bool(cmeta.get("energy_warned", False))
+    dev = x.device
+    carried = {name[8:]: torch.from_numpy(a).to(device=dev) for name, a in arrays.items()
+               if name.startswith("carried.")}
+    return k, torch.from_numpy(arrays["x"]).to(device=dev), carried, float(cmeta["elapsed"])
+
+
+# --------------------------------------------------------------------------- solve
 def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Tensor | None = None,
           seed: int = 0, device="cpu", dtype=torch.float64, stepper: str = "euler",
           dt: float | None = None, t_end: float | None = None, save_every: int | None = None,
@@ -122,14 +161,29 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         damaged one, raises :class:`~landau_nb.checkpoint.CheckpointError`. The folder is
         left in place at the end (the caller removes it once the result is saved).
 
-    Returns a :class:`Trajectory`. Raises :class:`NonFiniteError` (with the partial run) if
-    positions, scores or velocities stop being finite.
+    Health (book: "Particles and conservation"): degenerate initial particles (n <= d, a
+    zero-variance direction, coincident particles) warn before the run (the blob method's
+    bandwidth rules refuse them); in Landau runs a momentum drift beyond round-off and an
+    energy drift beyond ``health.ENERGY_DRIFT_RTOL`` warn once each, with step, time and advice.
+
+    Returns a :class:`Trajectory`. Raises :class:`NonFiniteError` (with the partial run, whose
+    last snapshot is the last finite state, labelled with its own time) if positions, scores
+    or velocities stop being finite.
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a landau_nb Problem, got {type(problem).__name__}")
     check_choice("stepper", stepper, STEPPERS)
     check_choice("velocity_method", velocity_method, VELOCITY_METHODS)
+    if problem.equation != "landau" and (velocity_method != "auto" or batch_size is not None):
+        given = f"velocity_method={velocity_method!r}" if velocity_method != "auto" else f"batch_size={batch_size!r}"
+        raise ValueError(f"{given} chooses how the Landau pair sum is evaluated; the {problem.equation} "
+                         f"problem {problem.name!r} has a velocity without pair sum: leave velocity_method='auto' "
+                         "and batch_size=None")
     seed = check_int("seed", seed, low=0)
+    kde_l2 = check_bool("kde_l2", kde_l2)
+    track_log_density = check_bool("track_log_density", track_log_density)
+    progress = check_bool("progress", progress)
+    resume = check_bool("resume", resume)
     dt = problem.dt if dt is None else check_positive("dt", dt)
     t_end = problem.t_end if t_end is None else check_real("t_end", t_end)
     if t_end <= problem.t0:
@@ -166,29 +220,12 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
 
     t0 = problem.t0
     times = t0 + dt * np.arange(N + 1)
-    f64 = torch.float64
-    exact = problem.has_exact_solution
-    closed_cov = problem.has_closed_covariance
-    # closed-form references for the second moments
-    x64 = x.to(f64)
-    sigma_analytic = problem.covariance(torch.as_tensor(times)).to(dev) if closed_cov else None
-    sigma_sample = (problem.second_moment_from(dg.second_moment(x64).cpu(), dg.mean(x64).cpu(),
-                                               torch.as_tensor(times)).to(dev) if closed_cov else None)
-    sigma_eq = problem.equilibrium_second_moment().to(dev)
-    mean0 = dg.mean(x64)
-    eps = torch.finfo(dtype).eps
-
-    keys = ["energy", "entropy_rate", "score_error", "cov_error", "cov_error_sample",
-            "cov_error_equilibrium", "momentum_drift", "time_score", "time_velocity", "gd_steps"]
-    if track_log_density:
-        keys += ["entropy", "kl", "score_loss_D"]
-    rec = {k: np.full(N + 1, np.nan) for k in keys}
-    rec["mean"] = np.full((N + 1, d), np.nan)
-    rec["second_moment"] = np.full((N + 1, d, d), np.nan)
-    saved_t, saved_x, fourth, kde = [], [], [], []
-    kde_gen = make_generator(seed, "kde-l2")
+    recorder = Recorder(problem, x, times, track_log_density=track_log_density, kde_l2=kde_l2,
+                        kde_samples=kde_samples, seed=seed)
     batch_gen = make_generator(seed, "random-batch") if batch_size is not None else None
-    drift_warned = False
+    batch = {"batch_size": batch_size, "generator": batch_gen} if batch_gen is not None else {}
+    velocity = ParticleVelocity(problem, estimator, velocity_method=velocity_method, batch=batch)
+    health = HealthMonitor(problem.equation, dtype, dt)
 
     meta = {
         "problem": problem.params(), "n": n, "d": d, "seed": seed, "dtype": str(dtype).replace("torch.", ""),
@@ -197,197 +234,65 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         "track_log_density": bool(track_log_density),
         "versions": environment_versions(),
     }
-
-    def snapshot(k, xk):
-        saved_t.append(times[k])
-        saved_x.append(xk.detach().cpu().numpy().copy())
-        fourth.append(float(dg.fourth_moment(xk.to(f64))))
-        if kde_l2 and exact:
-            tk = float(times[k])
-            kde.append(kde_l2_error(xk, lambda y: problem.log_density(y, tk),
-                                    lambda m, g: problem.sample_at(m, tk, g),
-                                    m=kde_samples, generator=kde_gen))
-
-    def build(upto):
-        sl = slice(0, upto + 1)
-        saved = {"fourth_moment": fourth}
-        if kde:
-            saved["kde_l2"] = kde
-        if getattr(estimator, "loss_log", None):
-            saved["loss_log"] = np.asarray(estimator.loss_log, dtype=np.float64)
-        meta_out = dict(meta, estimator=estimator.params(), completed_steps=upto,
-                        wall_time={"total": time.perf_counter() - wall0,
-                                   "score": float(np.nansum(rec["time_score"])),
-                                   "velocity": float(np.nansum(rec["time_velocity"]))})
-        steps_out = {k: v[sl] for k, v in rec.items()}
-        return Trajectory(t=times[sl], steps=steps_out, saved_t=saved_t, x=np.stack(saved_x) if saved_x
-                          else np.zeros((0, n, d)), saved=saved, meta=meta_out)
-
-    def fail(k, quantity, last_x):
-        if not saved_t or saved_t[-1] != times[k]:
-            snapshot(k, last_x)
-        traj = build(max(k - 1, 0))
-        raise NonFiniteError(f"non-finite {quantity} at step {k} (t={times[k]:.6g}) with method="
-                             f"{estimator.name!r}, dt={dt:g}; the run up to the last finite state is in "
-                             f"the exception's .trajectory; {_ADVICE}",
-                             step=k, time=float(times[k]), quantity=quantity, trajectory=traj)
-
-    def score_at(xk, tk):
-        _sync(dev)
-        c = time.perf_counter()
-        s = estimator(xk, tk)
-        _sync(dev)
-        return s, time.perf_counter() - c
-
-    def velocity_at(xk, sk):
-        c = time.perf_counter()
-        batch = {"batch_size": batch_size, "generator": batch_gen} if batch_gen is not None else {}
-        v = problem.velocity(xk, sk, method=velocity_method, **batch)
-        _sync(dev)
-        return v, time.perf_counter() - c
-
-    def log_density_rate(xk, sk, tk):
-        """-div v at the particles (the rate of change of log u along trajectories)."""
-        _, jac = _value_and_jacobian(estimator.field(tk), xk, False)
-        return -problem.velocity_divergence(xk, sk, jac.detach())
-
     # identity of the run: a checkpoint is only resumed by the same run
     identity = {k: v for k, v in meta.items() if k != "versions"}
     identity.update(estimator=estimator.params(), save_every=save_every, kde_l2=bool(kde_l2),
                     kde_samples=kde_samples, x0_sha=_array_digest(x))
     identity = json.loads(json.dumps(identity, sort_keys=True, default=float))
 
-    def save_state(k, xk, log_uk):
-        arrays, est_meta = estimator.get_state()
-        arrays = {f"estimator.{name}": a for name, a in arrays.items()}
-        arrays.update({f"rec.{name}": a for name, a in rec.items()})
-        arrays["x"] = xk.detach().cpu().numpy()
-        arrays["kde_gen"] = generator_state(kde_gen)
-        if batch_gen is not None:
-            arrays["batch_gen"] = generator_state(batch_gen)
-        if saved_x:
-            arrays["saved_x"] = np.stack(saved_x)
-        arrays["saved_t"] = np.asarray(saved_t, dtype=np.float64)
-        arrays["fourth"] = np.asarray(fourth, dtype=np.float64)
-        arrays["kde"] = np.asarray(kde, dtype=np.float64)
-        if log_uk is not None:
-            arrays["log_u"] = log_uk.detach().cpu().numpy()
-        save_checkpoint(checkpoint, k, arrays,
-                        {"identity": identity, "estimator": est_meta, "drift_warned": drift_warned,
-                         "elapsed": time.perf_counter() - wall0})
+    def result(upto):
+        loss_log = getattr(estimator, "loss_log", None)
+        extra = {"loss_log": np.asarray(loss_log, dtype=np.float64)} if loss_log else {}
+        meta_out = dict(meta, estimator=estimator.params(), completed_steps=upto,
+                        wall_time={"total": time.perf_counter() - wall0,
+                                   "score": float(np.nansum(recorder.rec["time_score"])),
+                                   "velocity": float(np.nansum(recorder.rec["time_velocity"]))})
+        return recorder.trajectory(upto, n, meta_out, extra)
 
     wall0 = time.perf_counter()
-    k_start = 0
-    log_u = None
+    k_start, restored = 0, {}
     if checkpoint is not None and resume and has_checkpoint(checkpoint):
-        k_start, arrays, cmeta = load_checkpoint(checkpoint)
-        if cmeta.get("identity") != identity:
-            old = cmeta.get("identity") or {}
-            diff = sorted(k for k in set(old) | set(identity) if old.get(k) != identity.get(k))
-            raise CheckpointError(f"the checkpoint in {checkpoint} belongs to a different run (differs in "
-                                  f"{diff}); use another folder or resume=False")
-        est_arrays = {k[10:]: v for k, v in arrays.items() if k.startswith("estimator.")}
-        estimator.set_state(problem, x, t0, seed, est_arrays, cmeta["estimator"])
-        for name in rec:
-            rec[name][:] = arrays[f"rec.{name}"]
-        x = torch.from_numpy(arrays["x"]).to(device=dev)
-        set_generator_state(kde_gen, arrays["kde_gen"])
-        if batch_gen is not None:
-            set_generator_state(batch_gen, arrays["batch_gen"])
-        saved_t.extend(arrays["saved_t"].tolist())
-        if "saved_x" in arrays:
-            saved_x.extend(list(arrays["saved_x"]))
-        fourth.extend(arrays["fourth"].tolist())
-        kde.extend(arrays["kde"].tolist())
-        if "log_u" in arrays:
-            log_u = torch.from_numpy(arrays["log_u"]).to(device=dev)
-        drift_warned = bool(cmeta["drift_warned"])
-        wall0 -= float(cmeta["elapsed"])
+        k_start, x, restored, elapsed = restore_run_state(
+            checkpoint, identity, problem=problem, estimator=estimator, recorder=recorder, health=health,
+            x=x, seed=seed, batch_gen=batch_gen)
+        wall0 -= elapsed
     else:
-        estimator.initialize(problem, x, t0, seed)
+        estimator.initialize(problem, x, t0, seed)      # the blob's bandwidth rules refuse degenerate x
+        for trouble in check_initial_sample(x, "x0" if x0 is not None else f"the initial sample (seed={seed})"):
+            warnings.warn(f"degenerate initial particles: {trouble}", RuntimeWarning, stacklevel=2)
+    carried = []
     if track_log_density:
         if estimator.field(t0) is None:
             raise ValueError(f"track_log_density=True needs a score field; method={estimator.name!r} only "
                              "gives values at the particles (use 'sbtm' or 'exact')")
+        log_u = restored.get("log_u")
         if log_u is None:
             try:
                 log_u = problem.log_density(x, t0)
             except NotImplementedError:
                 raise ValueError(f"track_log_density=True needs the initial density; {problem.name} has none") from None
+        carried.append(Carried("log_u", log_u, log_density_rate(problem, estimator)))
+
+    def save_state(k, xk):
+        if k % checkpoint_every == 0:
+            save_run_state(checkpoint, k, xk, estimator=estimator, recorder=recorder, health=health,
+                           identity=identity, elapsed=time.perf_counter() - wall0, batch_gen=batch_gen,
+                           carried=carried)
+
     bar = tqdm(total=N, initial=k_start, disable=not progress, desc=f"{problem.name}/{estimator.name} n={n}")
-    for k in range(k_start, N + 1):
-        if checkpoint is not None and k > k_start and k % checkpoint_every == 0:
-            save_state(k, x, log_u)
-        tk = float(times[k])
-        s, ts = score_at(x, tk)
-        if not bool(torch.isfinite(s).all()):
-            fail(k, "scores", x)
-        v, tv = velocity_at(x, s)
-        if not bool(torch.isfinite(v).all()):
-            fail(k, "velocities", x)
-        # -- diagnostics at X^k with the score used there --------------------------------
-        with torch.no_grad():
-            xk = x.to(f64)
-            m = dg.mean(xk)
-            sig = dg.second_moment(xk)
-            rec["mean"][k] = m.cpu().numpy()
-            rec["energy"][k] = float(dg.energy(xk))
-            rec["second_moment"][k] = sig.cpu().numpy()
-            rec["entropy_rate"][k] = float(dg.entropy_rate(s.to(f64), v.to(f64)))
-            drift = float((m - mean0).norm())
-            rec["momentum_drift"][k] = drift
-            rec["cov_error_equilibrium"][k] = float(dg.frobenius(sig, sigma_eq))
-            if closed_cov:
-                rec["cov_error"][k] = float(dg.frobenius(sig, sigma_analytic[k]))
-                rec["cov_error_sample"][k] = float(dg.frobenius(sig, sigma_sample[k]))
-            if exact:
-                s_true = problem.score(xk, tk)
-                rec["score_error"][k] = float(relative_score_error(s.to(f64), s_true))
-        if track_log_density:
-            rate = log_density_rate(x, s, tk)
-            with torch.no_grad():
-                rec["entropy"][k] = float(log_u.to(f64).mean())
-                if exact:
-                    rec["kl"][k] = float((log_u.to(f64) - problem.log_density(xk, tk)).mean())
-                    if problem.equation == "landau":
-                        err = s.to(f64) - s_true
-                        D = collision_matrix(xk, gamma=problem.gamma, B=problem.B)
-                        rec["score_loss_D"][k] = float(torch.einsum("na,nab,nb->n", err, D, err).mean())
-        rec["time_score"][k], rec["time_velocity"][k] = ts, tv
-        rec["gd_steps"][k] = estimator.stats.get("gd_steps", np.nan)
-        scale = max(1.0, math.sqrt(rec["energy"][0]))
-        if problem.equation == "landau" and not drift_warned and drift > 1e4 * eps * scale * math.sqrt(k + 1):
-            warnings.warn(f"momentum drifted by {drift:.3e} at step {k} (t={tk:.6g}); the scheme keeps it to "
-                          "round-off, so this signals a bug or an inconsistent velocity", RuntimeWarning,
-                          stacklevel=2)
-            drift_warned = True
-        if k == 0 or k == N or (save_every and k % save_every == 0):
-            snapshot(k, x)
-        if callback is not None:
-            callback(k, tk, x, s, v)
-        if k == N:
-            break
-        # -- the step (scores are computed outside no_grad: SBTM trains inside) -------------
-        if stepper == "euler":
-            x_new = (x + dt * v).detach()
-            if track_log_density:
-                log_u = log_u + dt * rate
-        else:
-            x_pred = (x + dt * v).detach()
-            if not bool(torch.isfinite(x_pred).all()):
-                fail(k + 1, "positions", x)
-            s2, ts2 = score_at(x_pred, tk + dt)
-            if not bool(torch.isfinite(s2).all()):
-                fail(k + 1, "scores", x)
-            v2, tv2 = velocity_at(x_pred, s2)
-            rec["time_score"][k] += ts2
-            rec["time_velocity"][k] += tv2
-            x_new = (x + 0.5 * dt * (v + v2)).detach()
-            if track_log_density:
-                log_u = log_u + 0.5 * dt * (rate + log_density_rate(x_pred, s2, tk + dt))
-        if not bool(torch.isfinite(x_new).all()):
-            fail(k + 1, "positions", x)
-        x = x_new
-        bar.update(1)
-    bar.close()
-    return build(N)
+    try:
+        time_march(x, times, dt, stepper, velocity, recorder, health, carried=carried, k_start=k_start,
+                   save_every=save_every, callback=callback,
+                   checkpoint=save_state if checkpoint is not None else None, bar=bar)
+    except Blowup as b:
+        last = b.last_step
+        if not recorder.saved_t or recorder.saved_t[-1] != times[last]:
+            recorder.snapshot(last, b.last_x)
+        raise NonFiniteError(f"non-finite {b.quantity} at step {b.step} (t={times[b.step]:.6g}) with method="
+                             f"{estimator.name!r}, dt={dt:g}; the run up to the last finite state (step "
+                             f"{last}, t={times[last]:.6g}) is in the exception's .trajectory; {_ADVICE}",
+                             step=b.step, time=float(times[b.step]), quantity=b.quantity,
+                             trajectory=result(max(b.step - 1, 0))) from None
+    finally:
+        bar.close()
+    return result(N)

@@ -1,0 +1,158 @@
+"""Time stepping of the particle system (book: "Particles and conservation").
+
+The particles follow dX_i/dt = v_i(X, s), paper (3.1), with the score s re-estimated at
+every stage. Forward Euler (the paper's scheme) and Heun (explicit trapezoid, 2nd order):
+
+    Euler:  X^{k+1} = X^k + dt v(X^k, s^k)
+    Heun:   X~ = X^k + dt v(X^k, s^k),  X^{k+1} = X^k + dt/2 (v(X^k, s^k) + v(X~, s~))
+
+Both keep the momentum exactly (up to round-off): each stage's velocities sum to zero.
+Quantities carried along the particle paths (the log-density, tracer particles) are moved
+by the same stages: a :class:`Carried` has a value and a rate, stepped with the same weights.
+:func:`time_march` is the run loop of :func:`landau_nb.solve`.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, NamedTuple
+
+import numpy as np
+import torch
+
+from .health import Blowup, check_finite
+
+__all__ = ["euler_step", "heun_step", "advance", "time_march", "Stage", "ParticleVelocity", "Carried", "log_density_rate",
+           "STEPPERS"]
+
+STEPPERS = ("euler", "heun")
+
+
+def euler_step(x: torch.Tensor, dt: float, v: torch.Tensor) -> torch.Tensor:
+    """Forward Euler: x + dt v."""
+    return x + dt * v
+
+
+def heun_step(x: torch.Tensor, dt: float, v: torch.Tensor, v_pred: torch.Tensor) -> torch.Tensor:
+    """Heun's corrector: x + dt/2 (v + v_pred), v_pred the rate at the Euler prediction."""
+    return x + 0.5 * dt * (v + v_pred)
+
+
+def advance(stepper, velocity, x, t, dt, k, stage, carried=(), rates=()):
+    """X^{k+1} from X^k = x at time t and its stage (s^k, v^k): forward Euler, or Heun with a
+    second stage at the Euler prediction. Each :class:`Carried` quantity moves with the
+    particles (its ``rates`` at X^k given). Returns (X^{k+1}, Heun's second stage or None)."""
+    if stepper == "euler":
+        for c, r in zip(carried, rates):
+            c.value = euler_step(c.value, dt, r)
+        x_new, second = euler_step(x, dt, stage.v).detach(), None
+    else:
+        x_pred = euler_step(x, dt, stage.v).detach()
+        check_finite("positions", x_pred, k + 1, k)
+        second = velocity(x_pred, t + dt, k + 1, k)
+        for c, r in zip(carried, rates):
+            c.value = heun_step(c.value, dt, r, c.rate(x_pred, second.s, t + dt))
+        x_new = heun_step(x, dt, stage.v, second.v).detach()
+    check_finite("positions", x_new, k + 1, k)
+    return x_new, second
+
+
+class Stage(NamedTuple):
+    """One evaluation of the right-hand side: scores s, velocities v, and the seconds spent."""
+    s: torch.Tensor
+    v: torch.Tensor
+    time_score: float
+    time_velocity: float
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class ParticleVelocity:
+    """The right-hand side X -> v(X, s(X, t)) of the particle ODE: the estimator's score at
+    the particles, then the equation's velocity (the Landau pair sum (3.1), or -D s for the
+    heat equation...). Calls raise :class:`~landau_nb.health.Blowup` on a non-finite score or
+    velocity. ``batch`` holds ``batch_size`` and ``generator`` for random-batch velocities."""
+
+    def __init__(self, problem, estimator, *, velocity_method: str = "auto", batch: dict | None = None):
+        self.problem, self.estimator = problem, estimator
+        self.velocity_method, self.batch = velocity_method, batch or {}
+
+    def __call__(self, x: torch.Tensor, t: float, step: int, last_step: int | None = None) -> Stage:
+        """The stage at positions x, time t, counted as step ``step``; ``last_step``: the step of
+        the last finite state, for the error (default ``step``: x itself)."""
+        last_step = step if last_step is None else last_step
+        dev = x.device
+        _sync(dev)
+        c = time.perf_counter()
+        s = self.estimator(x, t)
+        _sync(dev)
+        ts = time.perf_counter() - c
+        check_finite("scores", s, step, last_step)
+        c = time.perf_counter()
+        v = self.problem.velocity(x, s, method=self.velocity_method, **self.batch)
+        _sync(dev)
+        tv = time.perf_counter() - c
+        check_finite("velocities", v, step, last_step)
+        return Stage(s, v, ts, tv)
+
+
+class Carried:
+    """A quantity carried along the particle paths: ``value`` changes at ``rate(x, s, t)``,
+    evaluated at every stage's particles and scores, and is stepped with the particles'
+    weights (Euler or Heun). Examples: the log-density (rate -div v, :func:`log_density_rate`)
+    or held-out tracer particles (rate: the velocity field at the tracers)."""
+
+    def __init__(self, name: str, value: torch.Tensor, rate: Callable):
+        self.name, self.value, self.rate = name, value, rate
+
+
+def log_density_rate(problem, estimator) -> Callable:
+    """d/dt log u(X_i) = -div v(X_i) (book: "The KL bound"), from the estimator's score field."""
+    from .losses import _value_and_jacobian
+
+    def rate(x, s, t):
+        _, jac = _value_and_jacobian(estimator.field(t), x, False)
+        return -problem.velocity_divergence(x, s, jac.detach())
+    return rate
+
+
+def time_march(x, times, dt, stepper, velocity, recorder, health, *, carried=(), k_start=0,
+               save_every=None, callback=None, checkpoint=None, bar=None):
+    """Steps k = k_start..N of a run from the particles x = X^{k_start}; returns X^N.
+
+    At each step: the score and velocity at X^k, the carried quantities' rates, the step's
+    record and health check, a snapshot when due, the callback, then the step to X^{k+1}.
+    ``checkpoint(k, x)`` (optional) saves the state at the start of due steps. A
+    :class:`Blowup` leaves with the last finite positions as its ``last_x``."""
+    N = len(times) - 1
+    try:
+        for k in range(k_start, N + 1):
+            if checkpoint is not None and k > k_start:
+                checkpoint(k, x)
+            tk = float(times[k])
+            stage = velocity(x, tk, k)
+            rates = [c.rate(x, stage.s, tk) for c in carried]
+            recorder.record(k, x, stage.s, stage.v, {c.name: c.value for c in carried})
+            recorder.record_cost(k, stage.time_score, stage.time_velocity,
+                                 velocity.estimator.stats.get("gd_steps", np.nan))
+            rec = recorder.rec
+            health.check(k, tk, rec["momentum_drift"][k], rec["energy"][k], rec["energy"][0])
+            if k == 0 or k == N or (save_every and k % save_every == 0):
+                recorder.snapshot(k, x)
+            if callback is not None:
+                callback(k, tk, x, stage.s, stage.v)
+            if k == N:
+                break
+            # the step (scores are computed outside no_grad: SBTM trains inside)
+            x, second = advance(stepper, velocity, x, tk, dt, k, stage, carried, rates)
+            if second is not None:
+                recorder.add_cost(k, second.time_score, second.time_velocity)
+            if bar is not None:
+                bar.update(1)
+    except Blowup as blowup:
+        blowup.last_x = x
+        raise
+    return x
