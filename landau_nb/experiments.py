@@ -375,6 +375,10 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
     try:
         if _stored_state(paths, identity) == "done":         # finished by another process meanwhile
             return {"stem": spec.stem, "status": "done", "loaded": True}
+        from .checkpoint import _own_or_orphan
+        for tmp in paths["base"].parent.glob(f".{paths['base'].name}*.tmp"):    # left by a killed holder
+            if _own_or_orphan(tmp.name):
+                tmp.unlink(missing_ok=True)
         ckpt = paths["ckpt"]
         ckpt.mkdir(parents=True, exist_ok=True)
         if not (ckpt / "run.json").exists():
@@ -419,7 +423,12 @@ def _memory_estimate(spec: RunSpec, dtype: str) -> int:
     every = spec.solve.get("save_every")
     snapshots = 2 + (steps // every if every else 0)
     item = 4 if dtype == "float32" else 8
-    return int(item * spec.n * problem.d * (snapshots + 32) + 8 * (steps + 1) * (problem.d**2 + problem.d + 16))
+    # per particle: positions, scores, velocities and their float64 copies (about 40 (n, d)
+    # arrays); SBTM adds the network's activations, gradients and optimiser state per point
+    per_particle = problem.d * (snapshots + 40)
+    if spec.solver == "sbtm":
+        per_particle += 12 * spec.options.get("width", 100) * spec.options.get("depth", 1)
+    return int(item * spec.n * per_particle + 8 * (steps + 1) * (problem.d**2 + problem.d + 16))
 
 
 class _Signals:
@@ -524,7 +533,10 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
                     if not todo:
                         break
             except BaseException as exc:
-                stop_file.touch()
+                try:
+                    stop_file.touch()
+                except OSError:          # a full disk: local workers still get SIGTERM
+                    pass
                 runner.stop(grace=10.0)
                 if isinstance(exc, KeyboardInterrupt):
                     signum = getattr(exc, "signum", 2)
@@ -546,6 +558,7 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
     res = Results.load(out, name, scale=scale, specs=[sp for sp in specs
                                                        if statuses.get(sp.stem, {}).get("status") != "taken"])
     res.taken = [(s["stem"], s["owner"]) for s in statuses.values() if s["status"] == "taken"]
+    res.computed = [s["stem"] for s in statuses.values() if s["status"] in ("done", "failed") and not s.get("loaded")]
     return res
 
 
@@ -586,7 +599,8 @@ def loglog_slope(ns, values) -> float:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"0-4" -> [0, 1, 2, 3, 4]; "0,2,5" -> [0, 2, 5]."""
+    """"0-4" -> [0, 1, 2, 3, 4]; "0,2,5" -> [0, 2, 5]; duplicates removed ("0-4,2" -> 0..4).
+    At most ``MAX_RUNS`` seeds, checked before the list is built."""
     seeds: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
@@ -595,14 +609,16 @@ def parse_seeds(text: str) -> list[int]:
                 a, b = (int(p) for p in part.split("-", 1))
                 if b < a:
                     raise ValueError
-                seeds.extend(range(a, b + 1))
             else:
-                seeds.append(int(part))
+                a = b = int(part)
         except ValueError:
             raise ValueError(f"seeds={text!r}: expected integers >= 0 like '0-4' or '0,2,5'") from None
+        check_request_size(runs=len(seeds) + b - a + 1, what=f"seeds={text!r}")
+        seeds.extend(range(a, b + 1))
     if any(s < 0 for s in seeds):
         raise ValueError(f"seeds={text!r}: seeds must be >= 0")
-    return seeds
+    check_request_size(runs=len(seeds), what=f"seeds={text!r}")
+    return list(dict.fromkeys(seeds))
 
 
 def anisotropy(traj: Trajectory, a: int = 0, b: int = 1) -> np.ndarray:
@@ -639,7 +655,8 @@ class Results:
     non-finite value (their partial trajectories are saved as ``*-failed.npz``);
     ``incomplete``: (stem, what is wrong) of runs skipped because a file is missing or
     damaged; ``other_version``: (stem, version) of runs written by another landau_nb;
-    ``taken``: (stem, owner) of runs left to another process (``wait=False``).
+    ``taken``: (stem, owner) of runs left to another process (``wait=False``);
+    ``computed``: stems of the runs this call computed (the others were loaded).
     """
 
     def __init__(self, experiment: Experiment, scale: str, runs: list, failed: list, folder: Path,
@@ -648,6 +665,7 @@ class Results:
         self.incomplete = list(incomplete or [])
         self.other_version = list(other_version or [])
         self.taken: list = []
+        self.computed: list = []
 
     @classmethod
     def load(cls, out, name: str, *, scale: str = "book", specs=None) -> "Results":

@@ -77,8 +77,13 @@ def _create_exclusive(path: Path, record: dict) -> bool:
     try:
         os.write(fd, json.dumps(record).encode())
         os.fsync(fd)
-    finally:
+    except OSError as exc:           # e.g. a full disk: leave no empty lock behind
         os.close(fd)
+        path.unlink(missing_ok=True)
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+    os.close(fd)
     return True
 
 
