@@ -82,6 +82,7 @@ class LocalPool(Executor):
         self.pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                            initializer=_worker_init)
         self.futures = []
+        self.stopped = False
 
     def run(self, fn, calls):
         import concurrent.futures as cf
@@ -97,6 +98,10 @@ class LocalPool(Executor):
         return list(getattr(self.pool, "_processes", {}).values())
 
     def stop(self, grace: float) -> None:
+        """Cancel queued runs, ask running ones to stop (SIGTERM sets their stop flag; they
+        return at their next step, releasing their lock), let the workers exit, and kill
+        those still alive after ``grace`` seconds."""
+        self.stopped = True
         for fut in self.futures:
             fut.cancel()
         procs = self._processes()
@@ -106,21 +111,16 @@ class LocalPool(Executor):
                     os.kill(p.pid, signal.SIGTERM)
                 except ProcessLookupError:
                     pass
+        self.pool.shutdown(wait=False, cancel_futures=True)
         deadline = time.monotonic() + grace
-        running = [f for f in self.futures if f.running()]
-        while running and time.monotonic() < deadline:
-            time.sleep(0.05)
-            running = [f for f in running if not f.done()]
+        for p in procs:
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
         for p in procs:
             if p.is_alive():
                 p.kill()
-        for p in procs:
-            p.join(timeout=5)
+                p.join(timeout=5)
 
     def close(self) -> None:
-        for p in self._processes():
-            if p.is_alive():
-                p.kill()
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 

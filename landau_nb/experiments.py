@@ -343,6 +343,12 @@ def _stored_state(paths: dict, identity: dict) -> str | None:
     return None
 
 
+def _leftovers(paths: dict) -> bool:
+    """A checkpoint folder or lock file next to a finished run (its writer was killed while
+    cleaning up): the run is finished, but these still need removing under the lock."""
+    return paths["ckpt"].exists() or paths["lock"].exists()
+
+
 class _Stopped(Exception):
     pass
 
@@ -363,7 +369,7 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
     identity = run_identity(spec, scale, device, dtype)
     if should_stop():
         return {"stem": spec.stem, "status": "interrupted"}
-    if _stored_state(paths, identity) == "done":
+    if _stored_state(paths, identity) == "done" and not _leftovers(paths):
         return {"stem": spec.stem, "status": "done", "loaded": True}
     lock = RunLock(paths["lock"])
     while not lock.try_acquire():
@@ -373,13 +379,15 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
             return {"stem": spec.stem, "status": "interrupted"}
         time.sleep(0.25)
     try:
-        if _stored_state(paths, identity) == "done":         # finished by another process meanwhile
-            return {"stem": spec.stem, "status": "done", "loaded": True}
         from .checkpoint import _own_or_orphan
         for tmp in paths["base"].parent.glob(f".{paths['base'].name}*.tmp"):    # left by a killed holder
             if _own_or_orphan(tmp.name):
                 tmp.unlink(missing_ok=True)
         ckpt = paths["ckpt"]
+        if _stored_state(paths, identity) == "done":   # finished meanwhile, or killed while cleaning up
+            (ckpt / "run.json").unlink(missing_ok=True)
+            remove_checkpoint(ckpt)
+            return {"stem": spec.stem, "status": "done", "loaded": True}
         ckpt.mkdir(parents=True, exist_ok=True)
         if not (ckpt / "run.json").exists():
             from .checkpoint import _atomic_write
@@ -505,7 +513,8 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
     out.mkdir(parents=True, exist_ok=True)
     # settle what is stored before computing anything: conflicts and damaged files stop here
     todo = [sp for sp in specs
-            if _stored_state(_paths(out, sp), run_identity(sp, scale, device, dtype_name)) != "done"]
+            if _stored_state(_paths(out, sp), run_identity(sp, scale, device, dtype_name)) != "done"
+            or _leftovers(_paths(out, sp))]
     from tqdm.auto import tqdm
     statuses = {}
     preloaded = len(specs) - len(todo)

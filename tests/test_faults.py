@@ -38,7 +38,7 @@ def _experiment(t_end, name="faulty", problem=PROBLEM, sweeps=None):
                          scales={"book": sweeps, "paper": sweeps})
 
 
-LONG = 10.0        # 1000 blob steps: about 2 s a run, long enough to be interrupted
+LONG = 6.0         # 600 blob steps: about 1 s a run, long enough to be interrupted
 SHORT = 0.6        # 60 steps
 
 _CHILD = textwrap.dedent("""
@@ -47,31 +47,39 @@ _CHILD = textwrap.dedent("""
     from test_faults import _experiment
     from landau_nb import experiments as ex
     from landau_nb.__main__ import main
-    ex.EXPERIMENTS["faulty"] = _experiment(float(os.environ["FAULT_T_END"]))
-    kill_at = int(os.environ.get("FAULT_KILL_AT", "0"))
-    count = [0]
-    if "FAULT_COUNT" in os.environ or kill_at:
-        # the save sequence: every fsync, rename and removal is a point where -9 may strike
-        def hooked(fn):
-            def wrapper(*args, **kwargs):
-                count[0] += 1
-                if count[0] == kill_at:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                return fn(*args, **kwargs)
-            return wrapper
-        for name in ("fsync", "replace", "unlink", "rmdir"):
-            setattr(os, name, hooked(getattr(os, name)))
-    if os.environ.get("FAULT_STATUS"):
-        import json
-        res = ex.run_experiment("faulty", out=sys.argv[2], labels=sys.argv[1].split(","), workers=1,
-                                checkpoint_every=5, progress=False)
-        print("COMPUTED " + json.dumps(res.computed))
-        sys.exit(0)
-    code = main(sys.argv[1:])
-    if "FAULT_COUNT" in os.environ:
-        open(os.environ["FAULT_COUNT"], "w").write(str(count[0]))
-    sys.exit(code)
+
+
+    def child():
+        ex.EXPERIMENTS["faulty"] = _experiment(float(os.environ["FAULT_T_END"]))
+        kill_at = int(os.environ.get("FAULT_KILL_AT", "0"))
+        count = [0]
+        if "FAULT_COUNT" in os.environ or kill_at:
+            # the save sequence: every fsync, rename and removal is a point where -9 may strike
+            def hooked(fn):
+                def wrapper(*args, **kwargs):
+                    count[0] += 1
+                    if count[0] == kill_at:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                    return fn(*args, **kwargs)
+                return wrapper
+            for name in ("fsync", "replace", "unlink", "rmdir"):
+                setattr(os, name, hooked(getattr(os, name)))
+        if os.environ.get("FAULT_STATUS"):
+            import json
+            res = ex.run_experiment("faulty", out=sys.argv[2], labels=sys.argv[1].split(","), workers=1,
+                                    checkpoint_every=5, progress=False)
+            print("COMPUTED " + json.dumps(res.computed))
+            return 0
+        code = main(sys.argv[1:])
+        if "FAULT_COUNT" in os.environ:
+            open(os.environ["FAULT_COUNT"], "w").write(str(count[0]))
+        return code
+
+
+    if __name__ == "__main__":          # spawned workers import this file as __mp_main__
+        sys.exit(child())
 """)
+
 
 
 @pytest.fixture(scope="module")
