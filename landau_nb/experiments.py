@@ -324,7 +324,10 @@ def _stored_state(paths: dict, identity: dict) -> str | None:
             meta = json.loads(js.read_text())
         except (UnicodeDecodeError, ValueError) as exc:
             raise ResultFileError(js, f"not valid JSON ({exc}); delete it and its .npz to recompute") from None
-        stored = meta.get("run", {}).get("identity") if isinstance(meta, dict) else None
+        if not isinstance(meta, dict):
+            raise ResultFileError(js, f"metadata must be a JSON object, got {type(meta).__name__}")
+        run = meta.get("run")
+        stored = run.get("identity") if isinstance(run, dict) else None
         diff = _identity_difference(stored, identity)
         if diff:
             raise RunConflictError(f"run {paths['base']} was computed with other settings ({diff}); "

@@ -32,6 +32,13 @@ class RunTakenError(RuntimeError):
         super().__init__(message)
         self.owner, self.path = owner, path
 
+    def __reduce__(self):
+        return (_taken, (str(self), self.owner, str(self.path)))
+
+
+def _taken(message, owner, path):
+    return RunTakenError(message, owner=owner, path=Path(path))
+
 
 def _start_time(pid: int) -> str | None:
     """The start time of process ``pid`` (Linux: field 22 of /proc/PID/stat), or None."""

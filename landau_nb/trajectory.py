@@ -31,6 +31,9 @@ class ResultFileError(ValueError):
         super().__init__(f"{path}: {problem}")
         self.path, self.problem = Path(path), problem
 
+    def __reduce__(self):          # picklable, so it crosses from a worker process intact
+        return (type(self), (str(self.path), self.problem))
+
 
 def environment_versions() -> dict:
     import torch

@@ -372,6 +372,8 @@ def _edit_json(path, fn):
     (lambda f: f.with_suffix(".npz").write_bytes(f.with_suffix(".npz").read_bytes()[:300]), "damaged or truncated"),
     (lambda f: f.with_suffix(".npz").write_bytes(b"not a zip file at all"), "damaged or truncated"),
     (lambda f: f.with_suffix(".json").write_text("{not json"), "not valid JSON"),
+    (lambda f: f.with_suffix(".json").write_text("[1, 2]"), "must be a JSON object"),
+    (lambda f: f.with_suffix(".json").write_bytes(b"\xff\xfe\x00garbage"), "not"),
     (lambda f: _edit_json(f.with_suffix(".json"), lambda m: m.__setitem__("n", 31)), "positions 'x' have shape"),
     (lambda f: _edit_json(f.with_suffix(".json"), lambda m: m.pop("versions")), "has no 'versions'"),
     (lambda f: _edit_json(f.with_suffix(".json"), lambda m: m.__setitem__("dtype", 64)), "'dtype'"),
@@ -432,7 +434,20 @@ def test_edited_checkpoints_are_refused(tmp_path, faulty, capsys):
     _edit_json(index, lambda m: m["meta"].__setitem__("elapsed", 0.0))
     with pytest.raises(CheckpointError, match="edited or damaged"):
         load_checkpoint(ckpt)
-    # through the runner: a checkpoint of a run with other settings is refused in one line
+    # through the CLI: a corrupted checkpoint is named in one line, exit 1
+    index.write_text(good)
+    run_ckpt = tmp_path / "faulty/blob/n000030_seed0.ckpt"
+    shutil.copytree(ckpt, run_ckpt)
+    ln_args = ["run", "faulty", "--solver", "blob", "--n", "30", "--seeds", "0", "--out", str(tmp_path),
+               "--checkpoint-every", "5", "--quiet"]
+    state = run_ckpt / "state-000000010.npz"
+    state.write_bytes(state.read_bytes()[:-50])
+    capsys.readouterr()
+    assert main(ln_args) == 1
+    line = _one_line(capsys.readouterr().err)
+    assert "corrupted or truncated" in line and str(state) in line
+    shutil.rmtree(run_ckpt)
+    # a checkpoint of a run with other settings is refused in one line
     assert main(["run", "faulty", "--solver", "blob", "--n", "30", "--seeds", "0", "--out", str(tmp_path),
                  "--checkpoint-every", "5", "--quiet"]) == 0
     run_ckpt = tmp_path / "faulty/blob/n000030_seed1.ckpt"
@@ -532,6 +547,20 @@ def test_cli_file_system_errors_and_bounds_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "big").exists()                   # refused before anything was made
     with pytest.raises(ValueError, match="at most 100000 runs"):
         ln.get_experiment("anisotropic_d3").runs("book", seeds=range(200_000))
+
+
+def test_cli_read_only_out_is_one_line(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    if _tmpfs(ro, "1m"):
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+    else:
+        ro.mkdir()
+        ro.chmod(0o555)
+    try:
+        code = main(["run", "anisotropic_d3", "--solver", "blob", "--out", str(ro / "results"), "--quiet"])
+        assert code == 2 and "is not writable" in _one_line(capsys.readouterr().err)
+    finally:
+        subprocess.run(["umount", "-l", str(ro)], capture_output=True)
 
 
 def test_cli_debug_shows_the_traceback(tmp_path):
