@@ -699,6 +699,12 @@ class Results:
                 except ValueError:
                     continue
                 found[(f.parent.name, n, seed)] = None
+            for ckpt in sorted(folder.glob("*/n*_seed*.ckpt")):
+                stem = f"{ckpt.parent.name}/{ckpt.name[:-5]}"
+                lock = ckpt.with_suffix(".lock")
+                if not any(f"{lab}/n{n:06d}_seed{seed}" == stem for lab, n, seed in found):
+                    state = "being computed (locked)" if lock.exists() else "interrupted"
+                    incomplete.append((stem, f"no result yet, only a checkpoint: {state}; `run` resumes it"))
             known = {sw.label: sw.solver for sc in SCALES for sw in exp.sweeps(sc)}
             specs = [RunSpec(name, lab, known.get(lab, lab), n, seed, {}, {}, {})
                      for lab, n, seed in sorted(found, key=lambda k: (k[0] != "sbtm", k))]

@@ -296,6 +296,10 @@ def test_interrupting_a_two_worker_sweep(child, tmp_path, ref_long, signum):
     assert not list(out.rglob("*.lock")) and not list(out.rglob("*.tmp"))
     kept = list(out.glob("faulty/blob/*.ckpt/checkpoint.json"))
     assert kept and all(load_checkpoint(p.parent)[0] > 0 for p in kept)
+    summary = subprocess.run([sys.executable, str(child), "summary", "faulty", "--out", str(out)], env=_env(LONG),
+                             capture_output=True, text=True, timeout=300)
+    for p in kept:                                 # summary names each run it cannot show
+        assert f"skipped incomplete run blob/{p.parent.name[:-5]}: no result yet" in summary.stderr
     done = subprocess.run(cmd, env=_env(LONG), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     _assert_intact(out, ref_long)
