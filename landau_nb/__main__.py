@@ -81,9 +81,15 @@ def _resolve(args):
     from ._checks import check_device
     scale = args.scale
     device = args.device or ("cuda" if scale == "paper" and torch.cuda.is_available() else "cpu")
-    dev = check_device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: CUDA is not available on this machine (use --device cpu)")
+    if args.executor == "local":
+        dev = check_device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r}: CUDA is not available on this machine (use --device cpu)")
+    else:                       # the runs execute on the cluster's workers, which may have GPUs
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device={device!r} is not a valid torch device") from None
     dtype = getattr(torch, args.dtype or ("float32" if dev.type == "cuda" else "float64"))
     out = args.out or os.path.join("results", scale)
     if args.workers is not None and args.workers < 1:

@@ -487,7 +487,12 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
     exp = get_experiment(name)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
     dtype_name = str(check_dtype(dtype)).replace("torch.", "")
-    dev = check_device(device)
+    local = executor is None or (isinstance(executor, str) and executor == "local")
+    if local:
+        dev = check_device(device)
+    else:       # runs execute elsewhere: a login node without a GPU may send runs to GPU nodes
+        dev = torch.device(device)
+        check_choice("device", dev.type, ("cpu", "cuda"))
     if ns is not None:
         ns = [check_int("n", n, low=2) for n in ns]
         for n in ns:
@@ -508,10 +513,9 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
         workers = 1
     elif threads is None and dev.type == "cpu":
         threads = 1
-    if specs:
+    if specs and local:      # (a cluster's workers have their own memory)
         peak = max(_memory_estimate(sp, dtype_name) for sp in specs)
-        check_request_size(nbytes=peak * (workers if executor in (None, "local") else 1),
-                           what=f"{name} with {workers} worker(s)")
+        check_request_size(nbytes=peak * workers, what=f"{name} with {workers} worker(s)")
     out = Path(out if out is not None else settings(scale)["out"])
     out.mkdir(parents=True, exist_ok=True)
     # settle what is stored before computing anything: conflicts and damaged files stop here
@@ -582,7 +586,8 @@ def reproduce(scale: str = "book", *, out=None, device="cpu", dtype=torch.float6
     names = list(EXPERIMENTS) if only is None else [get_experiment(n).name for n in only]
     record = {"scale": scale, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
               "versions": environment_versions(), "experiments": {},
-              "cuda_device": torch.cuda.get_device_name() if torch.device(device).type == "cuda" else None}
+              "cuda_device": (torch.cuda.get_device_name() if torch.device(device).type == "cuda"
+                              and torch.cuda.is_available() else None)}
     start = time.perf_counter()
     for name in names:
         c = time.perf_counter()
