@@ -375,6 +375,8 @@ def _edit_json(path, fn):
 @pytest.mark.parametrize("damage,needle", [
     (lambda f: f.with_suffix(".npz").write_bytes(f.with_suffix(".npz").read_bytes()[:300]), "damaged or truncated"),
     (lambda f: f.with_suffix(".npz").write_bytes(b"not a zip file at all"), "damaged or truncated"),
+    (lambda f: f.with_suffix(".npz").write_bytes(b""), "damaged or truncated"),
+    (lambda f: np.savez(f.with_suffix(".npz"), a=np.zeros(2)), "has no array 't'"),
     (lambda f: f.with_suffix(".json").write_text("{not json"), "not valid JSON"),
     (lambda f: f.with_suffix(".json").write_text("[1, 2]"), "must be a JSON object"),
     (lambda f: f.with_suffix(".json").write_bytes(b"\xff\xfe\x00garbage"), "not"),
