@@ -7,7 +7,10 @@ Examples::
     python -m landau_nb reproduce --scale paper --device cuda --out results/paper
     python -m landau_nb summary anisotropic_d3 --out results
 
-Bad arguments exit with status 2 and a one-line message; failed (non-finite) runs exit 1.
+Every failure is one line on stderr (``--debug`` shows the traceback): bad arguments and
+requests that conflict with stored runs exit 2; failed (non-finite) runs, file-system errors,
+damaged files and runs taken by another process exit 1; Ctrl-C exits 130 and SIGTERM 143,
+after saying how to resume.
 """
 
 from __future__ import annotations
@@ -39,7 +42,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="default: float32 on cuda, float64 on cpu")
         q.add_argument("--out", default=None, help="results folder (default: results/SCALE)")
         q.add_argument("--workers", type=int, default=None, help="parallel CPU processes (default: up to 2)")
+        q.add_argument("--executor", choices=("local", "dask"), default="local",
+                       help="local process pool (default) or a Dask cluster (--scheduler)")
+        q.add_argument("--scheduler", default=None,
+                       help="Dask scheduler address, e.g. tcp://HOST:8786 (default: $DASK_SCHEDULER_ADDRESS)")
+        q.add_argument("--no-wait", action="store_true",
+                       help="leave runs that another process is computing to it (exit 1) instead of waiting")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
+        q.add_argument("--debug", action="store_true", help="show tracebacks")
 
     r = sub.add_parser("run", help="run one experiment (or part of it)")
     r.add_argument("experiment", choices=sorted(EXPERIMENTS), metavar="EXPERIMENT",
@@ -59,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("experiment", choices=sorted(EXPERIMENTS), metavar="EXPERIMENT")
     s.add_argument("--scale", choices=SCALES, default="book")
     s.add_argument("--out", default=None)
+    s.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
@@ -70,14 +81,47 @@ def _resolve(args):
     from ._checks import check_device
     scale = args.scale
     device = args.device or ("cuda" if scale == "paper" and torch.cuda.is_available() else "cpu")
-    dev = check_device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r}: CUDA is not available on this machine (use --device cpu)")
+    if args.executor == "local":
+        dev = check_device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r}: CUDA is not available on this machine (use --device cpu)")
+    else:                       # the runs execute on the cluster's workers, which may have GPUs
+        try:
+            dev = torch.device(device)
+        except (RuntimeError, TypeError):
+            raise ValueError(f"device={device!r} is not a valid torch device") from None
     dtype = getattr(torch, args.dtype or ("float32" if dev.type == "cuda" else "float64"))
     out = args.out or os.path.join("results", scale)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"workers={args.workers}: must be >= 1")
-    return device, dtype, out
+    _check_out(out)
+    executor = args.executor
+    if executor == "dask":
+        executor = args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        if not executor:
+            raise ValueError("--executor dask needs --scheduler tcp://HOST:8786 (or DASK_SCHEDULER_ADDRESS)")
+    elif args.scheduler:
+        raise ValueError("--scheduler is used with --executor dask only")
+    return device, dtype, out, executor
+
+
+class _UsageError(ValueError):
+    pass
+
+
+def _check_out(out) -> None:
+    """--out must be a writable folder (or creatable as one): say which path is wrong."""
+    import os
+    from pathlib import Path
+    path = Path(out)
+    for parent in [path, *path.parents]:
+        if parent.exists():
+            if not parent.is_dir():
+                where = "is a file" if parent == path else f"lies under {parent}, which is a file"
+                raise _UsageError(f"--out {out} {where}; give a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise _UsageError(f"--out {out}: {parent} is not writable (read-only or no permission)")
+            break
 
 
 def _print_summary(res) -> None:
@@ -101,13 +145,41 @@ def _print_summary(res) -> None:
         except (KeyError, ValueError):
             pass
     if not problem.has_closed_covariance and len(res.labels) > 1:
-        print(res.reference_errors(), end="\n\n")
+        try:
+            print(res.reference_errors(), end="\n\n")
+        except (KeyError, ValueError) as exc:
+            print(f"no reference-error table: {exc}", end="\n\n")
     print(res.table("energy_drift", "end", reference=None))
+
+
+def _one_line(exc: BaseException) -> tuple[str, int]:
+    """(message, exit status) for an exception that ends a command."""
+    from .checkpoint import CheckpointError
+    from .experiments import RunConflictError, RunTakenError
+    from .trajectory import ResultFileError
+    if isinstance(exc, ResultFileError):
+        return f"damaged result file {exc}", 1
+    if isinstance(exc, (RunConflictError, _UsageError)):
+        return str(exc), 2
+    if isinstance(exc, CheckpointError):
+        return str(exc), 1
+    if isinstance(exc, RunTakenError):
+        return str(exc), 1
+    if isinstance(exc, (ValueError, TypeError)):
+        return str(exc), 2
+    if isinstance(exc, OSError):
+        import errno
+        what = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC:
+            what += " (the disk is full: free space, then run the same command again to resume)"
+        name = f"{exc.filename}: " if exc.filename else ""
+        return f"{name}{what}", 1
+    return f"{type(exc).__name__}: {exc}", 1
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    from .experiments import EXPERIMENTS, Results, parse_seeds, reproduce, run_experiment
+    from .experiments import EXPERIMENTS, Results, SweepInterrupted, parse_seeds, reproduce, run_experiment
     try:
         if args.command == "list":
             for exp in EXPERIMENTS.values():
@@ -115,30 +187,54 @@ def main(argv=None) -> int:
             return 0
         if args.command == "summary":
             import os
-            res = Results.load(args.out or os.path.join("results", args.scale), args.experiment, scale=args.scale)
+            import warnings
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                res = Results.load(args.out or os.path.join("results", args.scale), args.experiment,
+                                   scale=args.scale)
+            for stem, what in res.incomplete:
+                print(f"skipped incomplete run {stem}: {what}", file=sys.stderr)
+            for stem, version in res.other_version:
+                print(f"note: run {stem} was written by landau_nb {version} (this is {__version__})",
+                      file=sys.stderr)
             if not res.runs:
                 raise ValueError(f"no finished runs of {args.experiment} under {res.folder}")
             _print_summary(res)
             return 0
-        device, dtype, out = _resolve(args)
+        device, dtype, out, executor = _resolve(args)
         if args.command == "run":
+            from ._checks import check_request_size
             for n in args.n or []:
                 if n < 2:
                     raise ValueError(f"n={n}: need at least 2 particles")
+                check_request_size(n=n)
             seeds = parse_seeds(args.seeds) if args.seeds is not None else None
             res = run_experiment(args.experiment, args.scale, out=out, device=device, dtype=dtype,
                                  labels=args.solver, ns=args.n, seeds=seeds, workers=args.workers,
-                                 checkpoint_every=args.checkpoint_every, progress=not args.quiet)
+                                 checkpoint_every=args.checkpoint_every, progress=not args.quiet,
+                                 executor=executor, wait=not args.no_wait)
             _print_summary(res)
-            return 1 if res.failed else 0
+            for stem, owner in res.taken:
+                print(f"run {stem} is taken by {owner}; not waited for (--no-wait)", file=sys.stderr)
+            return 1 if res.failed or res.taken else 0
         only = [s.strip() for s in args.only.split(",")] if args.only else None
         record = reproduce(args.scale, out=out, device=device, dtype=dtype, only=only, workers=args.workers,
-                           progress=not args.quiet)
+                           progress=not args.quiet, executor=executor)
         print(json.dumps(record, indent=1))
         return 1 if any(e["failed"] for e in record["experiments"].values()) else 0
-    except (ValueError, TypeError) as exc:
-        print(f"python -m landau_nb: error: {exc}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt as exc:
+        if getattr(args, "debug", False):
+            raise
+        signum = getattr(exc, "signum", 2)
+        detail = f"{exc}; " if isinstance(exc, SweepInterrupted) else "interrupted; "
+        print(f"python -m landau_nb: {detail}run the same command again to resume", file=sys.stderr)
+        return 128 + int(signum)
+    except Exception as exc:
+        if getattr(args, "debug", False):
+            raise
+        message, code = _one_line(exc)
+        print(f"python -m landau_nb: error: {' '.join(message.split())}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

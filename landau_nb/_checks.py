@@ -138,3 +138,40 @@ def check_bool(name: str, value) -> bool:
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
     raise TypeError(f"{name} must be True or False, got {_describe(value)}")
+
+
+# --- request sizes (issue 14): bounds checked before anything is allocated ------------------
+
+MAX_PARTICLES = 10_000_000     # 100 x the paper's largest n (102 400)
+MAX_RUNS = 100_000             # runs in one request (the paper's whole Section 5 is ~400)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``; else physical memory)."""
+    import os
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def check_request_size(*, n: int | None = None, runs: int | None = None, nbytes: int | None = None,
+                       what: str = "the request") -> None:
+    """Refuse a request whose particle count, number of runs or memory estimate is beyond
+    what one machine can hold, before anything is allocated; the bound is in the message."""
+    if n is not None and n > MAX_PARTICLES:
+        raise ValueError(f"n={n} is out of range; allowed range [2, {MAX_PARTICLES}] particles per run")
+    if runs is not None and runs > MAX_RUNS:
+        raise ValueError(f"{what} has {runs} runs; at most {MAX_RUNS} runs per request (split the sweep)")
+    if nbytes is not None:
+        avail = available_memory()
+        if nbytes > avail:
+            raise ValueError(f"{what} needs about {nbytes / 2**30:.3g} GiB of memory; "
+                             f"{avail / 2**30:.3g} GiB are available (lower n or save_every)")

@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ._version import __version__
+from .locks import HOST, process_alive, temp_name
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "has_checkpoint",
            "remove_checkpoint", "tensor_state", "generator_state", "set_generator_state"]
@@ -38,11 +40,27 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+def _atomic_write(path: Path, write) -> None:
+    """``write(fh)`` into a unique temporary file, fsync, rename onto ``path``; on any error
+    the temporary file is removed and the error re-raised (naming ``path``)."""
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
+def _index_digest(index: dict) -> str:
+    """SHA-256 of the index without its own digest (canonical JSON): covers the step."""
+    body = {k: v for k, v in index.items() if k != "index_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=float).encode()).hexdigest()
 
 
 def has_checkpoint(folder) -> bool:
@@ -55,17 +73,12 @@ def save_checkpoint(folder, step: int, arrays: dict, meta: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     npz = folder / f"state-{int(step):09d}.npz"
-    tmp = npz.with_name(npz.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, npz)
+    _atomic_write(npz, lambda fh: np.savez(fh, **arrays, __step__=np.asarray(int(step))))
     index = {"step": int(step), "file": npz.name, "sha256": _sha256(npz), "landau_nb": __version__,
-             "meta": meta}
-    tmp = folder / (INDEX + ".tmp")
-    _fsync_write(tmp, json.dumps(index, indent=1, sort_keys=True, default=float).encode())
-    os.replace(tmp, folder / INDEX)
+             "meta": json.loads(json.dumps(meta, default=float))}
+    index["index_sha256"] = _index_digest(index)
+    data = json.dumps(index, indent=1, sort_keys=True).encode()
+    _atomic_write(folder / INDEX, lambda fh: fh.write(data))
     for old in folder.glob("state-*.npz"):
         if old.name != npz.name:
             old.unlink(missing_ok=True)
@@ -80,9 +93,13 @@ def load_checkpoint(folder) -> tuple[int, dict, dict]:
         index = json.loads((folder / INDEX).read_text())
         npz = folder / index["file"]
         expected = index["sha256"]
+        step = int(index["step"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint index {folder / INDEX} is unreadable ({exc}); "
                               "delete the folder to start the run afresh") from None
+    if index.get("index_sha256") != _index_digest(index) or index["file"] != f"state-{step:09d}.npz":
+        raise CheckpointError(f"checkpoint index {folder / INDEX} was edited or damaged (its checksum over "
+                              "step, file and metadata does not match); delete the folder to start afresh")
     if not npz.exists():
         raise CheckpointError(f"checkpoint {folder} points to {npz.name}, which is missing")
     actual = _sha256(npz)
@@ -93,17 +110,39 @@ def load_checkpoint(folder) -> tuple[int, dict, dict]:
         raise CheckpointError(f"checkpoint {folder} was written by landau_nb {index.get('landau_nb')}; "
                               f"this is {__version__}: resuming across versions is not bit-identical, "
                               "delete the folder to start afresh")
-    with np.load(npz, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    return int(index["step"]), arrays, index["meta"]
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+        stored_step = int(arrays.pop("__step__"))
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise CheckpointError(f"checkpoint {npz} cannot be read ({type(exc).__name__}: {exc}); "
+                              f"delete {folder} to start afresh") from None
+    if stored_step != step:
+        raise CheckpointError(f"checkpoint {npz} holds step {stored_step} but its index says {step}; "
+                              f"delete {folder} to start afresh")
+    return step, arrays, index["meta"]
+
+
+def _own_or_orphan(name: str) -> bool:
+    """A temporary file of this process, or of a dead process on this host."""
+    m = re.search(r"-(\d+)-[0-9a-f]{8}\.tmp$", name)
+    if m is None or not name[:m.start()].endswith("." + HOST):
+        return False
+    pid = int(m.group(1))
+    return pid == os.getpid() or not process_alive(pid)
 
 
 def remove_checkpoint(folder) -> None:
+    """Remove a checkpoint folder once its run is saved (called by the lock's holder): the
+    index, the state files and the temporary files of this process or of dead processes of
+    this host; another live process's files are left alone."""
     folder = Path(folder)
     if not folder.exists():
         return
     for f in folder.iterdir():
-        if f.name == INDEX or f.name.startswith("state-") or f.name.endswith(".tmp"):
+        if f.name == INDEX or (f.name.startswith("state-") and f.name.endswith(".npz")):
+            f.unlink(missing_ok=True)
+        elif f.name.endswith(".tmp") and _own_or_orphan(f.name):
             f.unlink(missing_ok=True)
     try:
         folder.rmdir()

@@ -8,7 +8,11 @@ stream (book: "Particles and conservation").
 
 Runs are written as ``OUT/EXPERIMENT/LABEL/n000100_seed0.npz`` + ``.json``; a run that is
 interrupted continues from its last checkpoint (``.ckpt`` folder next to it) and ends
-bit-identical on CPU to an uninterrupted one. Book: the chapters of Part "Experiments".
+bit-identical on CPU to an uninterrupted one. A run's identity is its full settings
+(:func:`run_identity`): a stored run is reused only when the identity matches, otherwise
+:class:`RunConflictError` names the difference. Each run is computed under a lock
+(``.lock`` next to it), so several processes or machines can share one folder; the executor
+is pluggable (:mod:`landau_nb.executors`). Book: the chapters of Part "Experiments".
 """
 
 from __future__ import annotations
@@ -25,14 +29,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_int
-from .checkpoint import remove_checkpoint
+from ._checks import MAX_RUNS, check_choice, check_int, check_request_size
+from ._version import __version__
+from .checkpoint import CheckpointError, remove_checkpoint
+from .locks import RunLock, RunTakenError
 from .problems import get_problem, problem_from_params
-from .trajectory import Trajectory, environment_versions
+from .trajectory import ResultFileError, Trajectory, environment_versions
 
 __all__ = ["Sweep", "Experiment", "RunSpec", "EXPERIMENTS", "SCALES", "get_experiment",
            "run_experiment", "reproduce", "Results", "settings", "loglog_slope", "parse_seeds",
-           "anisotropy"]
+           "anisotropy", "run_identity", "RunConflictError", "SweepInterrupted", "RunTakenError"]
+
+
+class RunConflictError(ValueError):
+    """A stored run (or its checkpoint) was computed with other settings than those asked now."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by SIGINT (Ctrl-C) or SIGTERM; running runs kept their last checkpoint.
+    Attributes: ``signum``, ``finished`` (runs done), ``pending`` (runs left)."""
+
+    def __init__(self, message, signum, finished=0, pending=0):
+        super().__init__(message)
+        self.signum, self.finished, self.pending = signum, finished, pending
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + int(self.signum)
 
 SCALES = ("book", "paper")
 
@@ -105,20 +128,26 @@ class Experiment:
         list them add those runs (the CLI's ``--n`` and ``--seeds``)."""
         problem = self.make_problem().params()
         solve_kw = dict(self.solve.get(scale, {}))
-        out = []
         sweeps = self.sweeps(scale)
+        if isinstance(labels, str):
+            labels = [labels]
         if labels is not None:
             known = {s.label for s in sweeps} | {s.solver for s in sweeps}
             for lab in labels:
                 check_choice("solver", lab, tuple(sorted(known)))
             sweeps = [s for s in sweeps if s.label in labels or s.solver in labels]
+        ns = None if ns is None else list(dict.fromkeys(int(n) for n in ns))
+        seeds = None if seeds is None else list(dict.fromkeys(int(s) for s in seeds))
+        total = sum(len(sw.ns if ns is None else ns) * len(sw.seeds if seeds is None else seeds) for sw in sweeps)
+        check_request_size(runs=total, what=f"experiment {self.name}")
+        out = {}
         for sw in sweeps:
             opts = {**self.options.get(sw.solver, {}), **sw.options}
-            for n in (sw.ns if ns is None else ns):
-                for seed in (sw.seeds if seeds is None else seeds):
-                    out.append(RunSpec(self.name, sw.label, sw.solver, int(n), int(seed), problem, opts,
-                                       solve_kw))
-        return out
+            for n in dict.fromkeys(sw.ns if ns is None else ns):
+                for seed in dict.fromkeys(sw.seeds if seeds is None else seeds):
+                    spec = RunSpec(self.name, sw.label, sw.solver, int(n), int(seed), problem, opts, solve_kw)
+                    out.setdefault(spec.stem, spec)          # a run is requested once
+        return list(out.values())
 
     def describe(self) -> str:
         lines = [f"{self.name}: {self.title} ({self.paper})", f"  problem: {self.problem}"]
@@ -258,111 +287,319 @@ def settings(scale: str | None = None) -> dict:
     return {"scale": scale, "device": device, "dtype": dtype, "out": out}
 
 
+def run_identity(spec: RunSpec, scale: str, device, dtype) -> dict:
+    """The full settings of a run: what must match for a stored run (or its checkpoint) to be
+    reused. Experiment, scale, label, solver and its options, problem, n, seed, dtype, device
+    kind, stepper, the other solve arguments and the package version."""
+    ident = {"experiment": spec.experiment, "scale": scale, "label": spec.label, "solver": spec.solver,
+             "options": spec.options, "problem": spec.problem, "n": spec.n, "seed": spec.seed,
+             "dtype": str(dtype).replace("torch.", ""), "device": torch.device(device).type,
+             "stepper": spec.solve.get("stepper", "euler"), "solve": spec.solve, "landau_nb": __version__}
+    return json.loads(json.dumps(ident, sort_keys=True, default=float))
+
+
+def _identity_difference(stored, asked: dict) -> str:
+    """'dtype: stored float32, asked float64; ...' (empty when equal)."""
+    if not isinstance(stored, dict):
+        return "it has no recorded settings (written by an older landau_nb)"
+    diff = [k for k in sorted(set(stored) | set(asked)) if stored.get(k) != asked.get(k)]
+    return "; ".join(f"{k}: stored {stored.get(k)!r}, asked {asked.get(k)!r}" for k in diff)
+
+
+def _paths(out, spec: RunSpec) -> dict:
+    base = Path(out) / spec.experiment / spec.stem
+    return {"base": base, "npz": base.with_name(base.name + ".npz"), "json": base.with_name(base.name + ".json"),
+            "ckpt": base.with_name(base.name + ".ckpt"), "lock": base.with_name(base.name + ".lock"),
+            "failed": base.with_name(base.name + "-failed")}
+
+
+def _stored_state(paths: dict, identity: dict) -> str | None:
+    """'done' if a matching finished run is stored, None if there is none (or only one half of
+    the pair, which a kill between the two renames leaves: the run is then resumed). Raises
+    :class:`RunConflictError` for a run or checkpoint with other settings and
+    :class:`ResultFileError` for an unreadable result."""
+    js = paths["json"]
+    if js.exists() and paths["npz"].exists():
+        try:
+            meta = json.loads(js.read_text())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise ResultFileError(js, f"not valid JSON ({exc}); delete it and its .npz to recompute") from None
+        if not isinstance(meta, dict):
+            raise ResultFileError(js, f"metadata must be a JSON object, got {type(meta).__name__}")
+        run = meta.get("run")
+        stored = run.get("identity") if isinstance(run, dict) else None
+        diff = _identity_difference(stored, identity)
+        if diff:
+            raise RunConflictError(f"run {paths['base']} was computed with other settings ({diff}); "
+                                   "use another --out, or delete the run to recompute it")
+        return "done"
+    run_json = paths["ckpt"] / "run.json"
+    if run_json.exists():
+        try:
+            stored = json.loads(run_json.read_text())
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise CheckpointError(f"{run_json}: not valid JSON ({exc}); delete {paths['ckpt']} to start afresh") from None
+        diff = _identity_difference(stored, identity)
+        if diff:
+            raise RunConflictError(f"the checkpoint {paths['ckpt']} belongs to a run with other settings ({diff}); "
+                                   "use another --out, or delete the checkpoint")
+    return None
+
+
+def _leftovers(paths: dict) -> bool:
+    """A checkpoint folder or lock file next to a finished run (its writer was killed while
+    cleaning up): the run is finished, but these still need removing under the lock."""
+    return paths["ckpt"].exists() or paths["lock"].exists()
+
+
+class _Stopped(Exception):
+    pass
+
+
 def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every: int, threads: int | None,
-             progress: bool) -> dict:
-    """Run (or resume, or load) one run; returns a status dict. Executed in worker processes."""
+             progress: bool, scale: str = "book", wait: bool = True, stop_file: str | None = None) -> dict:
+    """Run (or resume, or load) one run under its lock; returns a status dict ("done",
+    "failed", "taken", "interrupted"). Executed in worker processes (local pool or Dask)."""
+    from .executors import stop_requested
     from .solve import NonFiniteError, solve
+
+    def should_stop():
+        return stop_requested() or (stop_file is not None and os.path.exists(stop_file))
+
     if threads is not None:
         torch.set_num_threads(threads)
-    base = Path(out) / spec.experiment / spec.stem
-    if base.with_name(base.name + ".json").exists() and base.with_name(base.name + ".npz").exists():
+    paths = _paths(out, spec)
+    identity = run_identity(spec, scale, device, dtype)
+    if should_stop():
+        return {"stem": spec.stem, "status": "interrupted"}
+    if _stored_state(paths, identity) == "done" and not _leftovers(paths):
         return {"stem": spec.stem, "status": "done", "loaded": True}
-    ckpt = base.parent / (base.name + ".ckpt")
-    problem = problem_from_params(spec.problem)
-    started = time.perf_counter()
+    lock = RunLock(paths["lock"])
+    while not lock.try_acquire():
+        if not wait:
+            return {"stem": spec.stem, "status": "taken", "owner": lock.describe_owner()}
+        if should_stop():
+            return {"stem": spec.stem, "status": "interrupted"}
+        time.sleep(0.25)
     try:
-        traj = solve(problem, spec.solver, n=spec.n, seed=spec.seed, device=device,
-                     dtype=getattr(torch, dtype), checkpoint=ckpt, checkpoint_every=checkpoint_every,
-                     progress=progress, **spec.solve, **spec.options)
-    except NonFiniteError as exc:
-        exc.trajectory.meta["error"] = str(exc)
-        exc.trajectory.save(base.parent / (base.name + "-failed"))
-        return {"stem": spec.stem, "status": "failed", "error": str(exc)}
-    traj.meta["run"] = {"experiment": spec.experiment, "label": spec.label, "threads": torch.get_num_threads(),
-                        "seconds": time.perf_counter() - started}
-    traj.save(base)
-    remove_checkpoint(ckpt)
-    return {"stem": spec.stem, "status": "done", "loaded": False}
+        from .checkpoint import _own_or_orphan
+        for tmp in paths["base"].parent.glob(f".{paths['base'].name}*.tmp"):    # left by a killed holder
+            if _own_or_orphan(tmp.name):
+                tmp.unlink(missing_ok=True)
+        ckpt = paths["ckpt"]
+        if _stored_state(paths, identity) == "done":   # finished meanwhile, or killed while cleaning up
+            (ckpt / "run.json").unlink(missing_ok=True)
+            remove_checkpoint(ckpt)
+            return {"stem": spec.stem, "status": "done", "loaded": True}
+        ckpt.mkdir(parents=True, exist_ok=True)
+        if not (ckpt / "run.json").exists():
+            from .checkpoint import _atomic_write
+            text = json.dumps(identity, indent=1, sort_keys=True).encode()
+            _atomic_write(ckpt / "run.json", lambda fh: fh.write(text))
+
+        def poll(k, *args):
+            if should_stop():
+                raise _Stopped
+
+        problem = problem_from_params(spec.problem)
+        started = time.perf_counter()
+        try:
+            traj = solve(problem, spec.solver, n=spec.n, seed=spec.seed, device=device,
+                         dtype=getattr(torch, dtype), checkpoint=ckpt, checkpoint_every=checkpoint_every,
+                         progress=progress, callback=poll, **spec.solve, **spec.options)
+        except _Stopped:
+            return {"stem": spec.stem, "status": "interrupted"}
+        except NonFiniteError as exc:
+            exc.trajectory.meta["error"] = str(exc)
+            exc.trajectory.meta["run"] = {"identity": identity}
+            exc.trajectory.save(paths["failed"])
+            return {"stem": spec.stem, "status": "failed", "error": str(exc)}
+        traj.meta["run"] = {"experiment": spec.experiment, "label": spec.label, "threads": torch.get_num_threads(),
+                            "seconds": time.perf_counter() - started, "identity": identity}
+        traj.save(paths["base"])
+        (ckpt / "run.json").unlink(missing_ok=True)
+        remove_checkpoint(ckpt)
+        return {"stem": spec.stem, "status": "done", "loaded": False}
+    finally:
+        lock.release()
+
+
+def _memory_estimate(spec: RunSpec, dtype: str) -> int:
+    """Bytes one run holds at its peak, roughly: positions and their working copies, the
+    saved snapshots and the per-step records."""
+    problem = problem_from_params(spec.problem)
+    t_end = spec.solve.get("t_end", problem.t_end)
+    dt = spec.solve.get("dt", problem.dt)
+    steps = max(1, int(round((t_end - problem.t0) / dt)))
+    every = spec.solve.get("save_every")
+    snapshots = 2 + (steps // every if every else 0)
+    item = 4 if dtype == "float32" else 8
+    # per particle: positions, scores, velocities and their float64 copies (about 40 (n, d)
+    # arrays); SBTM adds the network's activations, gradients and optimiser state per point
+    per_particle = problem.d * (snapshots + 40)
+    if spec.solver == "sbtm":
+        per_particle += 12 * spec.options.get("width", 100) * spec.options.get("depth", 1)
+    return int(item * spec.n * per_particle + 8 * (steps + 1) * (problem.d**2 + problem.d + 16))
+
+
+class _Signals:
+    """While a sweep runs in the main thread: SIGTERM raises :class:`SweepInterrupted` (143)."""
+
+    def __enter__(self):
+        import signal
+        import threading
+        self.old = None
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):
+                raise SweepInterrupted("terminated", signum)
+            self.old = signal.signal(signal.SIGTERM, handler)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+        if self.old is not None:
+            signal.signal(signal.SIGTERM, self.old)
 
 
 def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dtype=torch.float64,
                    labels=None, ns=None, seeds=None, workers: int | None = None, threads: int | None = None,
-                   checkpoint_every: int = 50, progress: bool = True) -> "Results":
+                   checkpoint_every: int = 50, progress: bool = True, executor="local",
+                   wait: bool = True) -> "Results":
     """Run every run of experiment ``name`` at ``scale`` that is not already in ``out``
     (finished runs are loaded, interrupted ones resume from their checkpoint) and return
-    the :class:`Results`.
+    the :class:`Results`. A stored run with other settings raises :class:`RunConflictError`.
 
+    labels, ns, seeds : restrict the sweep (a label may be a string; duplicates are removed).
     workers : parallel worker processes on CPU (default: 2 at most, each with ``threads``
         torch threads; one in-process worker on CUDA). Results do not depend on ``workers``;
         they depend on ``threads`` (floating-point reduction order), 1 by default.
         Runtime experiments always run one at a time, with all of this process's threads.
+    executor : "local" (the default), "dask", a Dask scheduler address or ``distributed.Client``
+        (:mod:`landau_nb.executors`).
+    wait : a run locked by another live process is waited for (True) or left to it (False:
+        listed in ``Results.taken``).
+
+    Ctrl-C or SIGTERM stops the whole sweep within seconds (workers included; each running
+    run keeps its last checkpoint) and raises :class:`SweepInterrupted`.
     """
     from ._checks import check_device, check_dtype
+    from .executors import make_executor
     exp = get_experiment(name)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
     dtype_name = str(check_dtype(dtype)).replace("torch.", "")
-    dev = check_device(device)
+    local = executor is None or (isinstance(executor, str) and executor == "local")
+    if local:
+        dev = check_device(device)
+    else:       # runs execute elsewhere: a login node without a GPU may send runs to GPU nodes
+        dev = torch.device(device)
+        check_choice("device", dev.type, ("cpu", "cuda"))
     if ns is not None:
         ns = [check_int("n", n, low=2) for n in ns]
+        for n in ns:
+            check_request_size(n=n)
     if seeds is not None:
+        if len(seeds) > MAX_RUNS:
+            check_request_size(runs=len(seeds), what="seeds")
         seeds = [check_int("seed", s, low=0) for s in seeds]
     specs = exp.runs(scale, labels=labels, ns=ns, seeds=seeds)
+    for spec in specs:
+        check_request_size(n=spec.n)
     if workers is None:
         workers = 1 if dev.type != "cpu" or exp.kind == "runtime" else max(1, min(2, os.cpu_count() or 1, len(specs)))
     workers = check_int("workers", workers, low=1)
     if threads is not None:
         threads = check_int("threads", threads, low=1)
-    out = Path(out if out is not None else settings(scale)["out"])
-    out.mkdir(parents=True, exist_ok=True)
     if exp.kind == "runtime":
         workers = 1
     elif threads is None and dev.type == "cpu":
         threads = 1
+    if specs and local:      # (a cluster's workers have their own memory)
+        peak = max(_memory_estimate(sp, dtype_name) for sp in specs)
+        check_request_size(nbytes=peak * workers, what=f"{name} with {workers} worker(s)")
+    out = Path(out if out is not None else settings(scale)["out"])
+    out.mkdir(parents=True, exist_ok=True)
+    # settle what is stored before computing anything: conflicts and damaged files stop here
+    todo = [sp for sp in specs
+            if _stored_state(_paths(out, sp), run_identity(sp, scale, device, dtype_name)) != "done"
+            or _leftovers(_paths(out, sp))]
     from tqdm.auto import tqdm
-    statuses = []
-    bar = tqdm(total=len(specs), desc=f"{name} [{scale}]", disable=not progress)
-    args = (str(out), str(device), dtype_name, checkpoint_every)
-    if workers == 1:
-        saved_threads = torch.get_num_threads()
-        try:
-            for spec in specs:
-                statuses.append(_run_one(spec, *args, threads, progress and len(specs) == 1))
-                bar.update(1)
-        finally:
-            torch.set_num_threads(saved_threads)
-    else:
-        import concurrent.futures as cf
-        import multiprocessing as mp
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_one, spec, *args, threads, False) for spec in specs]
-            for fut in cf.as_completed(futures):
-                statuses.append(fut.result())
-                bar.update(1)
-    bar.close()
-    failed = [s for s in statuses if s["status"] == "failed"]
+    statuses = {}
+    preloaded = len(specs) - len(todo)
+    bar = tqdm(total=len(specs), initial=len(specs) - len(todo), desc=f"{name} [{scale}]", disable=not progress)
+    import secrets
+    stop_file = out / name / f".stop-{os.getpid()}-{secrets.token_hex(4)}"
+    (out / name).mkdir(parents=True, exist_ok=True)
+    saved_threads = torch.get_num_threads()
+    runner = make_executor(executor if todo else "local", workers if todo else 1)
+    in_process = runner.name == "in-process"
+    try:
+        with _Signals():
+            try:
+                for attempt_wait in ((False, True) if wait else (False,)):
+                    calls = [(sp, str(out), str(device), dtype_name, checkpoint_every, threads,
+                              progress and in_process and len(todo) == 1, scale, attempt_wait, str(stop_file))
+                             for sp in todo]
+                    for i, status in runner.run(_run_one, calls):
+                        statuses[todo[i].stem] = status
+                        if status["status"] == "interrupted":       # a worker was told to stop
+                            raise SweepInterrupted("interrupted", 15)
+                        if status["status"] != "taken":
+                            bar.update(1)
+                    todo = [sp for sp in todo if statuses[sp.stem]["status"] == "taken"]
+                    if not todo:
+                        break
+            except BaseException as exc:
+                try:
+                    stop_file.touch()
+                except OSError:          # a full disk: local workers still get SIGTERM
+                    pass
+                runner.stop(grace=10.0)
+                if isinstance(exc, KeyboardInterrupt):
+                    signum = getattr(exc, "signum", 2)
+                    done = sum(1 for s in statuses.values() if s["status"] in ("done", "failed"))
+                    done += preloaded
+                    raise SweepInterrupted(
+                        f"{name}: interrupted by {'SIGTERM' if signum == 15 else 'SIGINT'}; {done} of "
+                        f"{len(specs)} runs finished, the others kept their last checkpoint", signum,
+                        finished=done, pending=len(specs) - done) from None
+                raise
+    finally:
+        stop_file.unlink(missing_ok=True)
+        runner.close()
+        torch.set_num_threads(saved_threads)
+        bar.close()
+    failed = [s for s in statuses.values() if s["status"] == "failed"]
     for s in failed:
         warnings.warn(f"{name}: run {s['stem']} failed: {s['error']}", RuntimeWarning, stacklevel=2)
-    return Results.load(out, name, scale=scale, specs=specs)
+    res = Results.load(out, name, scale=scale, specs=[sp for sp in specs
+                                                       if statuses.get(sp.stem, {}).get("status") != "taken"])
+    res.taken = [(s["stem"], s["owner"]) for s in statuses.values() if s["status"] == "taken"]
+    res.computed = [s["stem"] for s in statuses.values() if s["status"] in ("done", "failed") and not s.get("loaded")]
+    return res
 
 
 def reproduce(scale: str = "book", *, out=None, device="cpu", dtype=torch.float64, only=None,
-              workers=None, progress=True) -> dict:
+              workers=None, progress=True, executor="local") -> dict:
     """Run every registered experiment at ``scale``; writes ``OUT/reproduce.json`` with the
     wall time of each experiment and of the whole reproduction. Returns that record."""
     out = Path(out if out is not None else settings(scale)["out"])
     names = list(EXPERIMENTS) if only is None else [get_experiment(n).name for n in only]
     record = {"scale": scale, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
               "versions": environment_versions(), "experiments": {},
-              "cuda_device": torch.cuda.get_device_name() if torch.device(device).type == "cuda" else None}
+              "cuda_device": (torch.cuda.get_device_name() if torch.device(device).type == "cuda"
+                              and torch.cuda.is_available() else None)}
     start = time.perf_counter()
     for name in names:
         c = time.perf_counter()
-        res = run_experiment(name, scale, out=out, device=device, dtype=dtype, workers=workers, progress=progress)
+        res = run_experiment(name, scale, out=out, device=device, dtype=dtype, workers=workers, progress=progress,
+                             executor=executor)
         record["experiments"][name] = {"seconds": time.perf_counter() - c, "runs": len(res.runs),
                                        "failed": [f["stem"] for f in res.failed]}
     record["seconds"] = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
-    (out / "reproduce.json").write_text(json.dumps(record, indent=1))
+    from .checkpoint import _atomic_write
+    text = json.dumps(record, indent=1).encode()
+    _atomic_write(out / "reproduce.json", lambda fh: fh.write(text))
     return record
 
 
@@ -379,7 +616,8 @@ def loglog_slope(ns, values) -> float:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"0-4" -> [0, 1, 2, 3, 4]; "0,2,5" -> [0, 2, 5]."""
+    """"0-4" -> [0, 1, 2, 3, 4]; "0,2,5" -> [0, 2, 5]; duplicates removed ("0-4,2" -> 0..4).
+    At most ``MAX_RUNS`` seeds, checked before the list is built."""
     seeds: list[int] = []
     for part in str(text).split(","):
         part = part.strip()
@@ -388,14 +626,16 @@ def parse_seeds(text: str) -> list[int]:
                 a, b = (int(p) for p in part.split("-", 1))
                 if b < a:
                     raise ValueError
-                seeds.extend(range(a, b + 1))
             else:
-                seeds.append(int(part))
+                a = b = int(part)
         except ValueError:
             raise ValueError(f"seeds={text!r}: expected integers >= 0 like '0-4' or '0,2,5'") from None
+        check_request_size(runs=len(seeds) + b - a + 1, what=f"seeds={text!r}")
+        seeds.extend(range(a, b + 1))
     if any(s < 0 for s in seeds):
         raise ValueError(f"seeds={text!r}: seeds must be >= 0")
-    return seeds
+    check_request_size(runs=len(seeds), what=f"seeds={text!r}")
+    return list(dict.fromkeys(seeds))
 
 
 def anisotropy(traj: Trajectory, a: int = 0, b: int = 1) -> np.ndarray:
@@ -429,40 +669,82 @@ class Results:
     """The finished runs of one experiment (loaded from a results folder).
 
     ``runs``: list of (RunSpec-like dict, Trajectory); ``failed``: runs that stopped on a
-    non-finite value (their partial trajectories are saved as ``*-failed.npz``).
+    non-finite value (their partial trajectories are saved as ``*-failed.npz``);
+    ``incomplete``: (stem, what is wrong) of runs skipped because a file is missing or
+    damaged; ``other_version``: (stem, version) of runs written by another landau_nb;
+    ``taken``: (stem, owner) of runs left to another process (``wait=False``);
+    ``computed``: stems of the runs this call computed (the others were loaded).
     """
 
-    def __init__(self, experiment: Experiment, scale: str, runs: list, failed: list, folder: Path):
+    def __init__(self, experiment: Experiment, scale: str, runs: list, failed: list, folder: Path,
+                 incomplete=None, other_version=None):
         self.experiment, self.scale, self.runs, self.failed, self.folder = experiment, scale, runs, failed, folder
+        self.incomplete = list(incomplete or [])
+        self.other_version = list(other_version or [])
+        self.taken: list = []
+        self.computed: list = []
 
     @classmethod
     def load(cls, out, name: str, *, scale: str = "book", specs=None) -> "Results":
-        """Load the runs of ``specs`` (default: every finished or failed run in the folder)."""
+        """Load the runs of ``specs`` (default: every finished or failed run in the folder).
+        Without ``specs``, runs with a missing half (``.npz`` without ``.json`` or the reverse)
+        or a damaged file are skipped and listed in ``incomplete``; with ``specs`` they raise
+        (:class:`ResultFileError`, ``FileNotFoundError``). Runs written by another version of
+        landau_nb are loaded, listed in ``other_version`` and reported in one warning."""
         exp = get_experiment(name)
         folder = Path(out) / name
+        strict = specs is not None
+        incomplete = []
         if specs is None:
             found = {}
-            for f in sorted(folder.glob("*/n*_seed*.npz")):
-                stem = f.name[:-4].removesuffix("-failed")
+            for f in sorted([*folder.glob("*/n*_seed*.npz"), *folder.glob("*/n*_seed*.json")]):
+                stem = f.name[:-len(f.suffix)].removesuffix("-failed")
                 try:
                     n, seed = int(stem[1:stem.index("_seed")]), int(stem[stem.index("_seed") + 5:])
                 except ValueError:
                     continue
                 found[(f.parent.name, n, seed)] = None
+            for ckpt in sorted(folder.glob("*/n*_seed*.ckpt")):
+                stem = f"{ckpt.parent.name}/{ckpt.name[:-5]}"
+                lock = ckpt.with_suffix(".lock")
+                if not any(f"{lab}/n{n:06d}_seed{seed}" == stem for lab, n, seed in found):
+                    state = "being computed (locked)" if lock.exists() else "interrupted"
+                    incomplete.append((stem, f"no result yet, only a checkpoint: {state}; `run` resumes it"))
             known = {sw.label: sw.solver for sc in SCALES for sw in exp.sweeps(sc)}
             specs = [RunSpec(name, lab, known.get(lab, lab), n, seed, {}, {}, {})
                      for lab, n, seed in sorted(found, key=lambda k: (k[0] != "sbtm", k))]
-        runs, failed = [], []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            for spec in specs:
-                base = folder / spec.stem
-                if base.with_name(base.name + ".npz").exists():
-                    runs.append((dataclasses.asdict(spec), Trajectory.load(base)))
-                elif (base.parent / (base.name + "-failed.npz")).exists():
-                    tr = Trajectory.load(base.parent / (base.name + "-failed"))
+        runs, failed, other = [], [], []
+        for spec in specs:
+            base = folder / spec.stem
+            for path in (base, base.with_name(base.name + "-failed")):
+                npz, js = path.with_name(path.name + ".npz"), path.with_name(path.name + ".json")
+                if not npz.exists() and not js.exists():
+                    continue
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)
+                        tr = Trajectory.load(path)
+                except (ResultFileError, FileNotFoundError) as exc:
+                    if strict and path is base:
+                        raise
+                    what = (f"{exc.filename} is missing (interrupted between its two files; `run` resumes it)"
+                            if isinstance(exc, FileNotFoundError) else str(exc))
+                    incomplete.append((spec.stem, what))
+                    break
+                version = tr.meta["versions"].get("landau_nb")
+                if version != __version__:
+                    other.append((spec.stem, version))
+                if path is base:
+                    runs.append((dataclasses.asdict(spec), tr))
+                else:
                     failed.append({"stem": spec.stem, "error": tr.meta.get("error", ""), "trajectory": tr})
-        return cls(exp, scale, runs, failed, folder)
+                break
+        if other:
+            versions = sorted({str(v) for _, v in other})
+            warnings.warn(f"{len(other)} of the runs in {folder} were written by landau_nb {', '.join(versions)} "
+                          f"(this is {__version__}): {', '.join(s for s, _ in other[:5])}"
+                          + (" ..." if len(other) > 5 else ""), UserWarning, stacklevel=2)
+        return cls(exp, scale, runs, failed, folder, incomplete, other)
 
     # selection
     @property
@@ -475,6 +757,16 @@ class Results:
 
     def ns(self, label: str) -> list[int]:
         return sorted({spec["n"] for spec, _ in self.runs if spec["label"] == label})
+
+    def _common_n(self, labels) -> int:
+        """The largest n that every label in ``labels`` reached."""
+        sets = [set(self.ns(lab)) for lab in labels]
+        common = set.intersection(*sets) if sets else set()
+        if not common:
+            raise ValueError(f"no particle count is shared by {list(labels)} in {self.folder} "
+                             f"({', '.join(f'{lab}: {sorted(s)}' for lab, s in zip(labels, sets))}); "
+                             "pass n explicitly or run the missing ones")
+        return max(common)
 
     def select(self, label: str | None = None, n: int | None = None, seed: int | None = None) -> list[Trajectory]:
         return [tr for spec, tr in self.runs if (label is None or spec["label"] == label)
@@ -512,14 +804,14 @@ class Results:
         where the two coincide)."""
         labels = list(labels) if labels is not None else self.labels
         if n is None:
-            n = min(max(self.ns(lab)) for lab in labels)
+            n = self._common_n(labels)
         per = {}
         for lab in self.labels:
             trs = self.select(lab, n)
             if trs:
                 per[lab] = np.mean([tr["second_moment"] for tr in trs], axis=0)
-        if not any(lab in per for lab in labels):
-            raise KeyError(f"no runs of {labels} at n={n}")
+        if not all(lab in per for lab in labels):
+            raise KeyError(f"no runs of {[lab for lab in labels if lab not in per]} at n={n} in {self.folder}")
         t = self.select(labels[0], n)[0].t
         ref = np.mean([per[lab] for lab in labels if lab in per], axis=0)
         gap = (np.linalg.norm(per["sbtm"] - per["blob"], axis=(1, 2)) if {"sbtm", "blob"} <= set(per)
@@ -537,7 +829,7 @@ class Results:
         check_choice("at", at, ("max", "mean", "end"))
         labels = list(labels) if labels is not None else self.labels
         if n_ref is None:
-            n_ref = min(max(self.ns(lab)) for lab in labels)
+            n_ref = self._common_n(labels)
         if quantity == "second_moment":
             _, ref, _ = self.reference_second_moment(n_ref, labels)
         else:

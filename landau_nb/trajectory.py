@@ -1,7 +1,9 @@
 """The result of a run: per-step diagnostics, saved snapshots, metadata; saved as .npz + .json.
 
 No pickle anywhere: arrays go to ``PATH.npz`` (loaded with ``allow_pickle=False``) and the
-metadata (problem, estimator parameters, seed, versions, timings) to ``PATH.json``.
+metadata (problem, estimator parameters, seed, versions, timings) to ``PATH.json``. The JSON
+is written last: it marks a complete result. A damaged or hand-edited pair raises
+:class:`ResultFileError` naming the file and what is wrong. Book: "Particles and conservation".
 """
 
 from __future__ import annotations
@@ -10,13 +12,27 @@ import json
 import os
 import platform
 import warnings
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
 from ._version import __version__
+from .locks import temp_name
 
-__all__ = ["Trajectory", "environment_versions"]
+__all__ = ["Trajectory", "ResultFileError", "environment_versions"]
+
+
+class ResultFileError(ValueError):
+    """A result file (``.npz`` or ``.json``) is missing, damaged or inconsistent; ``path`` names it."""
+
+    def __init__(self, path, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = Path(path), problem
+
+    def __reduce__(self):          # picklable, so it crosses from a worker process intact
+        return (type(self), (str(self.path), self.problem))
 
 
 def environment_versions() -> dict:
@@ -96,13 +112,20 @@ class Trajectory:
         arrays = {"t": self.t, "saved_t": self.saved_t, "x": self.x}
         arrays.update({f"steps.{k}": v for k, v in self.steps.items()})
         arrays.update({f"saved.{k}": v for k, v in self.saved.items()})
-        tmp = npz.with_name(npz.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, npz)
-        tmp = js.with_name(js.name + ".tmp")
-        tmp.write_text(json.dumps(self.meta, indent=1, sort_keys=True, default=float))
-        os.replace(tmp, js)
+        text = json.dumps(self.meta, indent=1, sort_keys=True, default=float).encode()
+        for path, write in ((npz, lambda fh: np.savez(fh, **arrays)), (js, lambda fh: fh.write(text))):
+            tmp = temp_name(path)
+            try:
+                with open(tmp, "wb") as fh:
+                    write(fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp, path)
+            except BaseException as exc:
+                tmp.unlink(missing_ok=True)
+                if isinstance(exc, OSError) and exc.filename is None:
+                    exc.filename = str(path)
+                raise
         return npz
 
     @classmethod
@@ -110,15 +133,62 @@ class Trajectory:
         """Read a trajectory written by :meth:`save` (no pickle). Warns when another version
         of landau_nb wrote it."""
         npz, js = _paths(path)
-        if not npz.exists() or not js.exists():
-            raise FileNotFoundError(f"need both {npz} and {js}")
-        meta = json.loads(js.read_text())
-        written_by = meta.get("versions", {}).get("landau_nb")
+        for f in (npz, js):
+            if not f.exists():
+                raise FileNotFoundError(2, f"missing (a result needs both {npz.name} and {js.name})", str(f))
+        try:
+            meta = json.loads(js.read_text())
+        except UnicodeDecodeError as exc:
+            raise ResultFileError(js, f"not a text file ({exc.reason})") from None
+        except ValueError as exc:
+            raise ResultFileError(js, f"not valid JSON ({exc})") from None
+        _check_meta(js, meta)
+        written_by = meta["versions"].get("landau_nb")
         if written_by != __version__:
             warnings.warn(f"{js} was written by landau_nb {written_by}; this is {__version__}",
                           UserWarning, stacklevel=2)
-        with np.load(npz, allow_pickle=False) as data:
-            steps = {k[6:]: data[k] for k in data.files if k.startswith("steps.")}
-            saved = {k[6:]: data[k] for k in data.files if k.startswith("saved.")}
-            return cls(t=data["t"], steps=steps, saved_t=data["saved_t"], x=data["x"], saved=saved,
-                       meta=meta)
+        try:
+            with np.load(npz, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in data.files}
+        except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError) as exc:
+            raise ResultFileError(npz, f"damaged or truncated ({type(exc).__name__}: {exc})") from None
+        for key in ("t", "saved_t", "x"):
+            if key not in arrays:
+                raise ResultFileError(npz, f"has no array {key!r} (not a landau_nb result)")
+        steps = {k[6:]: v for k, v in arrays.items() if k.startswith("steps.")}
+        saved = {k[6:]: v for k, v in arrays.items() if k.startswith("saved.")}
+        traj = cls(t=arrays["t"], steps=steps, saved_t=arrays["saved_t"], x=arrays["x"], saved=saved, meta=meta)
+        _check_shapes(npz, traj)
+        return traj
+
+
+def _check_meta(js: Path, meta) -> None:
+    """The metadata a result must carry, with the right types."""
+    if not isinstance(meta, dict):
+        raise ResultFileError(js, f"metadata must be a JSON object, got {type(meta).__name__}")
+    need = {"problem": dict, "n": int, "d": int, "seed": int, "dtype": str, "estimator": dict, "versions": dict}
+    for key, kind in need.items():
+        if key not in meta:
+            raise ResultFileError(js, f"metadata has no {key!r} (hand-edited or not a landau_nb result)")
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise ResultFileError(js, f"metadata {key!r} = {meta[key]!r} should be a {kind.__name__}")
+    if "name" not in meta["problem"] or "name" not in meta["estimator"]:
+        raise ResultFileError(js, "metadata 'problem' and 'estimator' need a 'name'")
+    if meta["n"] < 1 or meta["d"] < 1:
+        raise ResultFileError(js, f"metadata n={meta['n']}, d={meta['d']} must be >= 1")
+    if meta["dtype"] not in ("float32", "float64"):
+        raise ResultFileError(js, f"metadata dtype={meta['dtype']!r} is not float32 or float64")
+
+
+def _check_shapes(npz: Path, tr: "Trajectory") -> None:
+    """Arrays consistent with each other and with the metadata."""
+    n, d = tr.meta["n"], tr.meta["d"]
+    if tr.t.ndim != 1 or len(tr.t) < 1:
+        raise ResultFileError(npz, f"times 't' have shape {tr.t.shape}; expected (steps + 1,)")
+    if tr.x.ndim != 3 or tr.x.shape[1:] != (n, d) or tr.x.shape[0] != len(tr.saved_t):
+        raise ResultFileError(npz, f"positions 'x' have shape {tr.x.shape}; the metadata and saved_t give "
+                                   f"({len(tr.saved_t)}, {n}, {d})")
+    for k, v in tr.steps.items():
+        if v.ndim < 1 or v.shape[0] != len(tr.t):
+            raise ResultFileError(npz, f"per-step record {k!r} has {v.shape[0] if v.ndim else 0} rows; "
+                                       f"expected {len(tr.t)} (one per time)")

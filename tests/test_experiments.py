@@ -118,6 +118,21 @@ def test_run_shares_initial_samples_and_resumes_from_files(tiny, tmp_path):
         res.reference_errors(quantity="entropy")
 
 
+def test_run_identity_is_the_full_settings(tiny):
+    spec = ln.get_experiment("tiny").runs("book", labels="sbtm", ns=[30], seeds=[0])[0]
+    ident = ex.run_identity(spec, "book", "cpu", torch.float64)
+    assert {"experiment", "scale", "label", "solver", "options", "problem", "n", "seed", "dtype", "device",
+            "stepper", "solve", "landau_nb"} <= set(ident)
+    assert ident["device"] == "cpu" and ident["dtype"] == "float64" and ident["stepper"] == "euler"
+    assert ident["options"]["K"] == 5 and ident["solve"] == {"t_end": 0.2} and ident["landau_nb"] == ln.__version__
+    for other in (ex.run_identity(spec, "paper", "cpu", torch.float64),
+                  ex.run_identity(spec, "book", "cpu", torch.float32)):
+        assert other != ident
+    assert "scale: stored 'book', asked 'paper'" in ex._identity_difference(
+        ident, ex.run_identity(spec, "paper", "cpu", torch.float64))
+    assert "older landau_nb" in ex._identity_difference(None, ident)
+
+
 def test_workers_do_not_change_results(tiny, tmp_path):
     one = ln.run_experiment("tiny", out=tmp_path / "a", workers=1, labels=["sbtm"], ns=[30], progress=False)
     two = ln.run_experiment("tiny", out=tmp_path / "b", workers=2, labels=["sbtm"], ns=[30], progress=False)
