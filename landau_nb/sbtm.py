@@ -16,6 +16,7 @@ stops decreasing, checked every few steps).
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 
@@ -32,9 +33,46 @@ from .score import ScoreEstimator
 from .checkpoint import generator_state, set_generator_state, tensor_state
 from .seeding import make_generator
 
-__all__ = ["SBTM", "fit_initial_score"]
+__all__ = ["SBTM", "fit_initial_score", "fused_unsupported"]
 
 LOSSES = ("denoising", "implicit", "weighted_denoising", "weighted_implicit")
+BACKENDS = ("auto", "torch", "fused")
+BETAS, ADAM_EPS = (0.9, 0.999), 1e-8        # torch.optim.Adam's defaults, used by both paths
+_KERNELS = None
+_log = logging.getLogger("landau_nb.sbtm")
+
+
+def _kernels():
+    """The fused kernel module (numba), imported on first use; None without numba."""
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            from . import _sbtm_numba
+        except ImportError:                                       # pragma: no cover - numba is a dependency
+            _KERNELS = False
+        else:
+            _KERNELS = _sbtm_numba
+    return _KERNELS or None
+
+
+def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64) -> str | None:
+    """Why the fused training step (book: "Runtime") cannot run this configuration, or None.
+
+    It covers the paper's network for the Gaussian starts: depth 1, the denoising loss (3.5),
+    CPU tensors in float32 or float64.
+    """
+    reasons = []
+    if depth != 1:
+        reasons.append(f"depth={depth} (the fused step has one hidden layer)")
+    if loss != "denoising":
+        reasons.append(f"loss={loss!r} (the fused step trains the denoising loss (3.5))")
+    if torch.device(device).type != "cpu":
+        reasons.append(f"device={str(device)!r} (the fused step is a CPU kernel)")
+    if dtype not in (torch.float32, torch.float64):
+        reasons.append(f"dtype={dtype}")
+    if not reasons and _kernels() is None:
+        reasons.append("numba is not installed")
+    return "; ".join(reasons) or None
 
 
 def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: float = 1e-4,
@@ -95,6 +133,10 @@ class SBTM(ScoreEstimator):
         exact implicit loss (3.4) stops decreasing (or ``max_steps`` steps).
     init_tol [1e-4], init_lr, init_max_iter, init_batch_size : the initial fit.
     record_losses : keep a per-gradient-step log of the training loss (``loss_log``).
+    backend ["auto"] : "torch" (autograd and torch.optim.Adam, the reference), "fused" (one
+        numba sweep per Adam step: forward, analytic backward of (3.5) and Adam, depth 1 and
+        the denoising loss on CPU only; the same loss, gradients and update to round-off), or
+        "auto" (fused where supported, else torch, saying so once). Book: "Runtime".
     """
 
     name = "sbtm"
@@ -103,7 +145,7 @@ class SBTM(ScoreEstimator):
                  alpha: float = 0.4, loss: str = "denoising", adaptive: bool = False,
                  check_every: int = 5, max_steps: int = 500, adaptive_rtol: float = 0.0,
                  init_tol: float = 1e-4, init_lr: float = 1e-3, init_max_iter: int = 20_000,
-                 init_batch_size: int = 256, record_losses: bool = False):
+                 init_batch_size: int = 256, record_losses: bool = False, backend: str = "auto"):
         super().__init__()
         self.width = check_int("width", width, low=1)
         self.depth = check_int("depth", depth, low=1)
@@ -120,6 +162,12 @@ class SBTM(ScoreEstimator):
         self.init_max_iter = check_int("init_max_iter", init_max_iter, low=1)
         self.init_batch_size = check_int("init_batch_size", init_batch_size, low=1)
         self.record_losses = bool(record_losses)
+        self.backend = check_choice("backend", backend, BACKENDS)
+        if self.backend == "fused":
+            why = fused_unsupported(depth=self.depth, loss=self.loss, device="cpu")
+            if why:
+                raise ValueError(f"backend='fused' does not support {why}; use backend='torch' or 'auto'")
+        self.backend_used = None
         self.model = None
         self.optimizer = None
         self.loss_log: list[tuple[int, float]] = []
@@ -128,7 +176,7 @@ class SBTM(ScoreEstimator):
 
     def params(self) -> dict:
         keys = ("width", "depth", "lr", "K", "alpha", "loss", "adaptive", "check_every", "max_steps",
-                "adaptive_rtol", "init_tol", "init_lr", "init_max_iter", "init_batch_size")
+                "adaptive_rtol", "init_tol", "init_lr", "init_max_iter", "init_batch_size", "backend")
         return {"name": self.name, **{k: getattr(self, k) for k in keys}, "init": self.init_report}
 
     # ----------------------------------------------------------------------------------
@@ -143,9 +191,10 @@ class SBTM(ScoreEstimator):
         self.init_report = fit_initial_score(self.model, x, target, tol=self.init_tol, lr=self.init_lr,
                                              max_iter=self.init_max_iter, batch_size=self.init_batch_size,
                                              generator=self._batch_gen)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
         self.loss_log = []
         self.calls = 0
+        self._resolve_backend(x)
 
     def get_state(self):
         """Network weights, Adam moments and the noise stream (for checkpoints)."""
@@ -164,7 +213,7 @@ class SBTM(ScoreEstimator):
         self.model = score_mlp(problem.d, width=self.width, depth=self.depth, dtype=x.dtype, device=x.device)
         self.model.load_state_dict({k[6:]: torch.from_numpy(v) for k, v in arrays.items()
                                     if k.startswith("model.")})
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
         sd = self.optimizer.state_dict()
         sd["state"] = {int(i): {key: torch.from_numpy(arrays[f"optimizer.{i}.{key}"].copy()) for key in keys}
                        for i, keys in meta["optimizer_keys"].items()}
@@ -175,6 +224,25 @@ class SBTM(ScoreEstimator):
         self.loss_log = [(int(c), v) for c, v in self.loss_log]
         self.calls = int(meta["calls"])
         self.init_report = meta["init_report"]
+        self._resolve_backend(x)
+
+    _fallback_said: set = set()
+
+    def _resolve_backend(self, x):
+        """Pick the training path for particles like x (once per run)."""
+        if self.backend == "torch":
+            self.backend_used = "torch"
+            return
+        why = fused_unsupported(depth=self.depth, loss=self.loss, device=x.device, dtype=x.dtype)
+        if why and self.backend == "fused":
+            raise ValueError(f"backend='fused' does not support {why}; use backend='torch' or 'auto'")
+        if why:
+            if why not in SBTM._fallback_said:              # said once per configuration and process
+                SBTM._fallback_said.add(why)
+                _log.info("SBTM backend='auto' trains with torch: the fused step does not support %s", why)
+            self.backend_used = "torch"
+        else:
+            self.backend_used = "fused"
 
     def _weights(self, x):
         if not self.loss.startswith("weighted"):
@@ -197,7 +265,105 @@ class SBTM(ScoreEstimator):
             return implicit_loss(self.model, x, create_graph=True)
         return weighted_implicit_loss(self.model, x, D, div_D, create_graph=True)
 
+    # ---- the fused path: parameters and Adam moments packed into flat vectors -------------
+    def _layers(self):
+        return self.model[0], self.model[2]
+
+    def pack(self):
+        """(theta, exp_avg, exp_avg_sq, step) as flat numpy vectors in the fused kernel's layout
+        [W1^T, b1, W2, b2] (copies; Adam moments zero and step 0 before the first step)."""
+        l1, l2 = self._layers()
+        params = (l1.weight, l1.bias, l2.weight, l2.bias)
+
+        def flat(ts):
+            w1, b1, w2, b2 = (t.detach() for t in ts)
+            return torch.cat([w1.t().reshape(-1), b1, w2.reshape(-1), b2]).numpy()
+
+        theta = flat(params)
+        states = [self.optimizer.state.get(p, {}) for p in params]
+        if all(states):
+            m1 = flat([st["exp_avg"] for st in states])
+            m2 = flat([st["exp_avg_sq"] for st in states])
+            steps = {float(st["step"]) for st in states}
+            if len(steps) != 1:
+                raise RuntimeError(f"the Adam state of the SBTM network is inconsistent (steps {sorted(steps)})")
+            step = int(steps.pop())
+        else:
+            m1, m2, step = np.zeros_like(theta), np.zeros_like(theta), 0
+        return theta, m1, m2, step
+
+    def unpack(self, theta, m1, m2, step):
+        """Write flat vectors from :meth:`pack`'s layout back into the network and the torch
+        optimiser's state (so get_state/set_state and checkpoints are the torch path's)."""
+        l1, l2 = self._layers()
+        w, d = l1.weight.shape
+        params = (l1.weight, l1.bias, l2.weight, l2.bias)
+
+        def split(vec):
+            v = torch.from_numpy(np.ascontiguousarray(vec))
+            a, b, c = d * w, d * w + w, 2 * d * w + w
+            return v[:a].reshape(d, w).t(), v[a:b], v[b:c].reshape(d, w), v[c:]
+
+        with torch.no_grad():
+            for p, new in zip(params, split(theta)):
+                p.copy_(new)
+            for p, e1, e2 in zip(params, split(m1), split(m2)):
+                st = self.optimizer.state[p]
+                if not st:
+                    # as torch.optim.Adam's lazy state initialisation (_get_scalar_dtype)
+                    st["step"] = torch.tensor(0.0, dtype=torch.float64 if torch.get_default_dtype()
+                                              == torch.float64 else torch.float32)
+                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st["step"].fill_(float(step))
+                st["exp_avg"].copy_(e1)
+                st["exp_avg_sq"].copy_(e2)
+
+    def adam_constants(self, step0: int, steps: int) -> np.ndarray:
+        """(steps, 2): lr / (1 - beta1^t) and sqrt(1 - beta2^t) for t = step0+1.., computed as
+        torch.optim.Adam computes them (Python floats)."""
+        b1, b2 = BETAS
+        out = np.empty((steps, 2))
+        for k in range(steps):
+            t = float(step0 + k + 1)
+            out[k] = self.lr / (1 - b1**t), (1 - b2**t) ** 0.5
+        return out
+
+    def kernel_constants(self, n: int, dtype) -> np.ndarray:
+        """Scalars of the fused kernel: [1, alpha, 2/n, 1/(alpha n), 1 - beta1, beta2, 1 - beta2, eps]."""
+        b1, b2 = BETAS
+        return np.array([1.0, self.alpha, 2.0 / n, 1.0 / (self.alpha * n), 1 - b1, b2, 1 - b2, ADAM_EPS],
+                        dtype=dtype)
+
+    def draw_noise(self, x, steps, out=None):
+        """The noise of ``steps`` Adam steps, (steps, n, d): draw k is exactly what the torch path's
+        k-th ``torch.randn(x.shape, generator=noise_gen)`` gives."""
+        z = torch.empty((steps,) + tuple(x.shape), dtype=x.dtype) if out is None else out
+        for k in range(steps):
+            z[k].normal_(generator=self.noise_gen)
+        return z
+
+    def _fused_steps(self, x, steps):
+        kern = _kernels()
+        n, d = x.shape
+        xs = x.detach().contiguous().numpy()[None]
+        z = self.draw_noise(x, steps).numpy()[None]
+        theta, m1, m2, step = self.pack()
+        theta, m1, m2 = theta[None].copy(), m1[None].copy(), m2[None].copy()
+        np_dtype = xs.dtype
+        adam = self.adam_constants(step, steps).astype(np_dtype)[None]
+        losses = np.empty((1, steps))
+        kern.adam_denoising(xs, z, theta, m1, m2, self.kernel_constants(n, np_dtype), adam, losses, d,
+                            self.width)
+        self.unpack(theta[0], m1[0], m2[0], step + steps)
+        if self.record_losses:
+            self.loss_log.extend((self.calls, float(v)) for v in losses[0])
+
     def _gd_steps(self, x, steps, D, div_D):
+        if self.backend_used == "fused":
+            if steps:
+                self._fused_steps(x, steps)
+            return
         for _ in range(steps):
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.training_loss(x, D, div_D)
