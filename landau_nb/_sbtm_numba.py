@@ -38,84 +38,108 @@ def n_params(d: int, w: int) -> int:
 
 
 @nb.njit(inline="always", **_JIT)
-def _point(y, th, g_out, grad, u, r, h, dl, s, d, w, kind, zi, c):
-    """Forward and backward of one point y; kind 0: X (g = 2s/n), 1: X + aZ, 2: X - aZ.
-    c = [1, 2/n, 1/(a n)] in the working dtype. Returns the point's loss term (float64)."""
+def _particle(xi, zi, th, alpha, c, grad, ws, yp, ym, g0, gp, gm, d, w):
+    """Forward and backward of the three points X, X + aZ, X - aZ of one particle, fused:
+    each weight is loaded and each gradient entry updated once per particle, not once per
+    point. c = [1, 2/n, 1/(a n)] in the working dtype; ws (9, w) scratch. Returns the
+    particle's terms |s(X)|^2 and (s(X + aZ) - s(X - aZ)).Z (float64)."""
     o_b1 = d * w
     o_w2 = o_b1 + w
     o_b2 = o_w2 + d * w
-    for j in range(w):
-        u[j] = th[o_b1 + j]
+    zero = c[0] - c[0]
+    u0, up, um, h0, hp, hm = ws[0], ws[1], ws[2], ws[3], ws[4], ws[5]
     for k in range(d):
-        yk = y[k]
-        for j in range(w):
-            u[j] += th[k * w + j] * yk
+        az = alpha * zi[k]
+        yp[k] = xi[k] + az
+        ym[k] = xi[k] - az
     for j in range(w):
-        rj = c[0] / (c[0] + abs(u[j]))
-        r[j] = rj
-        h[j] = u[j] * rj
-    for m in range(d):
-        acc = th[o_b2 + m]
+        b = th[o_b1 + j]
+        u0[j] = b
+        up[j] = b
+        um[j] = b
+    for k in range(d):
+        x0, x1, x2 = xi[k], yp[k], ym[k]
         for j in range(w):
-            acc += th[o_w2 + m * w + j] * h[j]
-        s[m] = acc
-    loss = 0.0
-    if kind == 0:
-        for m in range(d):
-            g_out[m] = c[1] * s[m]
-            loss += float(s[m]) * float(s[m])
-    elif kind == 1:
-        for m in range(d):
-            g_out[m] = c[2] * zi[m]
-            loss += float(s[m]) * float(zi[m])
-    else:
-        for m in range(d):
-            g_out[m] = -(c[2] * zi[m])
-            loss -= float(s[m]) * float(zi[m])
+            wkj = th[k * w + j]
+            u0[j] += wkj * x0
+            up[j] += wkj * x1
+            um[j] += wkj * x2
+    # softsign: h = u r with r = 1 / (1 + |u|); the derivative r^2 is kept in u's place
     for j in range(w):
-        dl[j] = 0.0
+        r0 = c[0] / (c[0] + abs(u0[j]))
+        r1 = c[0] / (c[0] + abs(up[j]))
+        r2 = c[0] / (c[0] + abs(um[j]))
+        h0[j] = u0[j] * r0
+        hp[j] = up[j] * r1
+        hm[j] = um[j] * r2
+        u0[j] = r0 * r0
+        up[j] = r1 * r1
+        um[j] = r2 * r2
+    quad = 0.0
+    cross = 0.0
     for m in range(d):
-        gm = g_out[m]
-        grad[o_b2 + m] += gm
+        base = o_w2 + m * w
+        a0 = th[o_b2 + m]
+        a1 = th[o_b2 + m]
+        a2 = th[o_b2 + m]
+        for j in range(w):
+            wmj = th[base + j]
+            a0 += wmj * h0[j]
+            a1 += wmj * hp[j]
+            a2 += wmj * hm[j]
+        g0[m] = c[1] * a0
+        gp[m] = c[2] * zi[m]
+        gm[m] = -(c[2] * zi[m])
+        quad += float(a0) * float(a0)
+        cross += (float(a1) - float(a2)) * float(zi[m])
+    e0, ep, em = ws[6], ws[7], ws[8]
+    for j in range(w):
+        e0[j] = zero
+        ep[j] = zero
+        em[j] = zero
+    for m in range(d):
+        q0, q1, q2 = g0[m], gp[m], gm[m]
+        grad[o_b2 + m] += q0 + q1 + q2
         base = o_w2 + m * w
         for j in range(w):
-            grad[base + j] += gm * h[j]
-            dl[j] += th[base + j] * gm
+            wmj = th[base + j]
+            grad[base + j] += q0 * h0[j] + q1 * hp[j] + q2 * hm[j]
+            e0[j] += wmj * q0
+            ep[j] += wmj * q1
+            em[j] += wmj * q2
+    # delta = softsign'(u) (W2^T g), one per point
     for j in range(w):
-        dj = dl[j] * r[j] * r[j]
-        dl[j] = dj
-        grad[o_b1 + j] += dj
+        t0 = e0[j] * u0[j]
+        t1 = ep[j] * up[j]
+        t2 = em[j] * um[j]
+        e0[j] = t0
+        ep[j] = t1
+        em[j] = t2
+        grad[o_b1 + j] += t0 + t1 + t2
     for k in range(d):
-        yk = y[k]
+        x0, x1, x2 = xi[k], yp[k], ym[k]
         for j in range(w):
-            grad[k * w + j] += dl[j] * yk
-    return loss
+            grad[k * w + j] += e0[j] * x0 + ep[j] * x1 + em[j] * x2
+    return quad, cross
 
 
 @nb.njit(inline="always", **_JIT)
 def _chunk(x, z, th, alpha, c, i0, i1, d, w, out):
-    """Gradient of the chunk's share of the loss into out[:P] (float64), loss into out[P]."""
+    """Gradient of the chunk's share of the loss into out[:P] (float64), loss sum into out[P]."""
     P = th.shape[0]
     grad = np.zeros(P, dtype=th.dtype)
-    u = np.empty(w, dtype=th.dtype)
-    r = np.empty(w, dtype=th.dtype)
-    h = np.empty(w, dtype=th.dtype)
-    dl = np.empty(w, dtype=th.dtype)
-    s = np.empty(d, dtype=th.dtype)
-    g = np.empty(d, dtype=th.dtype)
-    y = np.empty(d, dtype=th.dtype)
+    ws = np.empty((9, w), dtype=th.dtype)
+    yp = np.empty(d, dtype=th.dtype)
+    ym = np.empty(d, dtype=th.dtype)
+    g0 = np.empty(d, dtype=th.dtype)
+    gp = np.empty(d, dtype=th.dtype)
+    gm = np.empty(d, dtype=th.dtype)
     quad = 0.0
     cross = 0.0
     for i in range(i0, i1):
-        xi = x[i]
-        zi = z[i]
-        quad += _point(xi, th, g, grad, u, r, h, dl, s, d, w, 0, zi, c)
-        for k in range(d):
-            y[k] = xi[k] + alpha * zi[k]
-        cross += _point(y, th, g, grad, u, r, h, dl, s, d, w, 1, zi, c)
-        for k in range(d):
-            y[k] = xi[k] - alpha * zi[k]
-        cross += _point(y, th, g, grad, u, r, h, dl, s, d, w, 2, zi, c)
+        q, cr = _particle(x[i], z[i], th, alpha, c, grad, ws, yp, ym, g0, gp, gm, d, w)
+        quad += q
+        cross += cr
     for p in range(P):
         out[p] = grad[p]
     out[P] = quad + cross / float(alpha)
@@ -153,12 +177,11 @@ def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
             for ch in range(nch):
                 tot += buf[sm, ch, P]
             losses[sm, k] = tot / n
-            grad = np.empty(P, dtype=theta.dtype)
-            for p in range(P):
-                acc = 0.0
-                for ch in range(nch):
-                    acc += buf[sm, ch, p]
-                grad[p] = acc
+            acc = np.zeros(P, dtype=np.float64)
+            for ch in range(nch):                   # fixed order: chunk 0, 1, ...
+                for p in range(P):
+                    acc[p] += buf[sm, ch, p]
+            grad = acc.astype(theta.dtype)
             for p in range(P):
                 gp = grad[p]
                 mp = m1[sm, p]
@@ -183,9 +206,8 @@ def denoising_gradient(x, z, theta, consts, d, w, out):
     for ch in prange(nch):
         i0 = ch * CHUNK
         _chunk(x, z, theta, alpha, c, i0, min(n, i0 + CHUNK), d, w, buf[ch])
-    for p in range(P + 1):
-        acc = 0.0
-        for ch in range(nch):
-            acc += buf[ch, p]
-        out[p] = acc
+    out[:] = 0.0
+    for ch in range(nch):
+        for p in range(P + 1):
+            out[p] += buf[ch, p]
     out[P] /= n

@@ -55,6 +55,27 @@ def _kernels():
     return _KERNELS or None
 
 
+#: particles per numba thread below which the fused step runs on fewer threads (thread
+#: start-up costs more than it saves; results do not depend on the thread count)
+MIN_PARTICLES_PER_THREAD = 256
+
+
+def run_fused(x, z, theta, m1, m2, consts, adam, losses, d, width):
+    """Call the fused kernel (see :func:`landau_nb._sbtm_numba.adam_denoising`) on as many
+    numba threads as the work S n warrants."""
+    import numba
+    kern = _kernels()
+    total = numba.get_num_threads()
+    use = max(1, min(total, (x.shape[0] * x.shape[1]) // MIN_PARTICLES_PER_THREAD))
+    if use != total:
+        numba.set_num_threads(use)
+    try:
+        kern.adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, width)
+    finally:
+        if use != total:
+            numba.set_num_threads(total)
+
+
 def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64) -> str | None:
     """Why the fused training step (book: "Runtime") cannot run this configuration, or None.
 
@@ -344,7 +365,6 @@ class SBTM(ScoreEstimator):
         return z
 
     def _fused_steps(self, x, steps):
-        kern = _kernels()
         n, d = x.shape
         xs = x.detach().contiguous().numpy()[None]
         z = self.draw_noise(x, steps).numpy()[None]
@@ -353,8 +373,7 @@ class SBTM(ScoreEstimator):
         np_dtype = xs.dtype
         adam = self.adam_constants(step, steps).astype(np_dtype)[None]
         losses = np.empty((1, steps))
-        kern.adam_denoising(xs, z, theta, m1, m2, self.kernel_constants(n, np_dtype), adam, losses, d,
-                            self.width)
+        run_fused(xs, z, theta, m1, m2, self.kernel_constants(n, np_dtype), adam, losses, d, self.width)
         self.unpack(theta[0], m1[0], m2[0], step + steps)
         if self.record_losses:
             self.loss_log.extend((self.calls, float(v)) for v in losses[0])
