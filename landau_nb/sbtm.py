@@ -76,22 +76,69 @@ def run_fused(x, z, theta, m1, m2, consts, adam, losses, d, width):
             numba.set_num_threads(total)
 
 
+def train_fused(members, xs, steps: int) -> None:
+    """``steps`` fused Adam steps of the denoising loss (3.5) for SBTM estimators ``members``
+    (same n, d, width, alpha, dtype and device), member s at particles ``xs[s]``, in one pass
+    per step: each member draws its own noise from its own stream, packs its network and Adam
+    state, and gets them back updated. CPU: the numba kernel; CUDA: the batched torch step
+    (:mod:`landau_nb._sbtm_torch`), captured in a CUDA graph. Book: "Runtime"."""
+    first = members[0]
+    x = torch.stack([xi.detach() for xi in xs]).contiguous()
+    S, n, d = x.shape
+    z = torch.empty((S, steps, n, d), dtype=x.dtype, device=x.device)
+    for s, (m, xi) in enumerate(zip(members, xs)):
+        m.draw_noise(xi, steps, out=z[s])
+    packs = [m.pack() for m in members]
+    theta = torch.stack([p[0] for p in packs]).contiguous()
+    m1 = torch.stack([p[1] for p in packs]).contiguous()
+    m2 = torch.stack([p[2] for p in packs]).contiguous()
+    adam64 = np.stack([m.adam_constants(p[3], steps) for m, p in zip(members, packs)])
+    np_dtype = np.float32 if x.dtype == torch.float32 else np.float64
+    consts = first.kernel_constants(n, np_dtype)
+    if x.device.type == "cpu":
+        losses = np.empty((S, steps))
+        run_fused(x.numpy(), z.numpy(), theta.numpy(), m1.numpy(), m2.numpy(), consts,
+                  adam64.astype(np_dtype), losses, d, first.width)
+    else:
+        from . import _sbtm_torch
+        adam = torch.as_tensor(adam64, dtype=x.dtype, device=x.device)
+        loss_t = torch.empty((S, steps), dtype=x.dtype, device=x.device)
+        graph = getattr(first, "_captured", None)
+        if graph is None and x.device.type == "cuda":
+            graph = first._captured = _sbtm_torch.CapturedSteps(consts, d, first.width)
+        if graph:
+            try:
+                graph.run(x, z, theta, m1, m2, adam, loss_t)
+            except RuntimeError as exc:                   # capture refused: run the same ops uncaptured
+                _log.info("CUDA graph capture of the SBTM step failed (%s); running uncaptured", exc)
+                first._captured = False                   # theta, m1, m2 are only written at the end
+                _sbtm_torch.adam_denoising_torch(x, z, theta, m1, m2, consts, adam, loss_t, d, first.width)
+        else:
+            _sbtm_torch.adam_denoising_torch(x, z, theta, m1, m2, consts, adam, loss_t, d, first.width)
+        losses = loss_t.double().cpu().numpy()
+    for s, (m, p) in enumerate(zip(members, packs)):
+        m.unpack(theta[s], m1[s], m2[s], p[3] + steps)
+        if m.record_losses:
+            m.loss_log.extend((m.calls, float(v)) for v in losses[s])
+
+
 def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64) -> str | None:
     """Why the fused training step (book: "Runtime") cannot run this configuration, or None.
 
     It covers the paper's network for the Gaussian starts: depth 1, the denoising loss (3.5),
-    CPU tensors in float32 or float64.
+    float32 or float64, on the CPU (numba kernel) or a CUDA device (batched torch step in a
+    CUDA graph).
     """
     reasons = []
     if depth != 1:
         reasons.append(f"depth={depth} (the fused step has one hidden layer)")
     if loss != "denoising":
         reasons.append(f"loss={loss!r} (the fused step trains the denoising loss (3.5))")
-    if torch.device(device).type != "cpu":
-        reasons.append(f"device={str(device)!r} (the fused step is a CPU kernel)")
+    if torch.device(device).type not in ("cpu", "cuda"):
+        reasons.append(f"device={str(device)!r} (the fused step runs on the CPU or CUDA)")
     if dtype not in (torch.float32, torch.float64):
         reasons.append(f"dtype={dtype}")
-    if not reasons and _kernels() is None:
+    if not reasons and torch.device(device).type == "cpu" and _kernels() is None:
         reasons.append("numba is not installed")
     return "; ".join(reasons) or None
 
@@ -154,10 +201,11 @@ class SBTM(ScoreEstimator):
         exact implicit loss (3.4) stops decreasing (or ``max_steps`` steps).
     init_tol [1e-4], init_lr, init_max_iter, init_batch_size : the initial fit.
     record_losses : keep a per-gradient-step log of the training loss (``loss_log``).
-    backend ["auto"] : "torch" (autograd and torch.optim.Adam, the reference), "fused" (one
-        numba sweep per Adam step: forward, analytic backward of (3.5) and Adam, depth 1 and
-        the denoising loss on CPU only; the same loss, gradients and update to round-off), or
-        "auto" (fused where supported, else torch, saying so once). Book: "Runtime".
+    backend ["auto"] : "torch" (autograd and torch.optim.Adam, the reference), "fused" (the
+        analytic backward of (3.5) and Adam fused: one numba sweep per Adam step on the CPU,
+        a CUDA graph of batched products on a GPU; depth 1 and the denoising loss only; the
+        same loss, gradients, update and noise to round-off), or "auto" (fused where
+        supported, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
     """
 
     name = "sbtm"
@@ -291,14 +339,14 @@ class SBTM(ScoreEstimator):
         return self.model[0], self.model[2]
 
     def pack(self):
-        """(theta, exp_avg, exp_avg_sq, step) as flat numpy vectors in the fused kernel's layout
+        """(theta, exp_avg, exp_avg_sq, step): flat tensors in the fused kernel's layout
         [W1^T, b1, W2, b2] (copies; Adam moments zero and step 0 before the first step)."""
         l1, l2 = self._layers()
         params = (l1.weight, l1.bias, l2.weight, l2.bias)
 
         def flat(ts):
             w1, b1, w2, b2 = (t.detach() for t in ts)
-            return torch.cat([w1.t().reshape(-1), b1, w2.reshape(-1), b2]).numpy()
+            return torch.cat([w1.t().reshape(-1), b1, w2.reshape(-1), b2])
 
         theta = flat(params)
         states = [self.optimizer.state.get(p, {}) for p in params]
@@ -310,7 +358,7 @@ class SBTM(ScoreEstimator):
                 raise RuntimeError(f"the Adam state of the SBTM network is inconsistent (steps {sorted(steps)})")
             step = int(steps.pop())
         else:
-            m1, m2, step = np.zeros_like(theta), np.zeros_like(theta), 0
+            m1, m2, step = torch.zeros_like(theta), torch.zeros_like(theta), 0
         return theta, m1, m2, step
 
     def unpack(self, theta, m1, m2, step):
@@ -320,8 +368,8 @@ class SBTM(ScoreEstimator):
         w, d = l1.weight.shape
         params = (l1.weight, l1.bias, l2.weight, l2.bias)
 
-        def split(vec):
-            v = torch.from_numpy(np.ascontiguousarray(vec))
+        def split(v):
+            v = torch.as_tensor(v)
             a, b, c = d * w, d * w + w, 2 * d * w + w
             return v[:a].reshape(d, w).t(), v[a:b], v[b:c].reshape(d, w), v[c:]
 
@@ -359,24 +407,13 @@ class SBTM(ScoreEstimator):
     def draw_noise(self, x, steps, out=None):
         """The noise of ``steps`` Adam steps, (steps, n, d): draw k is exactly what the torch path's
         k-th ``torch.randn(x.shape, generator=noise_gen)`` gives."""
-        z = torch.empty((steps,) + tuple(x.shape), dtype=x.dtype) if out is None else out
+        z = torch.empty((steps,) + tuple(x.shape), dtype=x.dtype, device=x.device) if out is None else out
         for k in range(steps):
             z[k].normal_(generator=self.noise_gen)
         return z
 
     def _fused_steps(self, x, steps):
-        n, d = x.shape
-        xs = x.detach().contiguous().numpy()[None]
-        z = self.draw_noise(x, steps).numpy()[None]
-        theta, m1, m2, step = self.pack()
-        theta, m1, m2 = theta[None].copy(), m1[None].copy(), m2[None].copy()
-        np_dtype = xs.dtype
-        adam = self.adam_constants(step, steps).astype(np_dtype)[None]
-        losses = np.empty((1, steps))
-        run_fused(xs, z, theta, m1, m2, self.kernel_constants(n, np_dtype), adam, losses, d, self.width)
-        self.unpack(theta[0], m1[0], m2[0], step + steps)
-        if self.record_losses:
-            self.loss_log.extend((self.calls, float(v)) for v in losses[0])
+        train_fused([self], [x], steps)
 
     def _gd_steps(self, x, steps, D, div_D):
         if self.backend_used == "fused":
