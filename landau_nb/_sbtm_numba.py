@@ -145,6 +145,21 @@ def _chunk(x, z, th, alpha, c, i0, i1, d, w, out):
     out[P] = quad + cross / float(alpha)
 
 
+@nb.njit(inline="always", **_JIT)
+def _adam(theta, m1, m2, grad, consts, step_size, bc2_sqrt):
+    """torch.optim.Adam's single-tensor update of one member (consts[4:8] = 1 - beta1, beta2,
+    1 - beta2, eps)."""
+    for p in range(theta.shape[0]):
+        gp = grad[p]
+        mp = m1[p]
+        mp = mp + consts[4] * (gp - mp)                      # exp_avg.lerp_(grad, 1 - beta1)
+        vp = consts[5] * m2[p] + consts[6] * (gp * gp)
+        m1[p] = mp
+        m2[p] = vp
+        denom = np.sqrt(vp) / bc2_sqrt + consts[7]
+        theta[p] = theta[p] - step_size * mp / denom
+
+
 @nb.njit(parallel=True, **_JIT)
 def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
     """K fused Adam steps of the denoising loss (3.5) for S members, in place.
@@ -181,16 +196,7 @@ def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
             for ch in range(nch):                   # fixed order: chunk 0, 1, ...
                 for p in range(P):
                     acc[p] += buf[sm, ch, p]
-            grad = acc.astype(theta.dtype)
-            for p in range(P):
-                gp = grad[p]
-                mp = m1[sm, p]
-                mp = mp + consts[4] * (gp - mp)
-                vp = consts[5] * m2[sm, p] + consts[6] * (gp * gp)
-                m1[sm, p] = mp
-                m2[sm, p] = vp
-                denom = np.sqrt(vp) / bc2_sqrt + consts[7]
-                theta[sm, p] = theta[sm, p] - step_size * mp / denom
+            _adam(theta[sm], m1[sm], m2[sm], acc.astype(theta.dtype), consts, step_size, bc2_sqrt)
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -211,3 +217,85 @@ def denoising_gradient(x, z, theta, consts, d, w, out):
         for p in range(P + 1):
             out[p] += buf[ch, p]
     out[P] /= n
+
+
+@nb.njit(inline="always", **_JIT)
+def _fit_chunk(x, t, rows, th, scale, one, i0, i1, d, w, out):
+    """Gradient of sum_b |s(x_b) - t_b|^2 * scale over rows[i0:i1] into out[:P], the sum into out[P]."""
+    P = th.shape[0]
+    o_b1 = d * w
+    o_w2 = o_b1 + w
+    o_b2 = o_w2 + d * w
+    grad = np.zeros(P, dtype=th.dtype)
+    u = np.empty(w, dtype=th.dtype)
+    h = np.empty(w, dtype=th.dtype)
+    e = np.empty(w, dtype=th.dtype)
+    g = np.empty(d, dtype=th.dtype)
+    zero = one - one
+    total = 0.0
+    for b in range(i0, i1):
+        xi = x[rows[b]]
+        ti = t[rows[b]]
+        for j in range(w):
+            u[j] = th[o_b1 + j]
+        for k in range(d):
+            xk = xi[k]
+            for j in range(w):
+                u[j] += th[k * w + j] * xk
+        for j in range(w):
+            r = one / (one + abs(u[j]))
+            h[j] = u[j] * r
+            u[j] = r * r
+            e[j] = zero
+        for m in range(d):
+            acc = th[o_b2 + m]
+            for j in range(w):
+                acc += th[o_w2 + m * w + j] * h[j]
+            diff = acc - ti[m]
+            total += float(diff) * float(diff)
+            g[m] = scale * diff
+        for m in range(d):
+            gm = g[m]
+            grad[o_b2 + m] += gm
+            base = o_w2 + m * w
+            for j in range(w):
+                grad[base + j] += gm * h[j]
+                e[j] += th[base + j] * gm
+        for j in range(w):
+            dj = e[j] * u[j]
+            e[j] = dj
+            grad[o_b1 + j] += dj
+        for k in range(d):
+            xk = xi[k]
+            for j in range(w):
+                grad[k * w + j] += e[j] * xk
+    for p in range(P):
+        out[p] = grad[p]
+    out[P] = total
+
+
+@nb.njit(parallel=True, **_JIT)
+def adam_regression(x, t, rows, theta, m1, m2, consts, adam, losses, d, w):
+    """K Adam steps of the initial fit: minibatch k = rows[k] (B indices into x, t (n, d)),
+    loss sum_b |s(x_b) - t_b|^2 / sum_b |t_b|^2 (the relative L2 error of the batch); theta,
+    m1, m2 (P,) in place; consts and adam (K, 2) as in :func:`adam_denoising`; losses (K,)."""
+    K, B = rows.shape
+    P = theta.shape[0]
+    nch = (B + CHUNK - 1) // CHUNK
+    buf = np.empty((nch, P + 1), dtype=np.float64)
+    one = consts[0]
+    for k in range(K):
+        norm = 0.0
+        for b in range(B):
+            for m in range(d):
+                norm += float(t[rows[k, b], m]) ** 2
+        scale = one * (2.0 / norm)
+        for ch in prange(nch):
+            i0 = ch * CHUNK
+            _fit_chunk(x, t, rows[k], theta, scale, one, i0, min(B, i0 + CHUNK), d, w, buf[ch])
+        acc = np.zeros(P + 1, dtype=np.float64)
+        for ch in range(nch):
+            for p in range(P + 1):
+                acc[p] += buf[ch, p]
+        losses[k] = acc[P] / norm
+        _adam(theta, m1, m2, acc[:P].astype(theta.dtype), consts, adam[k, 0], adam[k, 1])

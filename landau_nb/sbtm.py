@@ -143,39 +143,86 @@ def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64) -> 
     return "; ".join(reasons) or None
 
 
+def _is_depth1_mlp(model) -> bool:
+    return (isinstance(model, torch.nn.Sequential) and len(model) == 3
+            and isinstance(model[0], torch.nn.Linear) and isinstance(model[1], torch.nn.Softsign)
+            and isinstance(model[2], torch.nn.Linear) and model[0].in_features == model[2].out_features)
+
+
 def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: float = 1e-4,
                       lr: float = 1e-3, max_iter: int = 20_000, batch_size: int = 256,
-                      generator: torch.Generator | None = None, check_every: int = 50) -> dict:
+                      generator: torch.Generator | None = None, check_every: int = 50,
+                      backend: str = "torch") -> dict:
     """Fit ``model`` to the known initial score (pseudocode line 3) with Adam on minibatches,
     until the relative L2 error sum|s - target|^2 / sum|target|^2 over all particles is below
     ``tol`` or ``max_iter`` steps are done. Returns {"steps", "relative_error"}; warns when
     the tolerance was not reached (the nearly singular BKW score at t0 is the usual case).
+    ``backend="fused"`` runs the Adam steps in the fused CPU kernel (depth-1 network on the
+    CPU; the same minibatches, loss and update to round-off); "torch" is the reference.
     """
     tol = check_positive("init_tol", tol)
     max_iter = check_int("init_max_iter", max_iter, low=1)
     batch_size = check_int("init_batch_size", batch_size, low=1)
+    check_choice("backend", backend, ("torch", "fused"))
+    fused = backend == "fused"
+    if fused and (not _is_depth1_mlp(model) or x.device.type != "cpu" or _kernels() is None):
+        raise ValueError("fit_initial_score(backend='fused') needs a depth-1 softsign MLP on the CPU")
     n = x.shape[0]
-    opt = torch.optim.Adam(model.parameters(), lr=check_positive("init_lr", lr))
+    opt = torch.optim.Adam(model.parameters(), lr=check_positive("init_lr", lr), betas=BETAS, eps=ADAM_EPS)
     norm = (target**2).sum()
 
     def rel_error():
         with torch.no_grad():
             return float(((model(x) - target) ** 2).sum() / norm)
 
+    if fused:
+        l1, l2 = model[0], model[2]
+        width, d = l1.weight.shape
+        flat = [l1.weight.detach().t().reshape(-1), l1.bias.detach(), l2.weight.detach().reshape(-1),
+                l2.bias.detach()]
+        theta = torch.cat(flat).numpy()
+        m1, m2 = np.zeros_like(theta), np.zeros_like(theta)
+        xs, ts = x.detach().contiguous().numpy(), target.detach().contiguous().numpy()
+        consts = np.array([1.0, 0, 0, 0, 1 - BETAS[0], BETAS[1], 1 - BETAS[1], ADAM_EPS], dtype=xs.dtype)
+
+        def write_back():
+            a, b, c = d * width, d * width + width, 2 * d * width + width
+            v = torch.from_numpy(theta)
+            with torch.no_grad():
+                l1.weight.copy_(v[:a].reshape(d, width).t())
+                l1.bias.copy_(v[a:b])
+                l2.weight.copy_(v[b:c].reshape(d, width))
+                l2.bias.copy_(v[c:])
+
     err = rel_error()
     steps = 0
     while err > tol and steps < max_iter:
-        for _ in range(min(check_every, max_iter - steps)):
+        block = min(check_every, max_iter - steps)
+        if fused:
             if n > batch_size:
-                idx = torch.randint(n, (batch_size,), generator=generator, device="cpu").to(x.device)
-                xb, tb = x[idx], target[idx]
+                rows = torch.stack([torch.randint(n, (batch_size,), generator=generator, device="cpu")
+                                    for _ in range(block)]).numpy()
             else:
-                xb, tb = x, target
-            opt.zero_grad(set_to_none=True)
-            loss = ((model(xb) - tb) ** 2).sum() / (tb**2).sum()
-            loss.backward()
-            opt.step()
-            steps += 1
+                rows = np.tile(np.arange(n), (block, 1))
+            b1, b2 = BETAS
+            adam = np.array([(lr / (1 - b1 ** float(steps + k + 1)), (1 - b2 ** float(steps + k + 1)) ** 0.5)
+                             for k in range(block)], dtype=xs.dtype)
+            losses = np.empty(block)
+            _kernels().adam_regression(xs, ts, rows, theta, m1, m2, consts, adam, losses, d, width)
+            write_back()
+            steps += block
+        else:
+            for _ in range(block):
+                if n > batch_size:
+                    idx = torch.randint(n, (batch_size,), generator=generator, device="cpu").to(x.device)
+                    xb, tb = x[idx], target[idx]
+                else:
+                    xb, tb = x, target
+                opt.zero_grad(set_to_none=True)
+                loss = ((model(xb) - tb) ** 2).sum() / (tb**2).sum()
+                loss.backward()
+                opt.step()
+                steps += 1
         err = rel_error()
         if not math.isfinite(err):
             raise FloatingPointError(f"initial score fit diverged after {steps} steps (relative error {err}); "
@@ -257,13 +304,14 @@ class SBTM(ScoreEstimator):
         self._batch_gen = make_generator(seed, "sbtm/init-batches")
         self.noise_gen = make_generator(seed, "sbtm/noise", device=x.device)
         target = problem.initial_score(x)
+        self._resolve_backend(x)
+        fit_backend = "fused" if self.backend_used == "fused" and x.device.type == "cpu" else "torch"
         self.init_report = fit_initial_score(self.model, x, target, tol=self.init_tol, lr=self.init_lr,
                                              max_iter=self.init_max_iter, batch_size=self.init_batch_size,
-                                             generator=self._batch_gen)
+                                             generator=self._batch_gen, backend=fit_backend)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
         self.loss_log = []
         self.calls = 0
-        self._resolve_backend(x)
 
     def get_state(self):
         """Network weights, Adam moments and the noise stream (for checkpoints)."""

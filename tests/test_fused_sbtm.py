@@ -192,3 +192,25 @@ def test_batched_torch_step_equals_the_numba_kernel(dtype, tol):
     for a, b in zip(out["numba"][:3], out["torch"][:3]):
         torch.testing.assert_close(b, a, rtol=tol, atol=tol)
     np.testing.assert_allclose(out["torch"][3], out["numba"][3], rtol=tol)
+
+
+@pytest.mark.parametrize("n", [90, 700])
+def test_fused_initial_fit_follows_the_torch_fit(n):
+    # n = 90 trains on all particles, n = 700 on minibatches of 256 drawn from the same
+    # generator stream: the same fit to round-off (float64), stopping at the same step.
+    from landau_nb.sbtm import fit_initial_score
+    p = ln.anisotropic_gaussian(3)
+    x = p.sample(n, ln.make_generator(0, "x"))
+    target = p.initial_score(x)
+    out = {}
+    for backend in ("torch", "fused"):
+        model = ln.score_mlp(3, width=20, generator=ln.make_generator(0, "net"))
+        report = fit_initial_score(model, x, target, tol=1e-3, lr=1e-2, max_iter=2000,
+                                   generator=ln.make_generator(0, "batches"), backend=backend)
+        out[backend] = model, report
+    assert out["torch"][1]["steps"] == out["fused"][1]["steps"] < 2000
+    assert out["fused"][1]["relative_error"] == pytest.approx(out["torch"][1]["relative_error"], rel=1e-9)
+    for a, b in zip(out["torch"][0].parameters(), out["fused"][0].parameters()):
+        torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="depth-1 softsign MLP"):
+        fit_initial_score(ln.score_mlp(3, width=5, depth=2), x, target, backend="fused")
