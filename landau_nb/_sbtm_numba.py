@@ -12,9 +12,9 @@ h = softsign(u) = u / (1 + |u|), softsign'(u) = 1 / (1 + |u|)^2:
     dW2 += g h^T,  db2 += g,  delta = softsign'(u) * (W2^T g),  dW1 += delta y^T,  db1 += delta.
 
 Nothing of size (3n x w) is stored: each task (a member and a CHUNK of particles) keeps its
-gradient in registers / L1 and writes one row of a (S, chunks, P) float64 buffer, summed
-over chunks in a fixed order. Results therefore do not depend on the thread count, and member
-s of an ensemble gets bit for bit what it gets alone. Adam follows torch.optim.Adam's
+gradient in registers / L1 and writes one row of a (S, chunks, P) float64 buffer (at most
+MAX_CHUNKS rows per member), summed over chunks in a fixed order. Results therefore do not
+depend on the thread count, and member s of an ensemble gets bit for bit what it gets alone. Adam follows torch.optim.Adam's
 single-tensor CPU update (lerp for the first moment, then bias-corrected step).
 
 Parameter layout of one member (flat vector of P = 2dw + w + d): W1^T (d, w), b1 (w),
@@ -27,10 +27,19 @@ import numba as nb
 import numpy as np
 from numba import prange
 
-#: particles per parallel task (fixed, so the reduction order never depends on the threads)
+#: particles per parallel task: CHUNK, or more when n > CHUNK * MAX_CHUNKS (a function of n
+#: only, so the reduction order never depends on the thread count or on the other members)
 CHUNK = 64
+MAX_CHUNKS = 256
+
+
 
 _JIT = dict(fastmath=True, cache=True, nogil=True)
+
+
+@nb.njit(inline="always", **_JIT)
+def _chunk_size(n):
+    return max(CHUNK, (n + MAX_CHUNKS - 1) // MAX_CHUNKS)
 
 
 def n_params(d: int, w: int) -> int:
@@ -174,7 +183,8 @@ def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
     S, n = x.shape[0], x.shape[1]
     K = z.shape[1]
     P = theta.shape[1]
-    nch = (n + CHUNK - 1) // CHUNK
+    chunk = _chunk_size(n)
+    nch = (n + chunk - 1) // chunk
     buf = np.empty((S, nch, P + 1), dtype=np.float64)
     alpha = consts[1]
     c = consts[np.array([0, 2, 3])]
@@ -182,8 +192,8 @@ def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
         for task in prange(S * nch):
             sm = task // nch
             ch = task - sm * nch
-            i0 = ch * CHUNK
-            i1 = min(n, i0 + CHUNK)
+            i0 = ch * chunk
+            i1 = min(n, i0 + chunk)
             _chunk(x[sm], z[sm, k], theta[sm], alpha, c, i0, i1, d, w, buf[sm, ch])
         for sm in prange(S):
             step_size = adam[sm, k, 0]
@@ -205,13 +215,14 @@ def denoising_gradient(x, z, theta, consts, d, w, out):
     x, z (n, d), theta (P,), consts as there; out (P + 1,) float64 gets (gradient, loss)."""
     n = x.shape[0]
     P = theta.shape[0]
-    nch = (n + CHUNK - 1) // CHUNK
+    chunk = _chunk_size(n)
+    nch = (n + chunk - 1) // chunk
     buf = np.empty((nch, P + 1), dtype=np.float64)
     alpha = consts[1]
     c = consts[np.array([0, 2, 3])]
     for ch in prange(nch):
-        i0 = ch * CHUNK
-        _chunk(x, z, theta, alpha, c, i0, min(n, i0 + CHUNK), d, w, buf[ch])
+        i0 = ch * chunk
+        _chunk(x, z, theta, alpha, c, i0, min(n, i0 + chunk), d, w, buf[ch])
     out[:] = 0.0
     for ch in range(nch):
         for p in range(P + 1):
@@ -281,7 +292,8 @@ def adam_regression(x, t, rows, theta, m1, m2, consts, adam, losses, d, w):
     m1, m2 (P,) in place; consts and adam (K, 2) as in :func:`adam_denoising`; losses (K,)."""
     K, B = rows.shape
     P = theta.shape[0]
-    nch = (B + CHUNK - 1) // CHUNK
+    chunk = _chunk_size(B)
+    nch = (B + chunk - 1) // chunk
     buf = np.empty((nch, P + 1), dtype=np.float64)
     one = consts[0]
     for k in range(K):
@@ -291,8 +303,8 @@ def adam_regression(x, t, rows, theta, m1, m2, consts, adam, losses, d, w):
                 norm += float(t[rows[k, b], m]) ** 2
         scale = one * (2.0 / norm)
         for ch in prange(nch):
-            i0 = ch * CHUNK
-            _fit_chunk(x, t, rows[k], theta, scale, one, i0, min(B, i0 + CHUNK), d, w, buf[ch])
+            i0 = ch * chunk
+            _fit_chunk(x, t, rows[k], theta, scale, one, i0, min(B, i0 + chunk), d, w, buf[ch])
         acc = np.zeros(P + 1, dtype=np.float64)
         for ch in range(nch):
             for p in range(P + 1):

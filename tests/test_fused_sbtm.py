@@ -47,6 +47,19 @@ def test_fused_gradient_equals_autograd(d, width):
     assert abs(out[-1] - ref_loss) <= 1e-13 * max(1.0, abs(ref_loss))
 
 
+def test_fused_gradient_with_large_chunks():
+    # n > CHUNK * MAX_CHUNKS: the chunks grow with n (at most MAX_CHUNKS partial sums).
+    n = kern.CHUNK * kern.MAX_CHUNKS + 999
+    _, x, est = _estimator(2, 7, n)
+    z = torch.randn(x.shape, dtype=F64, generator=ln.make_generator(2, "test-z"))
+    ref, ref_loss = _autograd_gradient(est, x, z)
+    theta = est.pack()[0].numpy()
+    out = np.empty(theta.size + 1)
+    kern.denoising_gradient(x.numpy(), z.numpy(), theta, est.kernel_constants(n, np.float64), 2, 7, out)
+    np.testing.assert_allclose(out[:-1], ref, rtol=0, atol=1e-12 * np.abs(ref).max())
+    assert abs(out[-1] - ref_loss) <= 1e-12 * max(1.0, abs(ref_loss))
+
+
 def test_pack_unpack_round_trip_keeps_the_torch_layout():
     _, x, est = _estimator(3, 5, 40)
     est(x, 0.0)                                         # Adam state now exists
