@@ -170,7 +170,7 @@ def experiment(args, dev, budget):
         opts = dict(rs[0].options)
         kw = dict(n=n, device=dev, dtype=torch.float32, t_end=t_end, **rs[0].solve)
         if solver == "sbtm":
-            ln.solve_ensemble(p, "sbtm", seeds=[r.seed for r in rs], **kw, **opts)
+            ln.solve_ensemble(p, "sbtm", seeds=[r.seed for r in rs], backend="fused", **kw, **opts)
         else:
             for r in rs:
                 ln.solve(p, solver, seed=r.seed, **kw, **opts)

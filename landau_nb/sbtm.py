@@ -251,8 +251,8 @@ class SBTM(ScoreEstimator):
     backend ["auto"] : "torch" (autograd and torch.optim.Adam, the reference), "fused" (the
         analytic backward of (3.5) and Adam fused: one numba sweep per Adam step on the CPU,
         a CUDA graph of batched products on a GPU; depth 1 and the denoising loss only; the
-        same loss, gradients, update and noise to round-off), or "auto" (fused where
-        supported, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
+        same loss, gradients, update and noise to round-off), or "auto" (fused on the CPU
+        where supported, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
     """
 
     name = "sbtm"
@@ -353,6 +353,10 @@ class SBTM(ScoreEstimator):
         why = fused_unsupported(depth=self.depth, loss=self.loss, device=x.device, dtype=x.dtype)
         if why and self.backend == "fused":
             raise ValueError(f"backend='fused' does not support {why}; use backend='torch' or 'auto'")
+        if not why and self.backend == "auto" and x.device.type != "cpu":
+            # the CUDA-graph step is chosen explicitly (backend="fused") until it has been
+            # checked on a GPU by `make gpu-check`
+            why = f"device={str(x.device)!r} with backend='auto' (pass backend='fused' for the CUDA-graph step)"
         if why:
             if why not in SBTM._fallback_said:              # said once per configuration and process
                 SBTM._fallback_said.add(why)

@@ -50,7 +50,7 @@ def test_captured_cuda_step_matches_the_cpu_kernel():
 @pytest.mark.cuda
 def test_cuda_ensemble_members_match_single_cuda_runs():
     p = ln.anisotropic_gaussian(3)
-    kw = dict(n=200, t_end=10 * p.dt, device="cuda", **SBTM_KW)
+    kw = dict(n=200, t_end=10 * p.dt, device="cuda", backend="fused", **SBTM_KW)
     members = ln.solve_ensemble(p, "sbtm", seeds=[0, 1, 2], **kw)
     for seed, m in zip([0, 1, 2], members):
         single = ln.solve(p, "sbtm", seed=seed, **kw)
