@@ -66,7 +66,7 @@ def run_fused(x, z, theta, m1, m2, consts, adam, losses, d, width):
     import numba
     kern = _kernels()
     total = numba.get_num_threads()
-    use = max(1, min(total, (x.shape[0] * x.shape[1]) // MIN_PARTICLES_PER_THREAD))
+    use = max(1, min(total, -(-x.shape[0] * x.shape[1] // MIN_PARTICLES_PER_THREAD)))
     if use != total:
         numba.set_num_threads(use)
     try:
