@@ -6,7 +6,8 @@ ordinary :func:`~landau_nb.solve` (same named random streams, recording, checkpo
 its own Python thread, and the members' SBTM trainings (paper §3.1, step 6 of the pseudocode)
 meet at a rendezvous where one pass of the fused kernel trains all S networks together
 (:func:`landau_nb.sbtm.train_fused`: numba over members and particle chunks on the CPU, one
-batched CUDA graph on a GPU). A member's numbers do not depend on the others (its chunks and
+batched CUDA graph on a GPU). The members take turns between rendezvous (one computes at a
+time), so the rest of each step costs what it costs in a single run. A member's numbers do not depend on the others (its chunks and
 reductions are its own), so on the CPU member k is bit-identical to the single run with
 ``seed=seeds[k]`` and the fused backend, and resumes from its own checkpoint bit-identically.
 
@@ -37,16 +38,19 @@ class EnsembleError(RuntimeError):
 
 class _Rendezvous:
     """Collects the members' training requests; when every member still running has one, the
-    last to arrive trains them all (grouped by step count) and wakes the others."""
+    last to arrive trains them all (grouped by step count) and wakes the others.
+
+    The condition's lock is also the members' turn: a member thread holds it while it runs
+    and gives it up only while it waits here, so exactly one member computes at a time (no
+    competing torch thread pools) and the batched training gets every core."""
 
     def __init__(self, members):
         self.members = members
-        self.cond = threading.Condition()
+        self.cond = threading.Condition(threading.RLock())
         self.active = set(range(len(members)))
         self.pending: dict[int, tuple] = {}
         self.generation = 0
         self.failures: dict[int, BaseException] = {}
-        self.serial = threading.Lock()
 
     def train(self, idx, x, steps):
         with self.cond:
@@ -83,13 +87,7 @@ class _Rendezvous:
 
 
 class _MemberSBTM(SBTM):
-    """An SBTM estimator whose fused training goes through the ensemble's rendezvous. The
-    initial fits (many small torch steps) run one member at a time: in parallel Python
-    threads they only fight over the interpreter lock and torch's thread pool."""
-
-    def initialize(self, problem, x, t, seed=0):
-        with self._rendezvous.serial:
-            super().initialize(problem, x, t, seed)
+    """An SBTM estimator whose fused training goes through the ensemble's rendezvous."""
 
     def _fused_steps(self, x, steps):
         self._rendezvous.train(self._member, x, steps)
@@ -144,13 +142,14 @@ def solve_ensemble(problem, method="sbtm", *, seeds, n: int | None = None, check
             m._rendezvous, m._member = rendezvous, i
 
         def run(i):
-            try:
-                results[i] = solve(problem, members[i], n=n, seed=seeds[i], checkpoint=folders[i],
-                                   callback=member_callback(i), **solve_kw)
-            except BaseException as exc:              # noqa: BLE001 - re-raised in the caller
-                errors[i] = exc
-            finally:
-                rendezvous.leave(i)
+            with rendezvous.cond:                     # the member's turn (see _Rendezvous)
+                try:
+                    results[i] = solve(problem, members[i], n=n, seed=seeds[i], checkpoint=folders[i],
+                                       callback=member_callback(i), **solve_kw)
+                except BaseException as exc:          # noqa: BLE001 - re-raised in the caller
+                    errors[i] = exc
+                finally:
+                    rendezvous.leave(i)
 
         threads = [threading.Thread(target=run, args=(i,), name=f"ensemble-seed{s}", daemon=True)
                    for i, s in enumerate(seeds)]

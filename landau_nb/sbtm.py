@@ -80,8 +80,9 @@ def train_fused(members, xs, steps: int) -> None:
     """``steps`` fused Adam steps of the denoising loss (3.5) for SBTM estimators ``members``
     (same n, d, width, alpha, dtype and device), member s at particles ``xs[s]``, in one pass
     per step: each member draws its own noise from its own stream, packs its network and Adam
-    state, and gets them back updated. CPU: the numba kernel; CUDA: the batched torch step
-    (:mod:`landau_nb._sbtm_torch`), captured in a CUDA graph. Book: "Runtime"."""
+    state, and gets them back updated. Depth 1 on the CPU: the numba kernel; deeper networks
+    (CPU) and every depth on CUDA: the batched torch step with the analytic gradient
+    (:mod:`landau_nb._sbtm_torch`), captured in a CUDA graph on a GPU. Book: "Runtime"."""
     first = members[0]
     x = torch.stack([xi.detach() for xi in xs]).contiguous()
     S, n, d = x.shape
@@ -95,7 +96,7 @@ def train_fused(members, xs, steps: int) -> None:
     adam64 = np.stack([m.adam_constants(p[3], steps) for m, p in zip(members, packs)])
     np_dtype = np.float32 if x.dtype == torch.float32 else np.float64
     consts = first.kernel_constants(n, np_dtype)
-    if x.device.type == "cpu":
+    if x.device.type == "cpu" and first.depth == 1:
         losses = np.empty((S, steps))
         run_fused(x.numpy(), z.numpy(), theta.numpy(), m1.numpy(), m2.numpy(), consts,
                   adam64.astype(np_dtype), losses, d, first.width)
@@ -105,16 +106,18 @@ def train_fused(members, xs, steps: int) -> None:
         loss_t = torch.empty((S, steps), dtype=x.dtype, device=x.device)
         graph = getattr(first, "_captured", None)
         if graph is None and x.device.type == "cuda":
-            graph = first._captured = _sbtm_torch.CapturedSteps(consts, d, first.width)
+            graph = first._captured = _sbtm_torch.CapturedSteps(consts, d, first.width, first.depth)
         if graph:
             try:
                 graph.run(x, z, theta, m1, m2, adam, loss_t)
             except RuntimeError as exc:                   # capture refused: run the same ops uncaptured
                 _log.info("CUDA graph capture of the SBTM step failed (%s); running uncaptured", exc)
                 first._captured = False                   # theta, m1, m2 are only written at the end
-                _sbtm_torch.adam_denoising_torch(x, z, theta, m1, m2, consts, adam, loss_t, d, first.width)
+                _sbtm_torch.adam_denoising_torch(x, z, theta, m1, m2, consts, adam, loss_t, d, first.width,
+                                                 first.depth)
         else:
-            _sbtm_torch.adam_denoising_torch(x, z, theta, m1, m2, consts, adam, loss_t, d, first.width)
+            _sbtm_torch.adam_denoising_torch(x, z, theta, m1, m2, consts, adam, loss_t, d, first.width,
+                                             first.depth)
         losses = loss_t.double().cpu().numpy()
     for s, (m, p) in enumerate(zip(members, packs)):
         m.unpack(theta[s], m1[s], m2[s], p[3] + steps)
@@ -125,13 +128,11 @@ def train_fused(members, xs, steps: int) -> None:
 def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64) -> str | None:
     """Why the fused training step (book: "Runtime") cannot run this configuration, or None.
 
-    It covers the paper's network for the Gaussian starts: depth 1, the denoising loss (3.5),
-    float32 or float64, on the CPU (numba kernel) or a CUDA device (batched torch step in a
-    CUDA graph).
+    It covers the paper's networks (softsign MLPs of any depth) with the denoising loss (3.5),
+    float32 or float64: depth 1 on the CPU by the numba kernel, deeper networks and CUDA by
+    batched torch products with the analytic gradient (in a CUDA graph on a GPU).
     """
     reasons = []
-    if depth != 1:
-        reasons.append(f"depth={depth} (the fused step has one hidden layer)")
     if loss != "denoising":
         reasons.append(f"loss={loss!r} (the fused step trains the denoising loss (3.5))")
     if torch.device(device).type not in ("cpu", "cuda"):
@@ -251,8 +252,8 @@ class SBTM(ScoreEstimator):
     backend ["auto"] : "torch" (autograd and torch.optim.Adam, the reference), "fused" (the
         analytic backward of (3.5) and Adam fused: one numba sweep per Adam step on the CPU,
         a CUDA graph of batched products on a GPU; depth 1 and the denoising loss only; the
-        same loss, gradients, update and noise to round-off), or "auto" (fused on the CPU
-        where supported, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
+        same loss, gradients, update and noise to round-off), or "auto" (fused for depth 1
+        on the CPU, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
     """
 
     name = "sbtm"
@@ -305,7 +306,8 @@ class SBTM(ScoreEstimator):
         self.noise_gen = make_generator(seed, "sbtm/noise", device=x.device)
         target = problem.initial_score(x)
         self._resolve_backend(x)
-        fit_backend = "fused" if self.backend_used == "fused" and x.device.type == "cpu" else "torch"
+        fit_backend = "fused" if self.backend_used == "fused" and x.device.type == "cpu" and self.depth == 1 \
+            else "torch"
         self.init_report = fit_initial_score(self.model, x, target, tol=self.init_tol, lr=self.init_lr,
                                              max_iter=self.init_max_iter, batch_size=self.init_batch_size,
                                              generator=self._batch_gen, backend=fit_backend)
@@ -357,6 +359,11 @@ class SBTM(ScoreEstimator):
             # the CUDA-graph step is chosen explicitly (backend="fused") until it has been
             # checked on a GPU by `make gpu-check`
             why = f"device={str(x.device)!r} with backend='auto' (pass backend='fused' for the CUDA-graph step)"
+        elif not why and self.backend == "auto" and self.depth > 1:
+            # measured (benchmarks/sbtm_step.py, "others"): the batched analytic-gradient step is
+            # x0.85-1.6 of autograd for depth 2 on 2 cores, both bound by the (3n x w) x (w x w)
+            # products; "auto" keeps the reference, backend="fused" batches ensembles
+            why = f"depth={self.depth} with backend='auto' (no measured gain on the CPU; backend='fused' batches it)"
         if why:
             if why not in SBTM._fallback_said:              # said once per configuration and process
                 SBTM._fallback_said.add(why)
@@ -387,21 +394,28 @@ class SBTM(ScoreEstimator):
         return weighted_implicit_loss(self.model, x, D, div_D, create_graph=True)
 
     # ---- the fused path: parameters and Adam moments packed into flat vectors -------------
-    def _layers(self):
-        return self.model[0], self.model[2]
+    def _params(self):
+        """The network's tensors in the flat layout's order and, per tensor, whether it is
+        stored transposed: hidden layers as W^T (fan_in, w) and b, the output layer as W (d, w)
+        and b."""
+        linears = [m for m in self.model if isinstance(m, torch.nn.Linear)]
+        out = []
+        for k, lin in enumerate(linears):
+            out += [(lin.weight, k < len(linears) - 1), (lin.bias, False)]
+        return out
 
     def pack(self):
-        """(theta, exp_avg, exp_avg_sq, step): flat tensors in the fused kernel's layout
-        [W1^T, b1, W2, b2] (copies; Adam moments zero and step 0 before the first step)."""
-        l1, l2 = self._layers()
-        params = (l1.weight, l1.bias, l2.weight, l2.bias)
+        """(theta, exp_avg, exp_avg_sq, step): flat tensors in the fused kernels' layout
+        [W1^T, b1, (W^T, b) of further hidden layers, W_out, b_out] (copies; Adam moments zero
+        and step 0 before the first step)."""
+        params = self._params()
 
         def flat(ts):
-            w1, b1, w2, b2 = (t.detach() for t in ts)
-            return torch.cat([w1.t().reshape(-1), b1, w2.reshape(-1), b2])
+            return torch.cat([(t.detach().t() if tr else t.detach()).reshape(-1)
+                              for t, (_, tr) in zip(ts, params)])
 
-        theta = flat(params)
-        states = [self.optimizer.state.get(p, {}) for p in params]
+        theta = flat([p for p, _ in params])
+        states = [self.optimizer.state.get(p, {}) for p, _ in params]
         if all(states):
             m1 = flat([st["exp_avg"] for st in states])
             m2 = flat([st["exp_avg_sq"] for st in states])
@@ -416,19 +430,22 @@ class SBTM(ScoreEstimator):
     def unpack(self, theta, m1, m2, step):
         """Write flat vectors from :meth:`pack`'s layout back into the network and the torch
         optimiser's state (so get_state/set_state and checkpoints are the torch path's)."""
-        l1, l2 = self._layers()
-        w, d = l1.weight.shape
-        params = (l1.weight, l1.bias, l2.weight, l2.bias)
+        params = self._params()
 
         def split(v):
             v = torch.as_tensor(v)
-            a, b, c = d * w, d * w + w, 2 * d * w + w
-            return v[:a].reshape(d, w).t(), v[a:b], v[b:c].reshape(d, w), v[c:]
+            out, off = [], 0
+            for p, tr in params:
+                shape = tuple(p.shape[::-1]) if tr else tuple(p.shape)
+                piece = v[off:off + p.numel()].reshape(shape)
+                out.append(piece.t() if tr else piece)
+                off += p.numel()
+            return out
 
         with torch.no_grad():
-            for p, new in zip(params, split(theta)):
+            for (p, _), new in zip(params, split(theta)):
                 p.copy_(new)
-            for p, e1, e2 in zip(params, split(m1), split(m2)):
+            for (p, _), e1, e2 in zip(params, split(m1), split(m2)):
                 st = self.optimizer.state[p]
                 if not st:
                     # as torch.optim.Adam's lazy state initialisation (_get_scalar_dtype)

@@ -142,10 +142,10 @@ def test_interrupted_fused_solve_resumes_bit_identically(tmp_path):
 
 
 def test_unsupported_fused_configurations_raise():
-    with pytest.raises(ValueError, match=r"backend='fused' does not support depth=2"):
-        SBTM(backend="fused", depth=2)
-    with pytest.raises(ValueError, match=r"loss='implicit'"):
+    with pytest.raises(ValueError, match=r"backend='fused' does not support loss='implicit'"):
         SBTM(backend="fused", loss="implicit")
+    with pytest.raises(ValueError, match=r"loss='weighted_denoising'"):
+        SBTM(backend="fused", loss="weighted_denoising", depth=2)
     with pytest.raises(ValueError, match=r"backend=.*allowed: 'auto', 'torch', 'fused'"):
         SBTM(backend="gpu")
     assert "device='meta'" in fused_unsupported(depth=1, loss="denoising", device="meta")
@@ -157,11 +157,15 @@ def test_auto_falls_back_to_torch_and_says_so_once(caplog):
     SBTM._fallback_said.clear()
     with caplog.at_level(logging.INFO, logger="landau_nb.sbtm"):
         for _ in range(2):
-            _, x, est = _estimator(3, 8, 30, depth=2)
+            _, x, est = _estimator(3, 8, 30, loss="weighted_denoising")
             assert est.backend_used == "torch"
             est(x, 0.0)
     notes = [r for r in caplog.records if "trains with torch" in r.getMessage()]
-    assert len(notes) == 1 and "depth=2" in notes[0].getMessage()
+    assert len(notes) == 1 and "loss='weighted_denoising'" in notes[0].getMessage()
+    _, _, est = _estimator(3, 8, 30, depth=2)
+    assert est.backend_used == "torch"
+    _, _, est = _estimator(3, 8, 30, depth=2, backend="fused")
+    assert est.backend_used == "fused"
     _, _, est = _estimator(3, 8, 30)
     assert est.backend_used == "fused"
 
@@ -227,3 +231,27 @@ def test_fused_initial_fit_follows_the_torch_fit(n):
         torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="depth-1 softsign MLP"):
         fit_initial_score(ln.score_mlp(3, width=5, depth=2), x, target, backend="fused")
+
+
+@pytest.mark.parametrize("dtype,rtol", [(F64, 1e-10), (torch.float32, 2e-4)])
+def test_deep_fused_training_follows_the_torch_path(dtype, rtol):
+    # Depth 2 (the paper's BKW network) on the batched torch step with the analytic gradient;
+    # the checkpoint state keeps torch's layout.
+    p = ln.bkw(3)
+    kw = dict(n=90, seed=1, t_end=p.t0 + 4 * p.dt, depth=2, width=30, init_tol=1e-1, init_lr=1e-2,
+              init_max_iter=300, dtype=dtype, record_losses=True)
+    ref = ln.solve(p, "sbtm", backend="torch", **kw)
+    new = ln.solve(p, "sbtm", backend="fused", **kw)
+    scale = np.abs(ref.x[-1]).max()
+    np.testing.assert_allclose(new.x[-1], ref.x[-1], rtol=0, atol=rtol * scale)
+    np.testing.assert_allclose(new.saved["loss_log"][:, 1], ref.saved["loss_log"][:, 1], rtol=10 * rtol,
+                               atol=10 * rtol)
+    _, x, a = _estimator(3, 6, 40, depth=3, backend="torch")
+    _, _, b = _estimator(3, 6, 40, depth=3, backend="fused")
+    a(x, 0.0)
+    b(x, 0.0)
+    (arr_a, meta_a), (arr_b, meta_b) = a.get_state(), b.get_state()
+    assert sorted(arr_a) == sorted(arr_b) and meta_a["optimizer_keys"] == meta_b["optimizer_keys"]
+    for k in arr_a:
+        if k != "noise_gen":
+            np.testing.assert_allclose(arr_b[k], arr_a[k], rtol=1e-9, atol=1e-12)
