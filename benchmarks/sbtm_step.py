@@ -168,13 +168,16 @@ def part_scaling(quick):
 
 
 def part_others(quick):
-    """What limits the configurations the fused step does not cover (torch path), n = 1000."""
+    """What limits the configurations the numba kernel does not cover, n = 1000, float64:
+    per training (K = 25), and the floor set by the depth-2 network's three (3n x w) x (w x w)
+    products per Adam step alone (torch matmul, MKL)."""
     n = 1000
     set_threads(2)
     out = {}
     cases = [("depth1_denoising_fused", ln.anisotropic_gaussian(3), {"backend": "fused"}),
              ("depth1_denoising_torch", ln.anisotropic_gaussian(3), {"backend": "torch"}),
-             ("depth2_denoising_torch", ln.bkw(3), {"depth": 2}),
+             ("depth2_denoising_torch", ln.bkw(3), {"depth": 2, "backend": "torch"}),
+             ("depth2_denoising_fused", ln.bkw(3), {"depth": 2, "backend": "fused"}),
              ("depth1_implicit_torch", ln.anisotropic_gaussian(3), {"loss": "implicit"}),
              ("depth1_weighted_denoising_torch", ln.anisotropic_gaussian(3), {"loss": "weighted_denoising"})]
     for name, problem, kw in cases:
@@ -185,6 +188,13 @@ def part_others(quick):
         t = best_of(lambda: est.train(x), 3)
         out[name] = {"n": n, "dtype": "float64", "train_s": t}
         print(f"others {name}: {t * 1e3:.1f} ms per training (K = 25)", flush=True)
+    a = torch.randn(3 * n, WIDTH, dtype=torch.float64)
+    w = torch.randn(WIDTH, WIDTH, dtype=torch.float64)
+    t = best_of(lambda: [a @ w for _ in range(3 * K)], 5)
+    out["depth2_gemm_floor"] = {"n": n, "dtype": "float64", "train_s": t,
+                                "gflops": 3 * K * 2 * 3 * n * WIDTH * WIDTH / t / 1e9}
+    print(f"others depth-2 GEMM floor: {t * 1e3:.1f} ms per training ({out['depth2_gemm_floor']['gflops']:.0f} GFlop/s)",
+          flush=True)
     return out
 
 

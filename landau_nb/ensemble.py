@@ -100,8 +100,10 @@ def solve_ensemble(problem, method="sbtm", *, seeds, n: int | None = None, check
 
     Parameters are those of :func:`landau_nb.solve` (``n``, ``dt``, ``t_end``, ``device``,
     ``dtype``, estimator options such as ``lr``...) except: ``seeds`` (distinct integers
-    >= 0), ``checkpoint`` (a folder; member k checkpoints in ``checkpoint/seed{seeds[k]}``
-    and resumes from there), ``callback`` (called as ``callback(k_member, k, t, x, s, v)``).
+    >= 0), ``checkpoint`` (a folder: member k checkpoints in ``checkpoint/seed{seeds[k]}``
+    and resumes from there; or a list of one folder per seed, e.g. the runner's per-run
+    folders), ``callback`` (called as ``callback(k_member, k, t, x, s, v)``). A member's
+    checkpoint is a single run's: either can resume the other.
     Returns the list of :class:`~landau_nb.Trajectory`, in the order of ``seeds``. If some
     members fail, the others still finish and :class:`EnsembleError` is raised with all
     results; if all fail the same way, the first member's exception is raised as it is.
@@ -118,7 +120,14 @@ def solve_ensemble(problem, method="sbtm", *, seeds, n: int | None = None, check
         if key in kwargs:
             raise ValueError(f"solve_ensemble draws each member's sample from its seed in seeds; {key} is not "
                              "accepted")
-    folders = [None] * len(seeds) if checkpoint is None else [Path(checkpoint) / f"seed{s}" for s in seeds]
+    if checkpoint is None:
+        folders = [None] * len(seeds)
+    elif isinstance(checkpoint, (list, tuple)):
+        if len(checkpoint) != len(seeds):
+            raise ValueError(f"checkpoint lists {len(checkpoint)} folders for {len(seeds)} seeds; give one per seed")
+        folders = [Path(c) for c in checkpoint]
+    else:
+        folders = [Path(checkpoint) / f"seed{s}" for s in seeds]
     solve_keys = set(solve.__code__.co_varnames[:solve.__code__.co_argcount + solve.__code__.co_kwonlyargcount])
     options = {k: v for k, v in kwargs.items() if k not in solve_keys}
     solve_kw = {k: v for k, v in kwargs.items() if k in solve_keys}

@@ -60,6 +60,19 @@ def test_interrupted_ensemble_resumes_bit_identically(tmp_path):
     resumed = ln.solve_ensemble(p, "sbtm", seeds=seeds, checkpoint=tmp_path, checkpoint_every=4, **kw)
     for a, b in zip(full, resumed):
         _same(a, b)
+    # a member's checkpoint is a single run's: the single run resumes it
+    single = ln.solve(p, "sbtm", seed=5, checkpoint=tmp_path / "seed5", checkpoint_every=4, **kw)
+    _same(full[1], single)
+
+
+def test_checkpoint_folders_per_seed(tmp_path):
+    p = ln.anisotropic_gaussian(2)
+    kw = dict(n=30, t_end=6 * p.dt, **SBTM_KW)
+    folders = [tmp_path / "a.ckpt", tmp_path / "b.ckpt"]
+    ln.solve_ensemble(p, "sbtm", seeds=[0, 1], checkpoint=folders, checkpoint_every=2, **kw)
+    assert all(load_checkpoint(f)[0] == 6 for f in folders)
+    with pytest.raises(ValueError, match="one per seed"):
+        ln.solve_ensemble(p, "sbtm", seeds=[0, 1, 2], checkpoint=folders, **kw)
 
 
 def test_a_failing_member_does_not_stop_the_others():
