@@ -129,3 +129,11 @@ clean:
 
 distclean: clean
 	rm -rf $(VENV) *.egg-info
+
+# GPU check (issue 12): CUDA tests, pair-sum throughput, SBTM step vs n, ensemble speed-up and
+# anisotropic_d3 at paper scale, at most ~8 minutes on one H100/H200; writes
+# benchmarks/results/gpu.json. Exits 2 without a CUDA device (smoke mode on a CPU:
+# $(PY) benchmarks/gpu_check.py --device cpu --quick).
+.PHONY: gpu-check
+gpu-check: venv
+	MPLBACKEND=Agg $(PY) benchmarks/gpu_check.py --budget 480

@@ -11,7 +11,7 @@ Public API (each function's docstring names the book chapter that derives it):
   :func:`kde_score`, :func:`blob_bandwidth`, :func:`score_mlp`
 * losses: :func:`denoising_loss`, :func:`implicit_loss`, :func:`weighted_denoising_loss`,
   :func:`weighted_implicit_loss`, :func:`divergence`, :func:`denoising_divergence`
-* running: :func:`solve`, :class:`Trajectory`, :func:`seed_everything`, :class:`CheckpointError`
+* running: :func:`solve`, :func:`solve_ensemble`, :class:`Trajectory`, :func:`seed_everything`, :class:`CheckpointError`
 * experiments (paper §5): :data:`EXPERIMENTS`, :func:`run_experiment`, :func:`reproduce`,
   :class:`Results`, :func:`loglog_slope`; command line ``python -m landau_nb``
 * explorers (ipywidgets, book): :func:`relaxation_explorer`, :func:`denoising_explorer`, and
@@ -38,6 +38,7 @@ from .sbtm import SBTM, fit_initial_score
 from .score import ExactScore, ScoreEstimator
 from .seeding import derive_seed, make_generator, seed_everything
 from .solve import NonFiniteError, make_estimator, solve
+from .ensemble import EnsembleError, solve_ensemble
 from .trajectory import Trajectory
 from .explorers import (denoising_bias_variance, denoising_explorer, relaxation_curves,
                         relaxation_explorer)

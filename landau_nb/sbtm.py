@@ -16,6 +16,7 @@ stops decreasing, checked every few steps).
 
 from __future__ import annotations
 
+import logging
 import math
 import warnings
 
@@ -32,44 +33,197 @@ from .score import ScoreEstimator
 from .checkpoint import generator_state, set_generator_state, tensor_state
 from .seeding import make_generator
 
-__all__ = ["SBTM", "fit_initial_score"]
+__all__ = ["SBTM", "fit_initial_score", "fused_unsupported"]
 
 LOSSES = ("denoising", "implicit", "weighted_denoising", "weighted_implicit")
+BACKENDS = ("auto", "torch", "fused")
+BETAS, ADAM_EPS = (0.9, 0.999), 1e-8        # torch.optim.Adam's defaults, used by both paths
+_KERNELS = None
+_log = logging.getLogger("landau_nb.sbtm")
+
+
+def _kernels():
+    """The fused kernel module (numba), imported on first use; None without numba."""
+    global _KERNELS
+    if _KERNELS is None:
+        try:
+            from . import _sbtm_numba
+        except ImportError:                                       # pragma: no cover - numba is a dependency
+            _KERNELS = False
+        else:
+            _KERNELS = _sbtm_numba
+    return _KERNELS or None
+
+
+#: particles per numba thread below which the fused step runs on fewer threads (thread
+#: start-up costs more than it saves; results do not depend on the thread count)
+MIN_PARTICLES_PER_THREAD = 256
+
+
+def run_fused(x, z, theta, m1, m2, consts, adam, losses, d, width):
+    """Call the fused kernel (see :func:`landau_nb._sbtm_numba.adam_denoising`) on as many
+    numba threads as the work S n warrants."""
+    import numba
+    kern = _kernels()
+    total = numba.get_num_threads()
+    use = max(1, min(total, -(-x.shape[0] * x.shape[1] // MIN_PARTICLES_PER_THREAD)))
+    if use != total:
+        numba.set_num_threads(use)
+    try:
+        kern.adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, width)
+    finally:
+        if use != total:
+            numba.set_num_threads(total)
+
+
+def train_fused(members, xs, steps: int) -> None:
+    """``steps`` fused Adam steps of the denoising loss (3.5) for SBTM estimators ``members``
+    (same n, d, width, alpha, dtype and device), member s at particles ``xs[s]``, in one pass
+    per step: each member draws its own noise from its own stream, packs its network and Adam
+    state, and gets them back updated. Depth 1 on the CPU: the numba kernel; deeper networks
+    (CPU) and every depth on CUDA: the batched torch step with the analytic gradient
+    (:mod:`landau_nb._sbtm_torch`), captured in a CUDA graph on a GPU. Book: "Runtime"."""
+    first = members[0]
+    x = torch.stack([xi.detach() for xi in xs]).contiguous()
+    S, n, d = x.shape
+    z = torch.empty((S, steps, n, d), dtype=x.dtype, device=x.device)
+    for s, (m, xi) in enumerate(zip(members, xs)):
+        m.draw_noise(xi, steps, out=z[s])
+    packs = [m.pack() for m in members]
+    theta = torch.stack([p[0] for p in packs]).contiguous()
+    m1 = torch.stack([p[1] for p in packs]).contiguous()
+    m2 = torch.stack([p[2] for p in packs]).contiguous()
+    adam64 = np.stack([m.adam_constants(p[3], steps) for m, p in zip(members, packs)])
+    np_dtype = np.float32 if x.dtype == torch.float32 else np.float64
+    consts = first.kernel_constants(n, np_dtype)
+    if x.device.type == "cpu" and first.depth == 1:
+        losses = np.empty((S, steps))
+        run_fused(x.numpy(), z.numpy(), theta.numpy(), m1.numpy(), m2.numpy(), consts,
+                  adam64.astype(np_dtype), losses, d, first.width)
+    else:
+        from . import _sbtm_torch
+        adam = torch.as_tensor(adam64, dtype=x.dtype, device=x.device)
+        loss_t = torch.empty((S, steps), dtype=x.dtype, device=x.device)
+        graph = getattr(first, "_captured", None)
+        if graph is None and x.device.type == "cuda":
+            graph = first._captured = _sbtm_torch.CapturedSteps(consts, d, first.width, first.depth)
+        if graph:
+            try:
+                graph.run(x, z, theta, m1, m2, adam, loss_t)
+            except RuntimeError as exc:                   # capture refused: run the same ops uncaptured
+                _log.info("CUDA graph capture of the SBTM step failed (%s); running uncaptured", exc)
+                first._captured = False                   # theta, m1, m2 are only written at the end
+                _sbtm_torch.adam_denoising_torch(x, z, theta, m1, m2, consts, adam, loss_t, d, first.width,
+                                                 first.depth)
+        else:
+            _sbtm_torch.adam_denoising_torch(x, z, theta, m1, m2, consts, adam, loss_t, d, first.width,
+                                             first.depth)
+        losses = loss_t.double().cpu().numpy()
+    for s, (m, p) in enumerate(zip(members, packs)):
+        m.unpack(theta[s], m1[s], m2[s], p[3] + steps)
+        if m.record_losses:
+            m.loss_log.extend((m.calls, float(v)) for v in losses[s])
+
+
+def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64) -> str | None:
+    """Why the fused training step (book: "Runtime") cannot run this configuration, or None.
+
+    It covers the paper's networks (softsign MLPs of any depth) with the denoising loss (3.5),
+    float32 or float64: depth 1 on the CPU by the numba kernel, deeper networks and CUDA by
+    batched torch products with the analytic gradient (in a CUDA graph on a GPU).
+    """
+    reasons = []
+    if loss != "denoising":
+        reasons.append(f"loss={loss!r} (the fused step trains the denoising loss (3.5))")
+    if torch.device(device).type not in ("cpu", "cuda"):
+        reasons.append(f"device={str(device)!r} (the fused step runs on the CPU or CUDA)")
+    if dtype not in (torch.float32, torch.float64):
+        reasons.append(f"dtype={dtype}")
+    if not reasons and torch.device(device).type == "cpu" and _kernels() is None:
+        reasons.append("numba is not installed")
+    return "; ".join(reasons) or None
+
+
+def _is_depth1_mlp(model) -> bool:
+    return (isinstance(model, torch.nn.Sequential) and len(model) == 3
+            and isinstance(model[0], torch.nn.Linear) and isinstance(model[1], torch.nn.Softsign)
+            and isinstance(model[2], torch.nn.Linear) and model[0].in_features == model[2].out_features)
 
 
 def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: float = 1e-4,
                       lr: float = 1e-3, max_iter: int = 20_000, batch_size: int = 256,
-                      generator: torch.Generator | None = None, check_every: int = 50) -> dict:
+                      generator: torch.Generator | None = None, check_every: int = 50,
+                      backend: str = "torch") -> dict:
     """Fit ``model`` to the known initial score (pseudocode line 3) with Adam on minibatches,
     until the relative L2 error sum|s - target|^2 / sum|target|^2 over all particles is below
     ``tol`` or ``max_iter`` steps are done. Returns {"steps", "relative_error"}; warns when
     the tolerance was not reached (the nearly singular BKW score at t0 is the usual case).
+    ``backend="fused"`` runs the Adam steps in the fused CPU kernel (depth-1 network on the
+    CPU; the same minibatches, loss and update to round-off); "torch" is the reference.
     """
     tol = check_positive("init_tol", tol)
     max_iter = check_int("init_max_iter", max_iter, low=1)
     batch_size = check_int("init_batch_size", batch_size, low=1)
+    check_choice("backend", backend, ("torch", "fused"))
+    fused = backend == "fused"
+    if fused and (not _is_depth1_mlp(model) or x.device.type != "cpu" or _kernels() is None):
+        raise ValueError("fit_initial_score(backend='fused') needs a depth-1 softsign MLP on the CPU")
     n = x.shape[0]
-    opt = torch.optim.Adam(model.parameters(), lr=check_positive("init_lr", lr))
+    opt = torch.optim.Adam(model.parameters(), lr=check_positive("init_lr", lr), betas=BETAS, eps=ADAM_EPS)
     norm = (target**2).sum()
 
     def rel_error():
         with torch.no_grad():
             return float(((model(x) - target) ** 2).sum() / norm)
 
+    if fused:
+        l1, l2 = model[0], model[2]
+        width, d = l1.weight.shape
+        flat = [l1.weight.detach().t().reshape(-1), l1.bias.detach(), l2.weight.detach().reshape(-1),
+                l2.bias.detach()]
+        theta = torch.cat(flat).numpy()
+        m1, m2 = np.zeros_like(theta), np.zeros_like(theta)
+        xs, ts = x.detach().contiguous().numpy(), target.detach().contiguous().numpy()
+        consts = np.array([1.0, 0, 0, 0, 1 - BETAS[0], BETAS[1], 1 - BETAS[1], ADAM_EPS], dtype=xs.dtype)
+
+        def write_back():
+            a, b, c = d * width, d * width + width, 2 * d * width + width
+            v = torch.from_numpy(theta)
+            with torch.no_grad():
+                l1.weight.copy_(v[:a].reshape(d, width).t())
+                l1.bias.copy_(v[a:b])
+                l2.weight.copy_(v[b:c].reshape(d, width))
+                l2.bias.copy_(v[c:])
+
     err = rel_error()
     steps = 0
     while err > tol and steps < max_iter:
-        for _ in range(min(check_every, max_iter - steps)):
+        block = min(check_every, max_iter - steps)
+        if fused:
             if n > batch_size:
-                idx = torch.randint(n, (batch_size,), generator=generator, device="cpu").to(x.device)
-                xb, tb = x[idx], target[idx]
+                rows = torch.stack([torch.randint(n, (batch_size,), generator=generator, device="cpu")
+                                    for _ in range(block)]).numpy()
             else:
-                xb, tb = x, target
-            opt.zero_grad(set_to_none=True)
-            loss = ((model(xb) - tb) ** 2).sum() / (tb**2).sum()
-            loss.backward()
-            opt.step()
-            steps += 1
+                rows = np.tile(np.arange(n), (block, 1))
+            b1, b2 = BETAS
+            adam = np.array([(lr / (1 - b1 ** float(steps + k + 1)), (1 - b2 ** float(steps + k + 1)) ** 0.5)
+                             for k in range(block)], dtype=xs.dtype)
+            losses = np.empty(block)
+            _kernels().adam_regression(xs, ts, rows, theta, m1, m2, consts, adam, losses, d, width)
+            write_back()
+            steps += block
+        else:
+            for _ in range(block):
+                if n > batch_size:
+                    idx = torch.randint(n, (batch_size,), generator=generator, device="cpu").to(x.device)
+                    xb, tb = x[idx], target[idx]
+                else:
+                    xb, tb = x, target
+                opt.zero_grad(set_to_none=True)
+                loss = ((model(xb) - tb) ** 2).sum() / (tb**2).sum()
+                loss.backward()
+                opt.step()
+                steps += 1
         err = rel_error()
         if not math.isfinite(err):
             raise FloatingPointError(f"initial score fit diverged after {steps} steps (relative error {err}); "
@@ -95,6 +249,11 @@ class SBTM(ScoreEstimator):
         exact implicit loss (3.4) stops decreasing (or ``max_steps`` steps).
     init_tol [1e-4], init_lr, init_max_iter, init_batch_size : the initial fit.
     record_losses : keep a per-gradient-step log of the training loss (``loss_log``).
+    backend ["auto"] : "torch" (autograd and torch.optim.Adam, the reference), "fused" (the
+        analytic backward of (3.5) and Adam fused: one numba sweep per Adam step on the CPU,
+        a CUDA graph of batched products on a GPU; depth 1 and the denoising loss only; the
+        same loss, gradients, update and noise to round-off), or "auto" (fused for depth 1
+        on the CPU, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
     """
 
     name = "sbtm"
@@ -103,7 +262,7 @@ class SBTM(ScoreEstimator):
                  alpha: float = 0.4, loss: str = "denoising", adaptive: bool = False,
                  check_every: int = 5, max_steps: int = 500, adaptive_rtol: float = 0.0,
                  init_tol: float = 1e-4, init_lr: float = 1e-3, init_max_iter: int = 20_000,
-                 init_batch_size: int = 256, record_losses: bool = False):
+                 init_batch_size: int = 256, record_losses: bool = False, backend: str = "auto"):
         super().__init__()
         self.width = check_int("width", width, low=1)
         self.depth = check_int("depth", depth, low=1)
@@ -120,6 +279,12 @@ class SBTM(ScoreEstimator):
         self.init_max_iter = check_int("init_max_iter", init_max_iter, low=1)
         self.init_batch_size = check_int("init_batch_size", init_batch_size, low=1)
         self.record_losses = check_bool("record_losses", record_losses)
+        self.backend = check_choice("backend", backend, BACKENDS)
+        if self.backend == "fused":
+            why = fused_unsupported(depth=self.depth, loss=self.loss, device="cpu")
+            if why:
+                raise ValueError(f"backend='fused' does not support {why}; use backend='torch' or 'auto'")
+        self.backend_used = None
         self.model = None
         self.optimizer = None
         self.loss_log: list[tuple[int, float]] = []
@@ -128,7 +293,7 @@ class SBTM(ScoreEstimator):
 
     def params(self) -> dict:
         keys = ("width", "depth", "lr", "K", "alpha", "loss", "adaptive", "check_every", "max_steps",
-                "adaptive_rtol", "init_tol", "init_lr", "init_max_iter", "init_batch_size")
+                "adaptive_rtol", "init_tol", "init_lr", "init_max_iter", "init_batch_size", "backend")
         return {"name": self.name, **{k: getattr(self, k) for k in keys}, "init": self.init_report}
 
     # ----------------------------------------------------------------------------------
@@ -140,10 +305,13 @@ class SBTM(ScoreEstimator):
         self._batch_gen = make_generator(seed, "sbtm/init-batches")
         self.noise_gen = make_generator(seed, "sbtm/noise", device=x.device)
         target = problem.initial_score(x)
+        self._resolve_backend(x)
+        fit_backend = "fused" if self.backend_used == "fused" and x.device.type == "cpu" and self.depth == 1 \
+            else "torch"
         self.init_report = fit_initial_score(self.model, x, target, tol=self.init_tol, lr=self.init_lr,
                                              max_iter=self.init_max_iter, batch_size=self.init_batch_size,
-                                             generator=self._batch_gen)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+                                             generator=self._batch_gen, backend=fit_backend)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
         self.loss_log = []
         self.calls = 0
 
@@ -164,7 +332,7 @@ class SBTM(ScoreEstimator):
         self.model = score_mlp(problem.d, width=self.width, depth=self.depth, dtype=x.dtype, device=x.device)
         self.model.load_state_dict({k[6:]: torch.from_numpy(v) for k, v in arrays.items()
                                     if k.startswith("model.")})
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
         sd = self.optimizer.state_dict()
         sd["state"] = {int(i): {key: torch.from_numpy(arrays[f"optimizer.{i}.{key}"].copy()) for key in keys}
                        for i, keys in meta["optimizer_keys"].items()}
@@ -175,6 +343,34 @@ class SBTM(ScoreEstimator):
         self.loss_log = [(int(c), v) for c, v in self.loss_log]
         self.calls = int(meta["calls"])
         self.init_report = meta["init_report"]
+        self._resolve_backend(x)
+
+    _fallback_said: set = set()
+
+    def _resolve_backend(self, x):
+        """Pick the training path for particles like x (once per run)."""
+        if self.backend == "torch":
+            self.backend_used = "torch"
+            return
+        why = fused_unsupported(depth=self.depth, loss=self.loss, device=x.device, dtype=x.dtype)
+        if why and self.backend == "fused":
+            raise ValueError(f"backend='fused' does not support {why}; use backend='torch' or 'auto'")
+        if not why and self.backend == "auto" and x.device.type != "cpu":
+            # the CUDA-graph step is chosen explicitly (backend="fused") until it has been
+            # checked on a GPU by `make gpu-check`
+            why = f"device={str(x.device)!r} with backend='auto' (pass backend='fused' for the CUDA-graph step)"
+        elif not why and self.backend == "auto" and self.depth > 1:
+            # measured (benchmarks/sbtm_step.py, "others"): the batched analytic-gradient step is
+            # x0.85-1.6 of autograd for depth 2 on 2 cores, both bound by the (3n x w) x (w x w)
+            # products; "auto" keeps the reference, backend="fused" batches ensembles
+            why = f"depth={self.depth} with backend='auto' (no measured gain on the CPU; backend='fused' batches it)"
+        if why:
+            if why not in SBTM._fallback_said:              # said once per configuration and process
+                SBTM._fallback_said.add(why)
+                _log.info("SBTM backend='auto' trains with torch: the fused step does not support %s", why)
+            self.backend_used = "torch"
+        else:
+            self.backend_used = "fused"
 
     def _weights(self, x):
         if not self.loss.startswith("weighted"):
@@ -197,7 +393,102 @@ class SBTM(ScoreEstimator):
             return implicit_loss(self.model, x, create_graph=True)
         return weighted_implicit_loss(self.model, x, D, div_D, create_graph=True)
 
+    # ---- the fused path: parameters and Adam moments packed into flat vectors -------------
+    def _params(self):
+        """The network's tensors in the flat layout's order and, per tensor, whether it is
+        stored transposed: hidden layers as W^T (fan_in, w) and b, the output layer as W (d, w)
+        and b."""
+        linears = [m for m in self.model if isinstance(m, torch.nn.Linear)]
+        out = []
+        for k, lin in enumerate(linears):
+            out += [(lin.weight, k < len(linears) - 1), (lin.bias, False)]
+        return out
+
+    def pack(self):
+        """(theta, exp_avg, exp_avg_sq, step): flat tensors in the fused kernels' layout
+        [W1^T, b1, (W^T, b) of further hidden layers, W_out, b_out] (copies; Adam moments zero
+        and step 0 before the first step)."""
+        params = self._params()
+
+        def flat(ts):
+            return torch.cat([(t.detach().t() if tr else t.detach()).reshape(-1)
+                              for t, (_, tr) in zip(ts, params)])
+
+        theta = flat([p for p, _ in params])
+        states = [self.optimizer.state.get(p, {}) for p, _ in params]
+        if all(states):
+            m1 = flat([st["exp_avg"] for st in states])
+            m2 = flat([st["exp_avg_sq"] for st in states])
+            steps = {float(st["step"]) for st in states}
+            if len(steps) != 1:
+                raise RuntimeError(f"the Adam state of the SBTM network is inconsistent (steps {sorted(steps)})")
+            step = int(steps.pop())
+        else:
+            m1, m2, step = torch.zeros_like(theta), torch.zeros_like(theta), 0
+        return theta, m1, m2, step
+
+    def unpack(self, theta, m1, m2, step):
+        """Write flat vectors from :meth:`pack`'s layout back into the network and the torch
+        optimiser's state (so get_state/set_state and checkpoints are the torch path's)."""
+        params = self._params()
+
+        def split(v):
+            v = torch.as_tensor(v)
+            out, off = [], 0
+            for p, tr in params:
+                shape = tuple(p.shape[::-1]) if tr else tuple(p.shape)
+                piece = v[off:off + p.numel()].reshape(shape)
+                out.append(piece.t() if tr else piece)
+                off += p.numel()
+            return out
+
+        with torch.no_grad():
+            for (p, _), new in zip(params, split(theta)):
+                p.copy_(new)
+            for (p, _), e1, e2 in zip(params, split(m1), split(m2)):
+                st = self.optimizer.state[p]
+                if not st:
+                    # as torch.optim.Adam's lazy state initialisation (_get_scalar_dtype)
+                    st["step"] = torch.tensor(0.0, dtype=torch.float64 if torch.get_default_dtype()
+                                              == torch.float64 else torch.float32)
+                    st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st["step"].fill_(float(step))
+                st["exp_avg"].copy_(e1)
+                st["exp_avg_sq"].copy_(e2)
+
+    def adam_constants(self, step0: int, steps: int) -> np.ndarray:
+        """(steps, 2): lr / (1 - beta1^t) and sqrt(1 - beta2^t) for t = step0+1.., computed as
+        torch.optim.Adam computes them (Python floats)."""
+        b1, b2 = BETAS
+        out = np.empty((steps, 2))
+        for k in range(steps):
+            t = float(step0 + k + 1)
+            out[k] = self.lr / (1 - b1**t), (1 - b2**t) ** 0.5
+        return out
+
+    def kernel_constants(self, n: int, dtype) -> np.ndarray:
+        """Scalars of the fused kernel: [1, alpha, 2/n, 1/(alpha n), 1 - beta1, beta2, 1 - beta2, eps]."""
+        b1, b2 = BETAS
+        return np.array([1.0, self.alpha, 2.0 / n, 1.0 / (self.alpha * n), 1 - b1, b2, 1 - b2, ADAM_EPS],
+                        dtype=dtype)
+
+    def draw_noise(self, x, steps, out=None):
+        """The noise of ``steps`` Adam steps, (steps, n, d): draw k is exactly what the torch path's
+        k-th ``torch.randn(x.shape, generator=noise_gen)`` gives."""
+        z = torch.empty((steps,) + tuple(x.shape), dtype=x.dtype, device=x.device) if out is None else out
+        for k in range(steps):
+            z[k].normal_(generator=self.noise_gen)
+        return z
+
+    def _fused_steps(self, x, steps):
+        train_fused([self], [x], steps)
+
     def _gd_steps(self, x, steps, D, div_D):
+        if self.backend_used == "fused":
+            if steps:
+                self._fused_steps(x, steps)
+            return
         for _ in range(steps):
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.training_loss(x, D, div_D)

@@ -1,0 +1,359 @@
+"""The fused SBTM time step against a plain torch step, the ensemble speed-up, and the
+estimated wall time of the paper-scale sweep (book: "Runtime").
+
+    python benchmarks/sbtm_step.py [--quick] [--parts ratio,scaling,ensemble,others,sweep]
+                                   [--out benchmarks/results/sbtm_step.json]
+
+One SBTM time step = K = 25 Adam steps of the denoising loss (3.5) on the paper's network
+(d -> 100 -> d, softsign), one evaluation s = s(X), and the gamma = 0 Landau velocity, for the
+anisotropic Gaussian start (d = 3). "plain" is that step written the obvious way:
+nn.Sequential, torch.optim.Adam, one batched forward of [x, x + a z, x - a z]; "fused" is
+``SBTM(backend="fused")``. Ratios are measured in one run, alternating the two, each time the
+best of k (the machine is shared: best-of-k is the least disturbed). Flop counts: per particle
+and Adam step 30 d w (three points, forward 2 d w + backward 4 d w multiply-adds counted as 2).
+
+The sweep estimate counts every run of ``ln.EXPERIMENTS`` at scale "paper" (steps from the
+problem's t0, t_end, dt and the experiment's overrides) and prices it with per-step costs and
+start-up costs measured here on short solves at two particle counts per (experiment, solver),
+extrapolated along the measured log-log slope; KDE snapshots (Example 5.1) are priced
+separately. Not a test; pytest collects only tests/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+import landau_nb as ln  # noqa: E402
+
+ALPHA, LR, K, WIDTH = 0.4, 4e-4, 25, 100
+
+
+def best_of(f, k):
+    best = float("inf")
+    for _ in range(k):
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def set_threads(t):
+    import numba
+    torch.set_num_threads(t)
+    numba.set_num_threads(t)
+
+
+def flops_per_step(n, d, w=WIDTH, k=K):
+    return 30.0 * d * w * n * k
+
+
+def peak_gflops(threads):
+    """Nominal peak: cores x 2 FMA ports x SIMD lanes x 2 flop x clock (from /proc/cpuinfo)."""
+    mhz = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                mhz = float(line.split(":")[1])
+                break
+    except OSError:
+        pass
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    bits = 512 if "avx512f" in flags else 256
+    ghz = (mhz or 2000.0) / 1000
+    return {"float64": threads * 2 * (bits // 64) * 2 * ghz, "float32": threads * 2 * (bits // 32) * 2 * ghz,
+            "clock_ghz": ghz, "simd_bits": bits}
+
+
+# ------------------------------------------------------------------------------------ steps
+def plain_step_factory(problem, x):
+    """The obvious torch step (what the issue compares against)."""
+    d = x.shape[1]
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(d, WIDTH), nn.Softsign(), nn.Linear(WIDTH, d)).to(x.dtype)
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+    n = x.shape[0]
+
+    def step():
+        for _ in range(K):
+            z = torch.randn(x.shape, dtype=x.dtype, generator=g)
+            out = net(torch.cat([x, x + ALPHA * z, x - ALPHA * z]))
+            s0, sp, sm = out[:n], out[n:2 * n], out[2 * n:]
+            loss = (s0 * s0).sum(1).mean() + ((sp - sm) * z).sum(1).mean() / ALPHA
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            s = net(x)
+        problem.velocity(x, s)
+
+    return step
+
+
+def fused_step_factory(problem, x, backend="fused"):
+    est = ln.SBTM(init_tol=0.5, init_lr=1e-2, init_max_iter=200, backend=backend)
+    est.initialize(problem, x, 0.0, 0)
+
+    def step():
+        s = est(x, 0.0)
+        problem.velocity(x, s)
+
+    return step
+
+
+def sample(problem, n, dtype):
+    return problem.sample(n, ln.make_generator(0, "initial-sample")).to(dtype)
+
+
+def part_ratio(quick):
+    problem = ln.anisotropic_gaussian(3)
+    ns = [100, 1000, 12800] + ([] if quick else [100_000])
+    rows = []
+    for threads in (1, 2):
+        set_threads(threads)
+        for dtype in (torch.float32, torch.float64):
+            for n in ns:
+                x = sample(problem, n, dtype)
+                plain, fused = plain_step_factory(problem, x), fused_step_factory(problem, x)
+                plain(), fused()                                  # warm-up (and compile)
+                k = 5 if n <= 1000 else (3 if n <= 12800 else 1)
+                tp, tf = float("inf"), float("inf")
+                for _ in range(k):                               # alternate: same load for both
+                    tp = min(tp, best_of(plain, 1))
+                    tf = min(tf, best_of(fused, 1))
+                fl = flops_per_step(n, 3)
+                row = {"threads": threads, "dtype": str(dtype)[6:], "n": n, "best_of": k,
+                       "plain_s": tp, "fused_s": tf, "speedup": tp / tf,
+                       "plain_gflops": fl / tp / 1e9, "fused_gflops": fl / tf / 1e9}
+                rows.append(row)
+                print(f"ratio  threads={threads} {row['dtype']} n={n:>6}: plain {tp * 1e3:9.2f} ms, fused "
+                      f"{tf * 1e3:8.2f} ms, x{tp / tf:5.1f}, fused {row['fused_gflops']:.1f} GFlop/s", flush=True)
+    set_threads(2)
+    return rows
+
+
+def part_scaling(quick):
+    problem = ln.anisotropic_gaussian(3)
+    ns = [100, 400, 1600, 6400, 25600] + ([] if quick else [102400])
+    out = {}
+    set_threads(2)
+    for dtype in (torch.float32, torch.float64):
+        times = {}
+        for n in ns:
+            x = sample(problem, n, dtype)
+            f = fused_step_factory(problem, x)
+            f()
+            times[n] = best_of(f, 3 if n <= 25600 else 2)
+            print(f"scaling {str(dtype)[6:]} n={n:>6}: {times[n] * 1e3:9.2f} ms per step", flush=True)
+        big = [n for n in ns if n >= 1600]
+        out[str(dtype)[6:]] = {"seconds_per_step": {str(n): t for n, t in times.items()},
+                               "slope_1600_up": ln.loglog_slope(big, [times[n] for n in big]),
+                               "slope_all": ln.loglog_slope(ns, [times[n] for n in ns])}
+        print(f"  slope (n >= 1600) {out[str(dtype)[6:]]['slope_1600_up']:.2f}", flush=True)
+    return out
+
+
+def part_others(quick):
+    """What limits the configurations the numba kernel does not cover, n = 1000, float64:
+    per training (K = 25), and the floor set by the depth-2 network's three (3n x w) x (w x w)
+    products per Adam step alone (torch matmul, MKL)."""
+    n = 1000
+    set_threads(2)
+    out = {}
+    cases = [("depth1_denoising_fused", ln.anisotropic_gaussian(3), {"backend": "fused"}),
+             ("depth1_denoising_torch", ln.anisotropic_gaussian(3), {"backend": "torch"}),
+             ("depth2_denoising_torch", ln.bkw(3), {"depth": 2, "backend": "torch"}),
+             ("depth2_denoising_fused", ln.bkw(3), {"depth": 2, "backend": "fused"}),
+             ("depth1_implicit_torch", ln.anisotropic_gaussian(3), {"loss": "implicit"}),
+             ("depth1_weighted_denoising_torch", ln.anisotropic_gaussian(3), {"loss": "weighted_denoising"})]
+    for name, problem, kw in cases:
+        x = sample(problem, n, torch.float64)
+        est = ln.SBTM(init_tol=0.9, init_lr=1e-2, init_max_iter=100, **kw)
+        est.initialize(problem, x, problem.t0, 0)
+        est.train(x)
+        t = best_of(lambda: est.train(x), 3)
+        out[name] = {"n": n, "dtype": "float64", "train_s": t}
+        print(f"others {name}: {t * 1e3:.1f} ms per training (K = 25)", flush=True)
+    a = torch.randn(3 * n, WIDTH, dtype=torch.float64)
+    w = torch.randn(WIDTH, WIDTH, dtype=torch.float64)
+    t = best_of(lambda: [a @ w for _ in range(3 * K)], 5)
+    out["depth2_gemm_floor"] = {"n": n, "dtype": "float64", "train_s": t,
+                                "gflops": 3 * K * 2 * 3 * n * WIDTH * WIDTH / t / 1e9}
+    print(f"others depth-2 GEMM floor: {t * 1e3:.1f} ms per training ({out['depth2_gemm_floor']['gflops']:.0f} GFlop/s)",
+          flush=True)
+    return out
+
+
+def part_ensemble(quick):
+    """5 seeds: solve_ensemble vs 5 single solves. Whole runs (t_end = 20 dt, start-up fit
+    included) and the 20 steps alone (difference of runs of 25 and 5 steps)."""
+    from landau_nb.ensemble import solve_ensemble
+    problem = ln.anisotropic_gaussian(3)
+    seeds = [0, 1, 2, 3, 4]
+    set_threads(2)
+    out = {}
+    for n in ((100,) if quick else (100, 1000)):
+        res = {}
+        for backend in ("fused", "torch"):
+            def singles(steps):
+                return [ln.solve(problem, "sbtm", seed=s, n=n, t_end=steps * problem.dt, backend=backend,
+                                 init_tol=1e-2, init_lr=1e-2) for s in seeds]
+
+            def ens(steps):
+                return solve_ensemble(problem, "sbtm", seeds=seeds, n=n, t_end=steps * problem.dt,
+                                      backend=backend, init_tol=1e-2, init_lr=1e-2)
+
+            ens(2)
+            singles(2)
+            k = 3 if n <= 100 else 1
+            t = {}
+            for name, f in (("singles", singles), ("ensemble", ens)):
+                for steps in (5, 20, 25):
+                    t[name, steps] = float("inf")
+            for _ in range(k):                                   # alternate the two
+                for steps in (5, 20, 25):
+                    for name, f in (("singles", singles), ("ensemble", ens)):
+                        t[name, steps] = min(t[name, steps], best_of(lambda: f(steps), 1))
+            res[backend] = {"singles_run_s": t["singles", 20], "ensemble_run_s": t["ensemble", 20],
+                            "run_speedup": t["singles", 20] / t["ensemble", 20],
+                            "singles_20_steps_s": t["singles", 25] - t["singles", 5],
+                            "ensemble_20_steps_s": t["ensemble", 25] - t["ensemble", 5]}
+            res[backend]["steps_speedup"] = res[backend]["singles_20_steps_s"] / res[backend]["ensemble_20_steps_s"]
+        out[str(n)] = {"members": len(seeds), "steps": 20, "best_of": k, **res,
+                       "fused_ensemble_vs_torch_singles_run": res["torch"]["singles_run_s"]
+                       / res["fused"]["ensemble_run_s"],
+                       "fused_ensemble_vs_torch_singles_steps": res["torch"]["singles_20_steps_s"]
+                       / res["fused"]["ensemble_20_steps_s"]}
+        for backend, r in res.items():
+            print(f"ensemble n={n} {backend}: 5 singles {r['singles_run_s']:.2f} s / ensemble {r['ensemble_run_s']:.2f} s "
+                  f"per run (x{r['run_speedup']:.2f}); 20 steps alone x{r['steps_speedup']:.2f}", flush=True)
+        print(f"ensemble n={n}: fused ensemble vs 5 torch singles: run x{out[str(n)]['fused_ensemble_vs_torch_singles_run']:.1f}, "
+              f"steps x{out[str(n)]['fused_ensemble_vs_torch_singles_steps']:.1f}", flush=True)
+    return out
+
+
+# ------------------------------------------------------------------------------------ sweep
+def _short_solve_cost(exp, spec_opts, solver, n, solve_kw):
+    """(seconds per step, start-up seconds) of a run from two short solves (2 and 6 steps)."""
+    problem = exp.make_problem()
+    kw = {k: v for k, v in solve_kw.items() if k not in ("kde_l2", "save_every", "kde_samples", "t_end")}
+    walls = {}
+    for steps in (2, 6):
+        t0 = time.perf_counter()
+        ln.solve(problem, solver, n=n, seed=0, t_end=problem.t0 + steps * problem.dt, **kw, **spec_opts)
+        walls[steps] = time.perf_counter() - t0
+    per = max((walls[6] - walls[2]) / 4, 1e-6)
+    return per, max(walls[2] - 2 * per, 0.0)
+
+
+def _kde_cost(exp, n, samples):
+    problem = exp.make_problem()
+    x = problem.sample(n, ln.make_generator(0, "k"))
+    t = problem.t0
+    t0 = time.perf_counter()
+    ln.kde_l2_error(x, lambda y: problem.log_density(y, t), lambda m, g: problem.sample_at(m, t, g),
+                    m=samples, generator=ln.make_generator(0, "kde"))
+    return time.perf_counter() - t0
+
+
+def _extrapolate(points, n):
+    """Power law through the two measured points (log-log line), evaluated at n."""
+    (n1, t1), (n2, t2) = sorted(points.items())
+    slope = math.log(t2 / t1) / math.log(n2 / n1)
+    return t2 * (n / n2) ** slope, slope
+
+
+def part_sweep(quick):
+    set_threads(2)
+    probe = (400, 1600) if quick else (800, 3200)
+    groups = {}
+    for name, exp in ln.EXPERIMENTS.items():
+        problem = exp.make_problem()
+        for spec in exp.runs("paper"):
+            key = (name, spec.label)
+            g = groups.setdefault(key, {"spec": spec, "runs": []})
+            t_end = spec.solve.get("t_end", problem.t_end)
+            steps = round((t_end - problem.t0) / problem.dt)
+            g["runs"].append((spec.n, steps, spec.solve))
+    total, rows = 0.0, []
+    for (name, label), g in groups.items():
+        spec = g["spec"]
+        exp = ln.EXPERIMENTS[name]
+        opts = dict(spec.options)
+        opts.pop("record_losses", None)
+        per, start = {}, {}
+        for n in probe:
+            per[n], start[n] = _short_solve_cost(exp, opts, spec.solver, n, spec.solve)
+        kde_s = {}
+        if spec.solve.get("kde_l2"):
+            for n in probe:
+                kde_s[n] = _kde_cost(exp, n, spec.solve.get("kde_samples", 2**14))
+        cost = 0.0
+        for n, steps, solve_kw in g["runs"]:
+            t_step, slope = _extrapolate(per, n)
+            t_start = max(start.values())
+            c = t_start + steps * t_step
+            if kde_s:
+                snaps = steps // solve_kw.get("save_every", steps) + 1
+                c += snaps * _extrapolate(kde_s, n)[0]
+            cost += c
+        total += cost
+        rows.append({"experiment": name, "label": label, "solver": spec.solver, "runs": len(g["runs"]),
+                     "steps_per_run": sorted({s for _, s, _ in g["runs"]}), "ns": sorted({n for n, _, _ in g["runs"]}),
+                     "probe_seconds_per_step": {str(n): v for n, v in per.items()},
+                     "probe_startup_s": {str(n): v for n, v in start.items()},
+                     "slope": _extrapolate(per, 12800)[1], "kde_snapshot_s": {str(n): v for n, v in kde_s.items()},
+                     "estimated_s": cost})
+        print(f"sweep {name:>16}/{label:<24} {len(g['runs']):>3} runs: {cost / 60:8.1f} min "
+              f"(slope {rows[-1]['slope']:.2f})", flush=True)
+    print(f"sweep total: {total / 3600:.2f} h on {os.cpu_count()} cores", flush=True)
+    return {"probe_ns": list(probe), "groups": rows, "total_s": total, "total_h": total / 3600}
+
+
+PARTS = {"ratio": part_ratio, "scaling": part_scaling, "others": part_others, "ensemble": part_ensemble,
+         "sweep": part_sweep}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="smaller n (a smoke run)")
+    ap.add_argument("--parts", default=",".join(PARTS))
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "sbtm_step.json"))
+    args = ap.parse_args(argv)
+    parts = [p for p in args.parts.split(",") if p]
+    for p in parts:
+        ln._checks.check_choice("part", p, tuple(PARTS))
+    out = Path(args.out)
+    record = json.loads(out.read_text()) if out.exists() else {}
+    start = time.perf_counter()
+    load0 = os.getloadavg()
+    for p in parts:
+        record[p] = PARTS[p](args.quick)
+        record.setdefault("meta", {})[p] = {"quick": args.quick, "load_average_start": load0,
+                                            "load_average_end": os.getloadavg(),
+                                            "wall_s": time.perf_counter() - start}
+    record.setdefault("meta", {}).update({
+        "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+        "cpu": platform.processor() or platform.machine(), "peak_gflops_2_threads": peak_gflops(2)})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
