@@ -857,7 +857,22 @@ class Results:
 
     def __repr__(self):
         return (f"Results({self.experiment.name!r}, scale={self.scale!r}, runs={len(self.runs)}, "
-                f"failed={len(self.failed)}, folder={str(self.folder)!r})")
+                f"failed={len(self.failed)}, folder={_display_folder(self.folder)!r})")
+
+
+def _display_folder(folder) -> str:
+    """``folder`` relative to the working directory when inside it, and with a book-scale
+    temporary folder shown as ``<tmp>/...``: printed outputs must not depend on the machine."""
+    folder = Path(folder).resolve()
+    for base, shown in ((Path.cwd().resolve(), None), (Path(tempfile.gettempdir()).resolve(), "<tmp>")):
+        if folder.is_relative_to(base):
+            rel = folder.relative_to(base)
+            if shown is None:
+                return str(rel)
+            # the temporary folder itself has a random name (landau-XXXX): hide it too
+            return str(Path(shown, *rel.parts[1:])) if rel.parts[:1] and rel.parts[0].startswith("landau-") \
+                else str(Path(shown, rel))
+    return str(folder)
 
 
 class ErrorTable:

@@ -198,8 +198,9 @@ def denoising_bias_variance(alphas=None, *, n=200, draws=200, field=None, seed=0
 
 
 def plot_denoising(curves: dict, alpha=None, fig=None, *, label="exact mixture score"):
-    """Draw :func:`denoising_bias_variance` output: bias (left) and standard deviation of one
-    draw (right) against alpha, log-log, the alpha -> 0 limit dashed, ``alpha`` marked."""
+    """Draw :func:`denoising_bias_variance` output (score_matching chapter): bias against alpha
+    (left, log-log) and standard deviation of one draw (right, linear axis from 0: it barely
+    changes with alpha), the alpha -> 0 limit dashed, ``alpha`` marked."""
     from matplotlib.figure import Figure
 
     from . import plotting as lp
@@ -209,7 +210,7 @@ def plot_denoising(curves: dict, alpha=None, fig=None, *, label="exact mixture s
     a = curves["alphas"]
     color = lp.COLORS["exact"] if label == "exact mixture score" else lp.COLORS["sbtm"]
     ax_b.loglog(a, curves["bias"], "o-", ms=3, color=color, label=label)
-    ax_s.loglog(a, curves["std"], "o-", ms=3, color=color, label=label)
+    ax_s.semilogx(a, curves["std"], "o-", ms=3, color=color, label=label)
     ax_s.axhline(curves["std_limit"], **lp.REFERENCE_STYLE, label=r"$\alpha\to0$: $\sqrt{2\|J_{sym}\|_F^2}$")
     if alpha is not None:
         alpha = check_positive("alpha", alpha)
@@ -218,12 +219,13 @@ def plot_denoising(curves: dict, alpha=None, fig=None, *, label="exact mixture s
             ax.axvline(alpha, color="gray", lw=1, label=rf"$\alpha = {alpha:.3g}$")
             ax.plot([a[i]], [curves[key][i]], "s", ms=8, mfc="none", color="black")
         ax_b.set_title(rf"bias at $\alpha\approx{a[i]:.3g}$: {curves['bias'][i]:.2e}", fontsize=10)
-        ax_s.set_title(rf"variance at $\alpha\approx{a[i]:.3g}$: {curves['variance'][i]:.3g}", fontsize=10)
+        ax_s.set_title(rf"std of one draw at $\alpha\approx{a[i]:.3g}$: {curves['std'][i]:.3g}", fontsize=10)
     for ax in (ax_b, ax_s):
         ax.set_xlabel(r"denoising constant $\alpha$")
         ax.legend(fontsize=8)
     ax_b.set_ylabel(f"bias (RMS over {curves['n']} points)")
     ax_s.set_ylabel(f"std of one draw ({curves['draws']} draws)")
+    ax_s.set_ylim(0, 1.15 * max(float(np.max(curves["std"])), curves["std_limit"]))
     fig.tight_layout()
     return fig
 

@@ -21,6 +21,9 @@ For every page in _toc.yml, in the full edition (_build/html):
     and its `#anchor` is an id on the target page;
   * theorem-like blocks (sphinx-proof) and exercises (sphinx-exercise) show
     "<Kind> <number>" titles; exercise numbers are unique in the whole book;
+  * numbering is per chapter: on a numbered chapter (h1 "N. Title") every figure,
+    equation, theorem-like block and exercise is numbered N.1, N.2, ... in page order
+    (one counter per kind of block), on the unnumbered preface 1, 2, ...;
   * every dropdown solution is hidden at first and opens when its toggle
     button (the chevron in its title) is clicked.
 The student edition (_build/student/html, `make student`) gets the same page
@@ -235,6 +238,54 @@ JS_BLOCKS = r"""() => {
   return {theorems, exercises, solutions};
 }"""
 
+JS_NUMBERS = r"""() => {
+  const main = document.querySelector('main') || document.body;
+  const h1 = main.querySelector('h1 .section-number');
+  const text = sel => [...main.querySelectorAll(sel)].map(e => e.textContent.trim());
+  return {chapter: h1 ? h1.textContent.trim() : '',
+          figures: text('figcaption .caption-number'),
+          equations: text('.math .eqno, .eqno'),
+          blocks: [...main.querySelectorAll('div.proof.admonition, div.exercise.admonition')]
+                    .map(e => e.querySelector(':scope > .admonition-title'))
+                    .filter(t => t).map(t => t.textContent.replace(/\s+/g, ' ').trim())};
+}"""
+
+
+def numbering_problems(chapter: str, figures, equations, blocks) -> list[str]:
+    """Per-chapter numbering of one page: with chapter "N." (empty: an unnumbered page) every
+    figure ("Fig. N.k"), equation ("(N.k)") and block ("Kind N.k ...") is numbered N.k, with
+    k = 1, 2, ... in page order, one counter per kind. Returns the problems found."""
+    prefix = chapter.rstrip(".").strip()
+    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)$" if prefix else r"^(\d+)$")
+    problems, seen = [], defaultdict(list)
+    items = [("Fig.", f.removeprefix("Fig.").strip()) for f in figures]
+    for e in equations:                   # "(3.2)" followed by the headerlink's "#"
+        m = re.search(r"\(([\d.]+)\)", e)
+        items.append(("equation", m.group(1) if m else e))
+    for title in blocks:
+        m = re.match(r"^(Solution to )?([A-Z][a-z]+) (\d+(?:\.\d+)*)", title)
+        if m and not m.group(1):
+            items.append((m.group(2), m.group(3)))
+    for kind, number in items:
+        m = pattern.match(number)
+        if not m:
+            problems.append(f"{kind} {number}: not numbered in chapter {prefix or '(none)'}")
+        else:
+            seen[kind].append(int(m.group(1)))
+    for kind, ks in seen.items():
+        if ks != list(range(1, len(ks) + 1)):
+            problems.append(f"{kind} numbers {ks} are not 1, 2, ... in page order")
+    return problems
+
+
+def test_numbering_problems_finds_book_wide_numbers():
+    assert numbering_problems("3.", ["Fig. 3.1", "Fig. 3.2"], ["(3.1)"],
+                              ["Lemma 3.1 (x)", "Exercise 3.1 (y)", "Solution to Exercise 3.1"]) == []
+    assert numbering_problems("", ["Fig. 1"], [], ["Exercise 1", "Exercise 2"]) == []
+    assert numbering_problems("9.", ["Fig. 24"], [], []) != []           # numbered across the book
+    assert numbering_problems("9.", ["Fig. 9.2"], [], []) != []          # 9.1 missing
+    assert numbering_problems("2.", [], [], ["Exercise 2.1", "Exercise 2.1"]) != []
+
 JS_SOLUTION_SNIPPETS = r"""() => {
  // text of the page without its solutions: a fragment found there is not solution-specific
  const rest = document.body.cloneNode(true);
@@ -320,6 +371,11 @@ def check_common(edition, page_name, page, problems, server, site, base):
             f"Exercise {mnum.group(1)} numbered twice: {other} and {(page_name, e['id'])}"
     s["numbered_theorem_like"] += len(blocks["theorems"])
     s["exercises"] += len(blocks["exercises"])
+    numbers = page.evaluate(JS_NUMBERS)
+    bad = numbering_problems(numbers["chapter"], numbers["figures"], numbers["equations"],
+                             numbers["blocks"])
+    assert not bad, f"{page_name}: numbering is not per chapter:\n  " + "\n  ".join(bad)
+    s["numbered_figures"] += len(numbers["figures"])
     return blocks
 
 
