@@ -43,4 +43,7 @@ from .explorers import (denoising_bias_variance, denoising_explorer, relaxation_
 from .experiments import (EXPERIMENTS, Experiment, Results, get_experiment, loglog_slope, reproduce,
                           run_experiment)
 
+from .tracers import TracerParticles, tracer_kl, tracer_score_loss, tracer_velocity
+from .losses import value_and_jacobian
+
 __all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]

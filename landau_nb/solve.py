@@ -30,6 +30,7 @@ from .problems import Problem
 from .sbtm import SBTM
 from .score import ExactScore, ScoreEstimator
 from .seeding import make_generator
+from .tracers import TracerParticles
 from .trajectory import Trajectory, environment_versions
 
 __all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS"]
@@ -88,7 +89,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
           seed: int = 0, device="cpu", dtype=torch.float64, stepper: str = "euler",
           dt: float | None = None, t_end: float | None = None, save_every: int | None = None,
           velocity_method: str = "auto", batch_size: int | None = None, kde_l2: bool = False, kde_samples: int = 2**14,
-          track_log_density: bool = False, progress: bool = False, callback=None,
+          track_log_density: bool = False, tracers: int | None = None, progress: bool = False, callback=None,
           checkpoint=None, checkpoint_every: int = 50, resume: bool = True,
           **options) -> Trajectory:
     """Solve ``problem`` with particles moved by its velocity field and scores from ``method``.
@@ -114,6 +115,12 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         Records ``entropy`` = (1/n) sum log u(X_i), and for exact-solution problems ``kl`` =
         (1/n) sum [log u(X_i) - log u*(X_i)] (a Monte Carlo estimate of KL(u_t || u*_t)) and
         ``score_loss_D`` = (1/n) sum |s - grad log u*|^2_D (Landau problems).
+    tracers : a number m >= 2 of held-out tracers (:class:`~landau_nb.tracers.TracerParticles`,
+        own random stream): drawn from u_{t0}, moved by the same velocity field, carrying log u,
+        no part in training or in the interaction sum; the particles' run is unchanged. For
+        exact-solution problems records ``kl_tracers`` and ``kl_tracers_se``, an unbiased
+        estimate of KL(u_t || u*_t) and its standard error, and (Landau) the weighted loss
+        ``score_loss_D_tracers`` at the tracers.
     progress : show a tqdm progress bar. callback : called as ``callback(k, t, x, s, v)``.
     checkpoint : a folder for checkpoints (written atomically every ``checkpoint_every``
         steps, with the network, optimiser and random-stream states). With ``resume=True`` a
@@ -182,6 +189,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
             "cov_error_equilibrium", "momentum_drift", "time_score", "time_velocity", "gd_steps"]
     if track_log_density:
         keys += ["entropy", "kl", "score_loss_D"]
+    if tracers is not None:
+        keys += ["kl_tracers", "kl_tracers_se", "score_loss_D_tracers"]
     rec = {k: np.full(N + 1, np.nan) for k in keys}
     rec["mean"] = np.full((N + 1, d), np.nan)
     rec["second_moment"] = np.full((N + 1, d, d), np.nan)
@@ -197,6 +206,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         "track_log_density": bool(track_log_density),
         "versions": environment_versions(),
     }
+    if tracers is not None:
+        meta["tracers"] = tracers = check_int("tracers", tracers, low=2)
 
     def snapshot(k, xk):
         saved_t.append(times[k])
@@ -272,6 +283,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         arrays["kde"] = np.asarray(kde, dtype=np.float64)
         if log_uk is not None:
             arrays["log_u"] = log_uk.detach().cpu().numpy()
+        if tr is not None:
+            arrays["tracers.y"], arrays["tracers.log_u"] = tr.y.cpu().numpy(), tr.log_u.cpu().numpy()
         save_checkpoint(checkpoint, k, arrays,
                         {"identity": identity, "estimator": est_meta, "drift_warned": drift_warned,
                          "elapsed": time.perf_counter() - wall0})
@@ -279,6 +292,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     wall0 = time.perf_counter()
     k_start = 0
     log_u = None
+    tr = TracerParticles(problem, tracers, seed=seed, device=dev, dtype=dtype) if tracers is not None else None
     if checkpoint is not None and resume and has_checkpoint(checkpoint):
         k_start, arrays, cmeta = load_checkpoint(checkpoint)
         if cmeta.get("identity") != identity:
@@ -301,10 +315,15 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         kde.extend(arrays["kde"].tolist())
         if "log_u" in arrays:
             log_u = torch.from_numpy(arrays["log_u"]).to(device=dev)
+        if tr is not None:
+            tr.y, tr.log_u = (torch.from_numpy(arrays[f"tracers.{a}"]).to(device=dev) for a in ("y", "log_u"))
         drift_warned = bool(cmeta["drift_warned"])
         wall0 -= float(cmeta["elapsed"])
     else:
         estimator.initialize(problem, x, t0, seed)
+    if tr is not None and estimator.field(t0) is None:
+        raise ValueError(f"tracers need a score field; method={estimator.name!r} only gives values at "
+                         "the particles (use 'sbtm' or 'exact')")
     if track_log_density:
         if estimator.field(t0) is None:
             raise ValueError(f"track_log_density=True needs a score field; method={estimator.name!r} only "
@@ -353,6 +372,12 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
                         err = s.to(f64) - s_true
                         D = collision_matrix(xk, gamma=problem.gamma, B=problem.B)
                         rec["score_loss_D"][k] = float(torch.einsum("na,nab,nb->n", err, D, err).mean())
+        if tr is not None:      # held-out tracers: the field at the current particles, no training
+            tr_v = tr.velocity(estimator.field(tk), x, s)
+            if exact:
+                rec["kl_tracers"][k], rec["kl_tracers_se"][k] = tr.kl(tk)
+                if problem.equation == "landau":
+                    rec["score_loss_D_tracers"][k] = tr.score_loss(estimator.field(tk), x, tk)
         rec["time_score"][k], rec["time_velocity"][k] = ts, tv
         rec["gd_steps"][k] = estimator.stats.get("gd_steps", np.nan)
         scale = max(1.0, math.sqrt(rec["energy"][0]))
@@ -372,6 +397,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
             x_new = (x + dt * v).detach()
             if track_log_density:
                 log_u = log_u + dt * rate
+            if tr is not None:
+                tr.advance(dt, *tr_v)
         else:
             x_pred = (x + dt * v).detach()
             if not bool(torch.isfinite(x_pred).all()):
@@ -385,6 +412,9 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
             x_new = (x + 0.5 * dt * (v + v2)).detach()
             if track_log_density:
                 log_u = log_u + 0.5 * dt * (rate + log_density_rate(x_pred, s2, tk + dt))
+            if tr is not None:
+                tr_v2 = tr.velocity(estimator.field(tk + dt), x_pred, s2, at=tr.y + dt * tr_v[0])
+                tr.advance(0.5 * dt, tr_v[0] + tr_v2[0], tr_v[1] + tr_v2[1])
         if not bool(torch.isfinite(x_new).all()):
             fail(k + 1, "positions", x)
         x = x_new
