@@ -51,7 +51,8 @@ from .explorers import (denoising_bias_variance, denoising_explorer, plot_denois
                         relaxation_curves, relaxation_explorer)
 from .experiments import (EXPERIMENTS, Experiment, Results, get_experiment, loglog_slope, reproduce,
                           run_experiment)
-from .tracers import TracerParticles, tracer_kl, tracer_score_loss, tracer_velocity
+from .tracers import (TracerParticles, tracer_field_derivatives, tracer_kl, tracer_score_loss,
+                      tracer_velocity)
 from .source import show_source
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]

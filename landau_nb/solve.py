@@ -119,8 +119,10 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         own random stream): drawn from u_{t0}, moved by the same velocity field, carrying log u,
         no part in training or in the interaction sum; the particles' run is unchanged. For
         exact-solution problems records ``kl_tracers`` and ``kl_tracers_se``, an unbiased
-        estimate of KL(u_t || u*_t) and its standard error, and (Landau) the weighted loss
-        ``score_loss_D_tracers`` at the tracers.
+        estimate of KL(u_t || u*_t) and its standard error; for Landau problems
+        ``score_loss_tracers`` = (1/m) sum |s - grad log u_t|^2_D at the tracers, with the
+        transported score of u_t (the loss of Theorem 4.2), and ``score_loss_D_tracers``, the
+        same with grad log u*_t.
     progress : show a tqdm progress bar. callback : called as ``callback(k, t, x, s, v)``.
     checkpoint : a folder for checkpoints (written atomically every ``checkpoint_every``
         steps, with the network, optimiser and random-stream states). With ``resume=True`` a
@@ -190,7 +192,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     if track_log_density:
         keys += ["entropy", "kl", "score_loss_D"]
     if tracers is not None:
-        keys += ["kl_tracers", "kl_tracers_se", "score_loss_D_tracers"]
+        keys += ["kl_tracers", "kl_tracers_se", "score_loss_tracers", "score_loss_D_tracers"]
     rec = {k: np.full(N + 1, np.nan) for k in keys}
     rec["mean"] = np.full((N + 1, d), np.nan)
     rec["second_moment"] = np.full((N + 1, d, d), np.nan)
@@ -284,7 +286,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         if log_uk is not None:
             arrays["log_u"] = log_uk.detach().cpu().numpy()
         if tr is not None:
-            arrays["tracers.y"], arrays["tracers.log_u"] = tr.y.cpu().numpy(), tr.log_u.cpu().numpy()
+            arrays.update({f"tracers.{i}": a.cpu().numpy() for i, a in enumerate(tr.state) if a is not None})
         save_checkpoint(checkpoint, k, arrays,
                         {"identity": identity, "estimator": est_meta, "drift_warned": drift_warned,
                          "elapsed": time.perf_counter() - wall0})
@@ -316,7 +318,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         if "log_u" in arrays:
             log_u = torch.from_numpy(arrays["log_u"]).to(device=dev)
         if tr is not None:
-            tr.y, tr.log_u = (torch.from_numpy(arrays[f"tracers.{a}"]).to(device=dev) for a in ("y", "log_u"))
+            tr.y, tr.log_u, tr.grad_log_u = (torch.from_numpy(arrays[f"tracers.{i}"]).to(device=dev)
+                                             if f"tracers.{i}" in arrays else None for i in range(3))
         drift_warned = bool(cmeta["drift_warned"])
         wall0 -= float(cmeta["elapsed"])
     else:
@@ -373,11 +376,13 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
                         D = collision_matrix(xk, gamma=problem.gamma, B=problem.B)
                         rec["score_loss_D"][k] = float(torch.einsum("na,nab,nb->n", err, D, err).mean())
         if tr is not None:      # held-out tracers: the field at the current particles, no training
-            tr_v = tr.velocity(estimator.field(tk), x, s)
+            tr_rate = tr.rate(estimator.field(tk), x, s)
             if exact:
                 rec["kl_tracers"][k], rec["kl_tracers_se"][k] = tr.kl(tk)
-                if problem.equation == "landau":
-                    rec["score_loss_D_tracers"][k] = tr.score_loss(estimator.field(tk), x, tk)
+            if problem.equation == "landau":
+                rec["score_loss_tracers"][k] = tr.score_loss(estimator.field(tk), x, tk)
+                if exact:
+                    rec["score_loss_D_tracers"][k] = tr.score_loss(estimator.field(tk), x, tk, False)
         rec["time_score"][k], rec["time_velocity"][k] = ts, tv
         rec["gd_steps"][k] = estimator.stats.get("gd_steps", np.nan)
         scale = max(1.0, math.sqrt(rec["energy"][0]))
@@ -398,7 +403,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
             if track_log_density:
                 log_u = log_u + dt * rate
             if tr is not None:
-                tr.advance(dt, *tr_v)
+                tr.advance(dt, tr_rate)
         else:
             x_pred = (x + dt * v).detach()
             if not bool(torch.isfinite(x_pred).all()):
@@ -413,8 +418,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
             if track_log_density:
                 log_u = log_u + 0.5 * dt * (rate + log_density_rate(x_pred, s2, tk + dt))
             if tr is not None:
-                tr_v2 = tr.velocity(estimator.field(tk + dt), x_pred, s2, at=tr.y + dt * tr_v[0])
-                tr.advance(0.5 * dt, tr_v[0] + tr_v2[0], tr_v[1] + tr_v2[1])
+                tr.advance(dt, tr_rate, tr.rate(estimator.field(tk + dt), x_pred, s2, tr.predict(dt, tr_rate)))
         if not bool(torch.isfinite(x_new).all()):
             fail(k + 1, "positions", x)
         x = x_new

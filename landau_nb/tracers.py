@@ -31,7 +31,71 @@ from .losses import value_and_jacobian
 from .pairsum import tile_rows
 from .seeding import make_generator
 
-__all__ = ["TracerParticles", "tracer_velocity", "tracer_kl", "tracer_score_loss"]
+__all__ = ["TracerParticles", "tracer_velocity", "tracer_field_derivatives", "tracer_kl",
+           "tracer_score_loss"]
+
+
+def _check_field_inputs(y, x, score_field):
+    x = check_points("x", x)
+    y = check_points("y", y, min_n=1)
+    if y.shape[1] != x.shape[1] or y.dtype != x.dtype or y.device != x.device:
+        raise ValueError("y must have the dimension, dtype and device of the particles x")
+    if score_field is None:
+        raise ValueError("score_field is None: tracers need an estimator with a score field "
+                         "('sbtm' or 'exact'), not one with values at the particles only")
+    return y, x
+
+
+def _field(problem, y, x, s, sy, jac, tile):
+    """v(y) and div v(y) from s(y) = sy and its Jacobian jac (differentiable in all of them)."""
+    if problem.equation != "landau":
+        return problem.velocity(y, sy), problem.velocity_divergence(y, sy, jac)
+    n, d = x.shape
+    gamma, B = problem.gamma, problem.B
+    if gamma == 0:
+        return _field_moments(y, x, s, sy, jac, B)
+    rows = tile_rows(n, d, tile)
+    pulls, pairs = [], []
+    for i0 in range(0, y.shape[0], rows):
+        z = y[i0:i0 + rows, None, :] - x[None, :, :]
+        w = sy[i0:i0 + rows, None, :] - s[None, :, :]
+        r2 = (z * z).sum(-1)
+        zw = (z * w).sum(-1)
+        c = _radial_weight(r2, gamma)
+        pulls.append(((c * r2)[..., None] * w - (c * zw)[..., None] * z).sum(-2))
+        pairs.append((c * zw).sum(1))
+    D = collision_matrix(x, gamma=gamma, B=B, at=y, tile=tile)
+    div = (d - 1) * (B / n) * torch.cat(pairs) - torch.einsum("nak,nka->n", D, jac)
+    return torch.cat(pulls) * (-B / n), div
+
+
+def _field_moments(y, x, s, sy, jac, B):
+    """gamma = 0: the sums over j collapse into moments of the particles (as in the book's
+    "Maxwellian molecules in O(n)"), O(m d^2), differentiable in y. With X_j, Y centred at the
+    particles' mean, S1 = sum s_j, P = sum s_j X_j^T, q = tr P, m3 = sum |X_j|^2 s_j,
+    m4 = sum (X_j.s_j) X_j:
+
+        sum_j A(Y - X_j) s_j / B = |Y|^2 S1 - 2 P Y + m3 - (Y.S1) Y + q Y + P^T Y - m4,
+        sum_j (Y - X_j).(s(Y) - s_j) = n Y.s(Y) - Y.S1 - s(Y).sum X_j + q.
+    """
+    n, d = x.shape
+    mean = x.mean(0)
+    X, Y = x - mean, y - mean
+    S1 = s.sum(0)
+    P = s.T @ X
+    q = torch.trace(P)
+    x2 = (X * X).sum(1)
+    m3 = x2 @ s
+    m4 = (X * s).sum(1) @ X
+    y2 = (Y * Y).sum(1, keepdim=True)
+    a_s = y2 * S1 - 2 * Y @ P.T + m3 - (Y @ S1)[:, None] * Y + q * Y + Y @ P - m4
+    pair = n * (Y * sy).sum(1) - Y @ S1 - sy @ X.sum(0) + q
+    G = X.T @ X
+    eye = torch.eye(d, dtype=y.dtype, device=y.device)
+    D = (B / n) * ((n * y2[:, :, None] + x2.sum()) * eye - n * Y[:, :, None] * Y[:, None, :] - G)
+    v = -torch.einsum("nab,nb->na", D, sy) + (B / n) * a_s
+    div = (d - 1) * (B / n) * pair - torch.einsum("nak,nka->n", D, jac)
+    return v, div
 
 
 def tracer_velocity(problem, y: torch.Tensor, x: torch.Tensor, s: torch.Tensor, score_field,
@@ -44,34 +108,40 @@ def tracer_velocity(problem, y: torch.Tensor, x: torch.Tensor, s: torch.Tensor, 
     (so at y = x this is :func:`landau_velocity` and :func:`velocity_divergence`). For the
     heat and Fokker-Planck problems v is local, v(y) = v(y, s(y)). Book: "The KL bound".
     """
-    x = check_points("x", x)
-    y = check_points("y", y, min_n=1)
-    if y.shape[1] != x.shape[1] or y.dtype != x.dtype or y.device != x.device:
-        raise ValueError("y must have the dimension, dtype and device of the particles x")
-    if score_field is None:
-        raise ValueError("score_field is None: tracers need an estimator with a score field "
-                         "('sbtm' or 'exact'), not one with values at the particles only")
+    y, x = _check_field_inputs(y, x, score_field)
     sy, jac = value_and_jacobian(score_field, y)
-    sy, jac = sy.to(y.dtype), jac.to(y.dtype)
-    if problem.equation != "landau":
-        return problem.velocity(y, sy), problem.velocity_divergence(y, sy, jac)
-    n, d = x.shape
-    gamma, B = problem.gamma, problem.B
-    rows = tile_rows(n, d, tile)
-    pull = torch.empty_like(y)
-    pair = torch.empty(y.shape[0], dtype=y.dtype, device=y.device)
     with torch.no_grad():
-        for i0 in range(0, y.shape[0], rows):
-            z = y[i0:i0 + rows, None, :] - x[None, :, :]
-            w = sy[i0:i0 + rows, None, :] - s[None, :, :]
-            r2 = (z * z).sum(-1)
-            zw = (z * w).sum(-1)
-            c = _radial_weight(r2, gamma)
-            pull[i0:i0 + rows] = ((c * r2)[..., None] * w - (c * zw)[..., None] * z).sum(-2)
-            pair[i0:i0 + rows] = (c * zw).sum(1)
-        D = collision_matrix(x, gamma=gamma, B=B, at=y, tile=tile)
-        div = (d - 1) * (B / n) * pair - torch.einsum("nak,nka->n", D, jac)
-    return pull.mul_(-B / n), div
+        return _field(problem, y, x, s.detach(), sy.to(y.dtype), jac.to(y.dtype), tile)
+
+
+def _grad(out, y):
+    """d out / d y, zero where out does not depend on y (an affine score has constant div)."""
+    if not out.requires_grad:
+        return torch.zeros_like(y)
+    g = torch.autograd.grad(out, y, retain_graph=True, allow_unused=True)[0]
+    return torch.zeros_like(y) if g is None else g
+
+
+def tracer_field_derivatives(problem, y: torch.Tensor, x: torch.Tensor, s: torch.Tensor, score_field,
+                             tile: int | None = None):
+    """v(y), div v(y), the Jacobian grad v(y) (m, d, d; [i, k, a] = d v_k / d y_a) and
+    grad div v(y) (m, d), by automatic differentiation of the field (second derivatives of
+    the score). They transport the score of u along trajectories:
+    d/dt grad log u(Y) = -(grad v)^T grad log u(Y) - grad div v(Y). Book: "The KL bound".
+    """
+    y, x = _check_field_inputs(y, x, score_field)
+    d = y.shape[1]
+    with torch.enable_grad():
+        yl = y.detach().requires_grad_(True)
+        sy = score_field(yl).to(y.dtype)
+        jac = torch.stack([torch.autograd.grad(sy[:, k].sum(), yl, create_graph=True)[0]
+                           for k in range(d)], dim=1)
+        if not jac.requires_grad:                  # affine score field: constant Jacobian
+            jac = jac.detach()
+        v, div = _field(problem, yl, x, s.detach(), sy, jac, tile)
+        jv = torch.stack([_grad(v[:, k].sum(), yl) for k in range(d)], dim=1)
+        grad_div = _grad(div.sum(), yl)
+    return v.detach(), div.detach(), jv.detach(), grad_div.detach()
 
 
 def tracer_kl(problem, y: torch.Tensor, log_u: torch.Tensor, t: float) -> tuple[float, float]:
@@ -84,17 +154,22 @@ def tracer_kl(problem, y: torch.Tensor, log_u: torch.Tensor, t: float) -> tuple[
     return float(diff.mean()), float(diff.std() / math.sqrt(y.shape[0]))
 
 
-def tracer_score_loss(problem, y: torch.Tensor, x: torch.Tensor, score_field, t: float) -> float:
-    """Out-of-sample weighted loss (1/m) sum |s(y_i) - grad log u*_t(y_i)|^2_{D(y_i)}, with
-    D(y) = (B/n) sum_j A(y - X_j) from the particles x (Landau problems): the loss of
-    Theorem 4.2 with the exact score in place of grad log u_t, at points the network never saw."""
+def tracer_score_loss(problem, y: torch.Tensor, x: torch.Tensor, score_field, t: float,
+                      grad_log_u: torch.Tensor | None = None) -> float:
+    """Weighted loss (1/m) sum |s(y_i) - g_i|^2_{D(y_i)} at the points y, D(y) = (B/n) sum_j
+    A(y - X_j) from the particles x (Landau problems). With ``grad_log_u`` = g the transported
+    score of u_t at y, this is the loss L(t)/2 of Theorem 4.2; without it, g = grad log u*_t
+    (the stand-in ``score_loss_D`` of solve, here at points the network never saw)."""
     x = check_points("x", x)
     y = check_points("y", y, min_n=1)
     if problem.equation != "landau":
         raise ValueError(f"tracer_score_loss needs a Landau problem, got equation={problem.equation!r}")
     with torch.no_grad():
         y64 = y.to(torch.float64)
-        err = score_field(y).to(torch.float64) - problem.score(y64, t)
+        g = problem.score(y64, t) if grad_log_u is None else grad_log_u.to(torch.float64)
+        if g.shape != y.shape:
+            raise ValueError(f"grad_log_u must have the shape of y, {tuple(y.shape)}")
+        err = score_field(y).to(torch.float64) - g
         D = collision_matrix(x.to(torch.float64), gamma=problem.gamma, B=problem.B, at=y64)
         return float(torch.einsum("na,nab,nb->n", err, D, err).mean())
 
@@ -102,11 +177,15 @@ def tracer_score_loss(problem, y: torch.Tensor, x: torch.Tensor, score_field, t:
 class TracerParticles:
     """m held-out tracers drawn from u_{t0} with the random stream ``(seed, "tracers")``.
 
-    Attributes ``y`` (m, d) and ``log_u`` (m,) = log u_t(y) carried along the flow. Use
-    :meth:`velocity` for (v, div v) at the tracers (or at other points ``at``), then
-    :meth:`advance`; :meth:`kl` gives the estimate of :func:`tracer_kl`. ``solve(...,
-    tracers=m)`` does all this and records ``kl_tracers`` and ``kl_tracers_se``. Book:
-    "The KL bound", section "Held-out tracers".
+    State: ``y`` (m, d), ``log_u`` (m,) = log u_t(y) and ``grad_log_u`` (m, d) = grad log u_t(y)
+    (None when the problem has no initial score), carried along the flow by
+
+        dy/dt = v(y),  d/dt log u = -div v(y),  d/dt grad log u = -(grad v)^T grad log u - grad div v,
+
+    with v the field of :func:`tracer_velocity`. :meth:`rate` gives the three right-hand sides,
+    :meth:`advance` takes an explicit step (Euler with one rate, Heun with two, the second at
+    :meth:`predict`); :meth:`kl` and :meth:`score_loss` are the estimates. ``solve(...,
+    tracers=m)`` does all this. Book: "The KL bound", section "Held-out tracers".
     """
 
     def __init__(self, problem, m: int, *, seed: int = 0, device="cpu", dtype=torch.float64):
@@ -118,27 +197,54 @@ class TracerParticles:
         except NotImplementedError:
             raise ValueError(f"tracers need the initial density of the problem; {problem.name} "
                              "has none") from None
+        try:
+            g0 = problem.initial_score(y0).to(device=device, dtype=torch.float64)
+        except NotImplementedError:
+            g0 = None
         self.problem = problem
         self.y = y0.to(device=device, dtype=dtype)
         self.log_u = log_u0.to(device=device, dtype=torch.float64)
+        self.grad_log_u = g0
 
     @property
     def m(self) -> int:
         return self.y.shape[0]
 
-    def velocity(self, score_field, x, s, at=None):
-        """(v, div v) of the field built from particles x with scores s, at the tracers or at ``at``."""
-        return tracer_velocity(self.problem, self.y if at is None else at, x, s, score_field)
+    @property
+    def state(self) -> tuple:
+        return self.y, self.log_u, self.grad_log_u
 
-    def advance(self, dt: float, v: torch.Tensor, div: torch.Tensor) -> None:
-        """One explicit step: y <- y + dt v, log u <- log u - dt div v."""
+    def rate(self, score_field, x, s, state=None) -> tuple:
+        """(v, -div v, -(grad v)^T g - grad div v) at the tracers (or at ``state``, a tuple
+        (y, log_u, g) from :meth:`predict`) for the field of particles x with scores s."""
+        y, _, g = self.state if state is None else state
+        if g is None:
+            v, div = tracer_velocity(self.problem, y, x, s, score_field)
+            return v, -div.to(torch.float64), None
+        v, div, jv, grad_div = tracer_field_derivatives(self.problem, y, x, s, score_field)
+        dg = -torch.einsum("ika,ik->ia", jv.to(torch.float64), g) - grad_div.to(torch.float64)
+        return v, -div.to(torch.float64), dg
+
+    def predict(self, dt: float, rate: tuple) -> tuple:
+        """The state after an Euler step of length dt with ``rate`` (the tracers do not move)."""
         dt = check_positive("dt", dt)
-        self.y = (self.y + dt * v).detach()
-        self.log_u = self.log_u - dt * div.detach().to(torch.float64)
+        return tuple(None if a is None else a + dt * r for a, r in zip(self.state, rate))
 
-    def score_loss(self, score_field, x, t: float) -> float:
-        """:func:`tracer_score_loss` at the current tracers."""
-        return tracer_score_loss(self.problem, self.y, x, score_field, t)
+    def advance(self, dt: float, *rates: tuple) -> None:
+        """One explicit step of length dt with the mean of ``rates`` (one: Euler; the rates at
+        the start and at :meth:`predict`: Heun)."""
+        if not rates:
+            raise ValueError("advance needs at least one rate")
+        mean = [None if r[0] is None else sum(r) / len(rates) for r in zip(*rates)]
+        self.y, self.log_u, self.grad_log_u = self.predict(dt, mean)
+
+    def score_loss(self, score_field, x, t: float, transported: bool = True) -> float:
+        """:func:`tracer_score_loss` at the tracers, with their transported score (or with
+        grad log u*_t if ``transported=False``)."""
+        g = self.grad_log_u if transported else None
+        if transported and g is None:
+            raise ValueError(f"{self.problem.name}: no initial score, so no transported score")
+        return tracer_score_loss(self.problem, self.y, x, score_field, t, g)
 
     def kl(self, t: float) -> tuple[float, float]:
         """(estimate of KL(u_t || u*_t), its standard error) at the current tracers."""
