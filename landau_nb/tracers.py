@@ -16,7 +16,10 @@ Y_i(t) are m independent draws of the density u_t that the field transports, and
     KL_m = (1/m) sum_i [l_i - log u*_t(Y_i)],     standard error std_i(...) / sqrt(m),
 
 estimates KL(u_t || u*_t) without the in-sample bias of the same average at the particles
-(the time step adds its own O(dt) error, as for the particles).
+(the time step adds its own O(dt) error, as for the particles). The tracers also carry
+g = grad log u_t(Y) through dg/dt = -(grad v)^T g - grad div v(Y), so that
+(1/m) sum_i |s(Y_i) - g_i|^2_{D(Y_i)} estimates the loss of Theorem 4.2 (the book's
+(eq-kl_bound-tracer-ode) and (eq-kl_bound-tracer-estimates)).
 """
 
 from __future__ import annotations
