@@ -10,12 +10,19 @@ Public API (each function's docstring names the book chapter that derives it):
 * scores: :class:`SBTM`, :class:`Blob`, :class:`ExactScore`, :func:`blob_score`,
   :func:`kde_score`, :func:`blob_bandwidth`, :func:`score_mlp`
 * losses: :func:`denoising_loss`, :func:`implicit_loss`, :func:`weighted_denoising_loss`,
-  :func:`weighted_implicit_loss`, :func:`divergence`, :func:`denoising_divergence`
+  :func:`weighted_implicit_loss`, :func:`divergence`, :func:`denoising_divergence`,
+  :func:`value_and_jacobian`
+* entropies and the KL estimate: :func:`regularised_entropy`, :func:`estimated_entropy`,
+  :func:`bkw_entropy`; :class:`TracerParticles`, :func:`tracer_velocity`, :func:`tracer_kl`,
+  :func:`tracer_score_loss` (held-out tracers, ``solve(..., tracers=m)``); :func:`stein_rate`,
+  :func:`stein_recorder`, :func:`at_and_away_from_particles`
+* book listings: :func:`show_source`
 * running: :func:`solve`, :func:`solve_ensemble`, :class:`Trajectory`, :func:`seed_everything`, :class:`CheckpointError`
 * experiments (paper §5): :data:`EXPERIMENTS`, :func:`run_experiment`, :func:`reproduce`,
   :class:`Results`, :func:`loglog_slope`; command line ``python -m landau_nb``
-* explorers (ipywidgets, book): :func:`relaxation_explorer`, :func:`denoising_explorer`, and
-  their computations :func:`relaxation_curves`, :func:`denoising_bias_variance`
+* explorers (ipywidgets, book): :func:`relaxation_explorer`, :func:`denoising_explorer`,
+  their computations :func:`relaxation_curves`, :func:`denoising_bias_variance` and figures
+  :func:`plot_relaxation`, :func:`plot_denoising`
 """
 
 from ._version import __version__
@@ -23,11 +30,13 @@ from .blob import BANDWIDTH_RULES, Blob, blob_bandwidth, blob_score, kde_score
 from .collision import (collision_divergence, collision_kernel, collision_matrix,
                         landau_velocity, velocity_divergence)
 from .checkpoint import CheckpointError
-from .diagnostics import energy, entropy_rate, fourth_moment, frobenius, mean, second_moment
+from .diagnostics import (at_and_away_from_particles, energy, entropy_rate, fourth_moment, frobenius,
+                          mean, second_moment, stein_rate, stein_recorder)
+from .entropy import bkw_entropy, estimated_entropy, regularised_entropy
 from .kde import kde_l2_error, kde_log_density, kde_sample, scott_covariance
 from .losses import (denoising_divergence, denoising_loss, divergence, implicit_loss,
-                     relative_score_error, score_matching_loss, weighted_denoising_loss,
-                     weighted_implicit_loss)
+                     relative_score_error, score_matching_loss, value_and_jacobian,
+                     weighted_denoising_loss, weighted_implicit_loss)
 from .networks import score_mlp
 from .reporting import above, below
 from .problems import (BKW, AnisotropicGaussian, FokkerPlanck, GaussianMixture, HeatEquation,
@@ -40,9 +49,12 @@ from .seeding import derive_seed, make_generator, seed_everything
 from .solve import NonFiniteError, make_estimator, solve
 from .ensemble import EnsembleError, solve_ensemble
 from .trajectory import Trajectory
-from .explorers import (denoising_bias_variance, denoising_explorer, relaxation_curves,
-                        relaxation_explorer)
+from .explorers import (denoising_bias_variance, denoising_explorer, plot_denoising, plot_relaxation,
+                        relaxation_curves, relaxation_explorer)
 from .experiments import (EXPERIMENTS, Experiment, Results, get_experiment, loglog_slope, reproduce,
                           run_experiment)
+from .tracers import (TracerParticles, tracer_field_derivatives, tracer_kl, tracer_score_loss,
+                      tracer_velocity)
+from .source import show_source
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]

@@ -20,7 +20,7 @@ import torch
 from ._checks import check_like, check_points, check_positive
 
 __all__ = [
-    "divergence", "denoising_divergence", "denoising_loss", "implicit_loss",
+    "value_and_jacobian", "divergence", "denoising_divergence", "denoising_loss", "implicit_loss",
     "weighted_denoising_loss", "weighted_implicit_loss", "score_matching_loss",
     "relative_score_error",
 ]
@@ -36,6 +36,18 @@ def _value_and_jacobian(s: Field, x: torch.Tensor, create_graph: bool):
         rows = [torch.autograd.grad(out[:, k].sum(), x, create_graph=create_graph, retain_graph=True)[0]
                 for k in range(x.shape[1])]
     return out, torch.stack(rows, dim=1)
+
+
+def value_and_jacobian(f: Field, x: torch.Tensor, *, create_graph: bool = False):
+    """f(x) (n, d) and its Jacobian J[i, k, a] = d f_k / d x_a at each row x_i of x, by d
+    backward passes of automatic differentiation; both detached unless ``create_graph``.
+
+    Used for div s (the implicit loss (3.4), book: "Score matching") and for div v, which
+    transports log u along trajectories (book: "The KL bound").
+    """
+    x = check_points("x", x, min_n=1)
+    out, J = _value_and_jacobian(f, x, create_graph)
+    return (out, J) if create_graph else (out.detach(), J.detach())
 
 
 def divergence(s: Field, x: torch.Tensor, *, create_graph: bool = False) -> torch.Tensor:

@@ -30,10 +30,12 @@ class Recorder:
         second moments start from them); times : the N + 1 step times.
     track_log_density : also record entropy, KL and the D-weighted score loss.
     kde_l2, kde_samples, seed : the KDE L2 error at each snapshot (exact-solution problems).
+    extra_keys : further per-step records, filled by :meth:`record_values` (the tracers' KL
+        estimate, say).
     """
 
     def __init__(self, problem, x0: torch.Tensor, times: np.ndarray, *, track_log_density: bool = False,
-                 kde_l2: bool = False, kde_samples: int = 2**14, seed: int = 0):
+                 kde_l2: bool = False, kde_samples: int = 2**14, seed: int = 0, extra_keys=()):
         f64 = torch.float64
         dev = x0.device
         self.problem, self.times, self.d = problem, times, problem.d
@@ -47,7 +49,7 @@ class Recorder:
                              .to(dev) if closed else None)
         self.sigma_eq = problem.equilibrium_second_moment().to(dev)
         self.mean0 = dg.mean(x64)
-        keys = STEP_KEYS + (LOG_DENSITY_KEYS if track_log_density else ())
+        keys = STEP_KEYS + (LOG_DENSITY_KEYS if track_log_density else ()) + tuple(extra_keys)
         self.rec = {k: np.full(N + 1, np.nan) for k in keys}
         self.rec["mean"] = np.full((N + 1, self.d), np.nan)
         self.rec["second_moment"] = np.full((N + 1, self.d, self.d), np.nan)
@@ -85,6 +87,11 @@ class Recorder:
                         err = s.to(f64) - s_true
                         D = collision_matrix(xk, gamma=p.gamma, B=p.B)
                         rec["score_loss_D"][k] = float(torch.einsum("na,nab,nb->n", err, D, err).mean())
+
+    def record_values(self, k: int, values: dict) -> None:
+        """Per-step records of step k given by name (each name one of ``extra_keys``)."""
+        for name, value in values.items():
+            self.rec[name][k] = value
 
     def record_cost(self, k: int, time_score: float, time_velocity: float, gd_steps: float) -> None:
         """Seconds spent at step k in the score and in the velocity, and the estimator's

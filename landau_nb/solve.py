@@ -31,6 +31,7 @@ from .sbtm import SBTM
 from .score import ExactScore, ScoreEstimator
 from .seeding import make_generator
 from .stepping import STEPPERS, Carried, ParticleVelocity, log_density_rate, time_march
+from .tracers import TRACER_KEYS, TracerFlow, TracerParticles
 from .trajectory import environment_versions
 
 __all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS", "save_run_state",
@@ -92,7 +93,7 @@ def save_run_state(folder, k, x, *, estimator, recorder, health, identity, elaps
     if batch_gen is not None:
         arrays["batch_gen"] = generator_state(batch_gen)
     for c in carried:
-        arrays[f"carried.{c.name}"] = c.value.detach().cpu().numpy()
+        arrays.update({f"carried.{c.name}{suffix}": a for suffix, a in c.arrays().items()})
     save_checkpoint(folder, k, arrays, {"identity": identity, "estimator": est_meta,
                                         "drift_warned": health.momentum_warned,
                                         "energy_warned": health.energy_warned, "elapsed": elapsed})
@@ -101,8 +102,8 @@ def save_run_state(folder, k, x, *, estimator, recorder, health, identity, elaps
 def restore_run_state(folder, identity, *, problem, estimator, recorder, health, x, seed, batch_gen=None):
     """Read the checkpoint in ``folder`` written by :func:`save_run_state` for the run with
     this ``identity`` (else :class:`CheckpointError`); restores the estimator, recorder,
-    random stream and health flags in place. Returns (k, X^k, carried values by name,
-    elapsed seconds)."""
+    random stream and health flags in place. Returns (k, X^k, the carried quantities' arrays
+    by name (``Carried.load`` takes them back), elapsed seconds)."""
     k, arrays, cmeta = load_checkpoint(folder)
     if cmeta.get("identity") != identity:
         old = cmeta.get("identity") or {}
@@ -117,8 +118,7 @@ def restore_run_state(folder, identity, *, problem, estimator, recorder, health,
     health.momentum_warned = bool(cmeta["drift_warned"])
     health.energy_warned = bool(cmeta.get("energy_warned", False))
     dev = x.device
-    carried = {name[8:]: torch.from_numpy(a).to(device=dev) for name, a in arrays.items()
-               if name.startswith("carried.")}
+    carried = {name[8:]: a for name, a in arrays.items() if name.startswith("carried.")}
     return k, torch.from_numpy(arrays["x"]).to(device=dev), carried, float(cmeta["elapsed"])
 
 
@@ -127,7 +127,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
           seed: int = 0, device="cpu", dtype=torch.float64, stepper: str = "euler",
           dt: float | None = None, t_end: float | None = None, save_every: int | None = None,
           velocity_method: str = "auto", batch_size: int | None = None, kde_l2: bool = False, kde_samples: int = 2**14,
-          track_log_density: bool = False, progress: bool = False, callback=None,
+          track_log_density: bool = False, tracers: int | None = None, progress: bool = False, callback=None,
           checkpoint=None, checkpoint_every: int = 50, resume: bool = True,
           **options) -> Trajectory:
     """Solve ``problem`` with particles moved by its velocity field and scores from ``method``.
@@ -153,6 +153,14 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         Records ``entropy`` = (1/n) sum log u(X_i), and for exact-solution problems ``kl`` =
         (1/n) sum [log u(X_i) - log u*(X_i)] (a Monte Carlo estimate of KL(u_t || u*_t)) and
         ``score_loss_D`` = (1/n) sum |s - grad log u*|^2_D (Landau problems).
+    tracers : a number m >= 2 of held-out tracers (:class:`~landau_nb.tracers.TracerParticles`,
+        own random stream): drawn from u_{t0}, moved by the same velocity field, carrying log u
+        (and grad log u where the initial score is known), no part in training or in the
+        interaction sum; the particles' run is unchanged. For exact-solution problems records
+        ``kl_tracers`` and ``kl_tracers_se``, an unbiased estimate of KL(u_t || u*_t) and its
+        standard error; for Landau problems ``score_loss_tracers`` = (1/m) sum |s - grad log u_t|^2_D
+        at the tracers with the transported score of u_t (the loss of Theorem 4.2), and
+        ``score_loss_D_tracers``, the same with grad log u*_t.
     progress : show a tqdm progress bar. callback : called as ``callback(k, t, x, s, v)``.
     checkpoint : a folder for checkpoints (written atomically every ``checkpoint_every``
         steps, with the network, optimiser and random-stream states). With ``resume=True`` a
@@ -220,8 +228,10 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
 
     t0 = problem.t0
     times = t0 + dt * np.arange(N + 1)
+    if tracers is not None:
+        tracers = check_int("tracers", tracers, low=2)
     recorder = Recorder(problem, x, times, track_log_density=track_log_density, kde_l2=kde_l2,
-                        kde_samples=kde_samples, seed=seed)
+                        kde_samples=kde_samples, seed=seed, extra_keys=TRACER_KEYS if tracers else ())
     batch_gen = make_generator(seed, "random-batch") if batch_size is not None else None
     batch = {"batch_size": batch_size, "generator": batch_gen} if batch_gen is not None else {}
     velocity = ParticleVelocity(problem, estimator, velocity_method=velocity_method, batch=batch)
@@ -234,6 +244,8 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         "track_log_density": bool(track_log_density),
         "versions": environment_versions(),
     }
+    if tracers is not None:
+        meta["tracers"] = tracers
     # identity of the run: a checkpoint is only resumed by the same run
     identity = {k: v for k, v in meta.items() if k != "versions"}
     identity.update(estimator=estimator.params(), save_every=save_every, kde_l2=bool(kde_l2),
@@ -265,13 +277,24 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         if estimator.field(t0) is None:
             raise ValueError(f"track_log_density=True needs a score field; method={estimator.name!r} only "
                              "gives values at the particles (use 'sbtm' or 'exact')")
-        log_u = restored.get("log_u")
-        if log_u is None:
+        log_u = None
+        if "log_u" not in restored:
             try:
                 log_u = problem.log_density(x, t0)
             except NotImplementedError:
                 raise ValueError(f"track_log_density=True needs the initial density; {problem.name} has none") from None
         carried.append(Carried("log_u", log_u, log_density_rate(problem, estimator)))
+    if tracers is not None:
+        if estimator.field(t0) is None:
+            raise ValueError(f"tracers need a score field; method={estimator.name!r} only gives values at "
+                             "the particles (use 'sbtm' or 'exact')")
+        carried.append(TracerFlow(TracerParticles(problem, tracers, seed=seed, device=dev, dtype=dtype),
+                                  estimator))
+    for c in carried:                                     # resumed: the values of the checkpoint
+        part = {key[len(c.name):]: a for key, a in restored.items()
+                if key == c.name or key.startswith(c.name + ".")}
+        if part:
+            c.load(part, dev)
 
     def save_state(k, xk):
         if k % checkpoint_every == 0:

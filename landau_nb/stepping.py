@@ -44,14 +44,15 @@ def advance(stepper, velocity, x, t, dt, k, stage, carried=(), rates=()):
     particles (its ``rates`` at X^k given). Returns (X^{k+1}, Heun's second stage or None)."""
     if stepper == "euler":
         for c, r in zip(carried, rates):
-            c.value = euler_step(c.value, dt, r)
+            c.value = c.euler(c.value, dt, r)
         x_new, second = euler_step(x, dt, stage.v).detach(), None
     else:
         x_pred = euler_step(x, dt, stage.v).detach()
         check_finite("positions", x_pred, k + 1, k)
         second = velocity(x_pred, t + dt, k + 1, k)
         for c, r in zip(carried, rates):
-            c.value = heun_step(c.value, dt, r, c.rate(x_pred, second.s, t + dt))
+            predicted = c.euler(c.value, dt, r) if c.depends_on_value else c.value
+            c.value = c.heun(c.value, dt, r, c.rate_at(x_pred, second.s, t + dt, predicted))
         x_new = heun_step(x, dt, stage.v, second.v).detach()
     check_finite("positions", x_new, k + 1, k)
     return x_new, second
@@ -103,10 +104,40 @@ class Carried:
     """A quantity carried along the particle paths: ``value`` changes at ``rate(x, s, t)``,
     evaluated at every stage's particles and scores, and is stepped with the particles'
     weights (Euler or Heun). Examples: the log-density (rate -div v, :func:`log_density_rate`)
-    or held-out tracer particles (rate: the velocity field at the tracers)."""
+    or held-out tracer particles (:class:`landau_nb.tracers.TracerFlow`, whose rate also
+    depends on the value: the velocity field at the tracers).
+
+    Subclasses may override :meth:`rate_at` (a rate that depends on the value, with
+    ``depends_on_value = True``), :meth:`euler`/:meth:`heun` (values that are not one tensor),
+    :meth:`records` (per-step diagnostics) and :meth:`arrays`/:meth:`load` (checkpoints).
+    """
+
+    depends_on_value = False
 
     def __init__(self, name: str, value: torch.Tensor, rate: Callable):
         self.name, self.value, self.rate = name, value, rate
+
+    def rate_at(self, x, s, t, value):
+        """The rate at particles x with scores s at time t for the carried ``value``."""
+        return self.rate(x, s, t)
+
+    def euler(self, value, dt, r):
+        return euler_step(value, dt, r)
+
+    def heun(self, value, dt, r, r_pred):
+        return heun_step(value, dt, r, r_pred)
+
+    def records(self, x, s, t) -> dict:
+        """Per-step diagnostics of the carried value at step time t (name -> number)."""
+        return {}
+
+    def arrays(self) -> dict:
+        """Checkpoint arrays (suffix -> numpy array) of the value."""
+        return {"": self.value.detach().cpu().numpy()}
+
+    def load(self, arrays: dict, device) -> None:
+        """Undo :meth:`arrays`."""
+        self.value = torch.from_numpy(arrays[""]).to(device=device)
 
 
 def log_density_rate(problem, estimator) -> Callable:
@@ -134,8 +165,10 @@ def time_march(x, times, dt, stepper, velocity, recorder, health, *, carried=(),
                 checkpoint(k, x)
             tk = float(times[k])
             stage = velocity(x, tk, k)
-            rates = [c.rate(x, stage.s, tk) for c in carried]
+            rates = [c.rate_at(x, stage.s, tk, c.value) for c in carried]
             recorder.record(k, x, stage.s, stage.v, {c.name: c.value for c in carried})
+            for c in carried:
+                recorder.record_values(k, c.records(x, stage.s, tk))
             recorder.record_cost(k, stage.time_score, stage.time_velocity,
                                  velocity.estimator.stats.get("gd_steps", np.nan))
             rec = recorder.rec
