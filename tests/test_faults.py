@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import landau_nb as ln
 from landau_nb import experiments as ex
