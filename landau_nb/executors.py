@@ -148,12 +148,13 @@ class DaskExecutor(Executor):
         from distributed import as_completed
         import secrets
         tag = secrets.token_hex(4)
-        index = {}
+        index, batch = {}, []
         for i, args in enumerate(calls):
             fut = self.client.submit(fn, *args, pure=False, retries=self.retries, key=f"landau-run-{tag}-{i}")
             index[fut.key] = i
-            self.futures.append(fut)
-        for fut in as_completed(list(self.futures)):
+            batch.append(fut)
+        self.futures.extend(batch)
+        for fut in as_completed(batch):
             yield index[fut.key], fut.result()
 
     def stop(self, grace: float) -> None:
