@@ -17,7 +17,10 @@ Public API (each function's docstring names the book chapter that derives it):
   :func:`tracer_score_loss` (held-out tracers, ``solve(..., tracers=m)``); :func:`stein_rate`,
   :func:`stein_recorder`, :func:`at_and_away_from_particles`
 * book listings: :func:`show_source`
-* running: :func:`solve`, :func:`solve_ensemble`, :class:`Trajectory`, :func:`seed_everything`, :class:`CheckpointError`
+* running: :func:`solve`, :func:`solve_ensemble`, :class:`Trajectory`, :func:`seed_everything`;
+  errors :class:`NonFiniteError`, :class:`CheckpointError`, :class:`ResultFileError`,
+  :class:`RunConflictError`, :class:`RunTakenError`, :class:`SweepInterrupted`
+* reporting round-off in the book: :func:`below`, :func:`above`
 * experiments (paper §5): :data:`EXPERIMENTS`, :func:`run_experiment`, :func:`reproduce`,
   :class:`Results`, :func:`loglog_slope`; command line ``python -m landau_nb``
 * explorers (ipywidgets, book): :func:`relaxation_explorer`, :func:`denoising_explorer`,
@@ -51,8 +54,10 @@ from .ensemble import EnsembleError, solve_ensemble
 from .trajectory import Trajectory
 from .explorers import (denoising_bias_variance, denoising_explorer, plot_denoising, plot_relaxation,
                         relaxation_curves, relaxation_explorer)
-from .experiments import (EXPERIMENTS, Experiment, Results, get_experiment, loglog_slope, reproduce,
-                          run_experiment)
+from .experiments import (EXPERIMENTS, Experiment, Results, RunConflictError, SweepInterrupted,
+                          get_experiment, loglog_slope, reproduce, run_experiment)
+from .locks import RunTakenError
+from .trajectory import ResultFileError
 from .tracers import (TracerParticles, tracer_field_derivatives, tracer_kl, tracer_score_loss,
                       tracer_velocity)
 from .source import show_source
