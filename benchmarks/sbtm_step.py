@@ -1,7 +1,7 @@
 """The fused SBTM time step against a plain torch step, the ensemble speed-up, and the
 estimated wall time of the paper-scale sweep (book: "Runtime").
 
-    python benchmarks/sbtm_step.py [--quick] [--parts ratio,scaling,ensemble,others,sweep]
+    python benchmarks/sbtm_step.py [--quick] [--parts ratio,scaling,ensemble,others,sweep,sweep_float32]
                                    [--out benchmarks/results/sbtm_step.json]
 
 One SBTM time step = K = 25 Adam steps of the denoising loss (3.5) on the paper's network
@@ -248,6 +248,9 @@ def part_ensemble(quick):
 
 
 # ------------------------------------------------------------------------------------ sweep
+SWEEP_DTYPE = {"dtype": torch.float64}
+
+
 def _probe(exp, opts, solver, n, solve_kw, steps=6):
     """(seconds per step, start-up seconds) of one run at n from a short solve: the median of
     the wall time between consecutive steps (callback to callback: score, velocity and the
@@ -257,7 +260,7 @@ def _probe(exp, opts, solver, n, solve_kw, steps=6):
     kw = {k: v for k, v in solve_kw.items() if k not in ("kde_l2", "save_every", "kde_samples", "t_end")}
     stamps = []
     t0 = time.perf_counter()
-    ln.solve(problem, solver, n=n, seed=0, t_end=problem.t0 + steps * problem.dt,
+    ln.solve(problem, solver, n=n, seed=0, t_end=problem.t0 + steps * problem.dt, dtype=SWEEP_DTYPE["dtype"],
              callback=lambda *a: stamps.append(time.perf_counter()), **kw, **opts)
     per = float(np.median(np.diff(stamps)))
     return per, max(stamps[0] - t0 - per, 0.0)
@@ -329,13 +332,22 @@ def part_sweep(quick):
         by_solver[r["solver"]] = by_solver.get(r["solver"], 0.0) + r["estimated_s"]
     print(f"sweep total: {total / 3600:.2f} h on 2 threads (" + ", ".join(
         f"{k}: {v / 3600:.2f} h" for k, v in by_solver.items()) + ")", flush=True)
-    return {"probe_ns": list(probe), "groups": rows, "total_s": total, "total_h": total / 3600,
+    return {"probe_ns": list(probe), "dtype": str(SWEEP_DTYPE["dtype"])[6:], "groups": rows,
+            "total_s": total, "total_h": total / 3600,
             "by_solver_h": {k: v / 3600 for k, v in by_solver.items()},
             "load_average": os.getloadavg()}
 
 
+def part_sweep_float32(quick):
+    SWEEP_DTYPE["dtype"] = torch.float32
+    try:
+        return part_sweep(quick)
+    finally:
+        SWEEP_DTYPE["dtype"] = torch.float64
+
+
 PARTS = {"ratio": part_ratio, "scaling": part_scaling, "others": part_others, "ensemble": part_ensemble,
-         "sweep": part_sweep}
+         "sweep": part_sweep, "sweep_float32": part_sweep_float32}
 
 
 def main(argv=None):
