@@ -1,7 +1,7 @@
 """The fused SBTM time step against a plain torch step, the ensemble speed-up, and the
 estimated wall time of the paper-scale sweep (book: "Runtime").
 
-    python benchmarks/sbtm_step.py [--quick] [--parts ratio,scaling,ensemble,others,sweep]
+    python benchmarks/sbtm_step.py [--quick] [--parts ratio,scaling,ensemble,others,sweep,sweep_float32]
                                    [--out benchmarks/results/sbtm_step.json]
 
 One SBTM time step = K = 25 Adam steps of the denoising loss (3.5) on the paper's network
@@ -14,9 +14,10 @@ and Adam step 30 d w (three points, forward 2 d w + backward 4 d w multiply-adds
 
 The sweep estimate counts every run of ``ln.EXPERIMENTS`` at scale "paper" (steps from the
 problem's t0, t_end, dt and the experiment's overrides) and prices it with per-step costs and
-start-up costs measured here on short solves at two particle counts per (experiment, solver),
-extrapolated along the measured log-log slope; KDE snapshots (Example 5.1) are priced
-separately. Not a test; pytest collects only tests/.
+start-up costs measured here on one short solve (6 steps) at two particle counts per
+(experiment, solver) -- the median time between steps, so preemptions on a shared machine
+do not count -- extrapolated along the measured log-log slope; KDE snapshots (Example 5.1)
+are priced separately. Not a test; pytest collects only tests/.
 """
 
 from __future__ import annotations
@@ -247,17 +248,22 @@ def part_ensemble(quick):
 
 
 # ------------------------------------------------------------------------------------ sweep
-def _short_solve_cost(exp, spec_opts, solver, n, solve_kw):
-    """(seconds per step, start-up seconds) of a run from two short solves (2 and 6 steps)."""
+SWEEP_DTYPE = {"dtype": torch.float64}
+
+
+def _probe(exp, opts, solver, n, solve_kw, steps=6):
+    """(seconds per step, start-up seconds) of one run at n from a short solve: the median of
+    the wall time between consecutive steps (callback to callback: score, velocity and the
+    recorded diagnostics; robust to the preemptions of a shared machine) and the time to the
+    first step (the initial fit)."""
     problem = exp.make_problem()
     kw = {k: v for k, v in solve_kw.items() if k not in ("kde_l2", "save_every", "kde_samples", "t_end")}
-    walls = {}
-    for steps in (2, 6):
-        t0 = time.perf_counter()
-        ln.solve(problem, solver, n=n, seed=0, t_end=problem.t0 + steps * problem.dt, **kw, **spec_opts)
-        walls[steps] = time.perf_counter() - t0
-    per = max((walls[6] - walls[2]) / 4, 1e-6)
-    return per, max(walls[2] - 2 * per, 0.0)
+    stamps = []
+    t0 = time.perf_counter()
+    ln.solve(problem, solver, n=n, seed=0, t_end=problem.t0 + steps * problem.dt, dtype=SWEEP_DTYPE["dtype"],
+             callback=lambda *a: stamps.append(time.perf_counter()), **kw, **opts)
+    per = float(np.median(np.diff(stamps)))
+    return per, max(stamps[0] - t0 - per, 0.0)
 
 
 def _kde_cost(exp, n, samples):
@@ -270,62 +276,78 @@ def _kde_cost(exp, n, samples):
     return time.perf_counter() - t0
 
 
-def _extrapolate(points, n):
-    """Power law through the two measured points (log-log line), evaluated at n."""
-    (n1, t1), (n2, t2) = sorted(points.items())
-    slope = math.log(t2 / t1) / math.log(n2 / n1)
-    return t2 * (n / n2) ** slope, slope
+def _power_law(points):
+    """Least-squares log-log line through the measured points: (slope, function of n)."""
+    ns = sorted(points)
+    if len(ns) == 1:
+        return 0.0, lambda n: points[ns[0]]
+    slope = ln.loglog_slope(ns, [points[k] for k in ns])
+    ref = ns[-1]
+    return slope, lambda n: points[ref] * (n / ref) ** slope
 
 
 def part_sweep(quick):
+    """Estimated wall time of every paper-scale run of the registry on this machine (2 threads)."""
     set_threads(2)
-    probe = (400, 1600) if quick else (800, 3200)
+    probe = (200, 800) if quick else (800, 3200)
     groups = {}
     for name, exp in ln.EXPERIMENTS.items():
         problem = exp.make_problem()
         for spec in exp.runs("paper"):
-            key = (name, spec.label)
-            g = groups.setdefault(key, {"spec": spec, "runs": []})
+            g = groups.setdefault((name, spec.label), {"spec": spec, "runs": []})
             t_end = spec.solve.get("t_end", problem.t_end)
-            steps = round((t_end - problem.t0) / problem.dt)
-            g["runs"].append((spec.n, steps, spec.solve))
+            g["runs"].append((spec.n, round((t_end - problem.t0) / problem.dt), spec.solve))
     total, rows = 0.0, []
     for (name, label), g in groups.items():
-        spec = g["spec"]
-        exp = ln.EXPERIMENTS[name]
-        opts = dict(spec.options)
-        opts.pop("record_losses", None)
+        spec, exp = g["spec"], ln.EXPERIMENTS[name]
+        opts = {k: v for k, v in spec.options.items() if k != "record_losses"}
+        ns_run = sorted({n for n, _, _ in g["runs"]})
+        probes = ns_run if len(ns_run) == 1 else [n for n in probe if n <= max(ns_run)]
         per, start = {}, {}
-        for n in probe:
-            per[n], start[n] = _short_solve_cost(exp, opts, spec.solver, n, spec.solve)
-        kde_s = {}
-        if spec.solve.get("kde_l2"):
-            for n in probe:
-                kde_s[n] = _kde_cost(exp, n, spec.solve.get("kde_samples", 2**14))
+        for n in probes:
+            per[n], start[n] = _probe(exp, opts, spec.solver, n, spec.solve)
+        slope, step_cost = _power_law(per)
+        kde_s = {n: _kde_cost(exp, n, spec.solve.get("kde_samples", 2**14)) for n in probes} \
+            if spec.solve.get("kde_l2") else {}
+        kde_slope, kde_cost = _power_law(kde_s) if kde_s else (None, None)
+        t_start = max(start.values())
         cost = 0.0
         for n, steps, solve_kw in g["runs"]:
-            t_step, slope = _extrapolate(per, n)
-            t_start = max(start.values())
-            c = t_start + steps * t_step
+            c = t_start + steps * step_cost(n)
             if kde_s:
-                snaps = steps // solve_kw.get("save_every", steps) + 1
-                c += snaps * _extrapolate(kde_s, n)[0]
+                c += (steps // solve_kw.get("save_every", steps) + 1) * kde_cost(n)
             cost += c
         total += cost
         rows.append({"experiment": name, "label": label, "solver": spec.solver, "runs": len(g["runs"]),
-                     "steps_per_run": sorted({s for _, s, _ in g["runs"]}), "ns": sorted({n for n, _, _ in g["runs"]}),
+                     "steps_per_run": sorted({s for _, s, _ in g["runs"]}), "ns": ns_run,
                      "probe_seconds_per_step": {str(n): v for n, v in per.items()},
-                     "probe_startup_s": {str(n): v for n, v in start.items()},
-                     "slope": _extrapolate(per, 12800)[1], "kde_snapshot_s": {str(n): v for n, v in kde_s.items()},
+                     "probe_startup_s": {str(n): v for n, v in start.items()}, "slope": slope,
+                     "kde_snapshot_s": {str(n): v for n, v in kde_s.items()}, "kde_slope": kde_slope,
                      "estimated_s": cost})
-        print(f"sweep {name:>16}/{label:<24} {len(g['runs']):>3} runs: {cost / 60:8.1f} min "
-              f"(slope {rows[-1]['slope']:.2f})", flush=True)
-    print(f"sweep total: {total / 3600:.2f} h on {os.cpu_count()} cores", flush=True)
-    return {"probe_ns": list(probe), "groups": rows, "total_s": total, "total_h": total / 3600}
+        print(f"sweep {name:>16}/{label:<24} {len(g['runs']):>3} runs: {cost / 60:8.1f} min (step at "
+              + ", ".join(f"n={n}: {v * 1e3:.1f} ms" for n, v in per.items())
+              + f"; slope {slope:.2f}; start-up {t_start:.1f} s)", flush=True)
+    by_solver = {}
+    for r in rows:
+        by_solver[r["solver"]] = by_solver.get(r["solver"], 0.0) + r["estimated_s"]
+    print(f"sweep total: {total / 3600:.2f} h on 2 threads (" + ", ".join(
+        f"{k}: {v / 3600:.2f} h" for k, v in by_solver.items()) + ")", flush=True)
+    return {"probe_ns": list(probe), "dtype": str(SWEEP_DTYPE["dtype"])[6:], "groups": rows,
+            "total_s": total, "total_h": total / 3600,
+            "by_solver_h": {k: v / 3600 for k, v in by_solver.items()},
+            "load_average": os.getloadavg()}
+
+
+def part_sweep_float32(quick):
+    SWEEP_DTYPE["dtype"] = torch.float32
+    try:
+        return part_sweep(quick)
+    finally:
+        SWEEP_DTYPE["dtype"] = torch.float64
 
 
 PARTS = {"ratio": part_ratio, "scaling": part_scaling, "others": part_others, "ensemble": part_ensemble,
-         "sweep": part_sweep}
+         "sweep": part_sweep, "sweep_float32": part_sweep_float32}
 
 
 def main(argv=None):
