@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .locks import HOST, process_alive, temp_name
+from .locks import HOST, atomic_write, process_alive
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "has_checkpoint",
            "remove_checkpoint", "tensor_state", "generator_state", "set_generator_state"]
@@ -40,23 +40,6 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write(path: Path, write) -> None:
-    """``write(fh)`` into a unique temporary file, fsync, rename onto ``path``; on any error
-    the temporary file is removed and the error re-raised (naming ``path``)."""
-    tmp = temp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)
-        raise
-
-
 def _index_digest(index: dict) -> str:
     """SHA-256 of the index without its own digest (canonical JSON): covers the step."""
     body = {k: v for k, v in index.items() if k != "index_sha256"}
@@ -73,12 +56,12 @@ def save_checkpoint(folder, step: int, arrays: dict, meta: dict) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     npz = folder / f"state-{int(step):09d}.npz"
-    _atomic_write(npz, lambda fh: np.savez(fh, **arrays, __step__=np.asarray(int(step))))
+    atomic_write(npz, lambda fh: np.savez(fh, **arrays, __step__=np.asarray(int(step))))
     index = {"step": int(step), "file": npz.name, "sha256": _sha256(npz), "landau_nb": __version__,
              "meta": json.loads(json.dumps(meta, default=float))}
     index["index_sha256"] = _index_digest(index)
     data = json.dumps(index, indent=1, sort_keys=True).encode()
-    _atomic_write(folder / INDEX, lambda fh: fh.write(data))
+    atomic_write(folder / INDEX, lambda fh: fh.write(data))
     for old in folder.glob("state-*.npz"):
         if old.name != npz.name:
             old.unlink(missing_ok=True)

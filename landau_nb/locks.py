@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["RunLock", "RunTakenError", "process_alive", "temp_name"]
+__all__ = ["RunLock", "RunTakenError", "process_alive", "temp_name", "atomic_write"]
 
 HOST = socket.gethostname()
 
@@ -218,3 +218,20 @@ class RunLock:
 
     def __exit__(self, *exc):
         self.release()
+
+
+def atomic_write(path: Path, write) -> None:
+    """``write(fh)`` into a unique temporary file, fsync, rename onto ``path``; on any error
+    the temporary file is removed and the error re-raised (naming ``path``)."""
+    tmp = temp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
+        raise

@@ -32,7 +32,7 @@ from .score import ExactScore, ScoreEstimator
 from .seeding import make_generator
 from .stepping import STEPPERS, Carried, ParticleVelocity, log_density_rate, time_march
 from .tracers import TRACER_KEYS, TracerFlow, TracerParticles
-from .trajectory import environment_versions
+from .trajectory import Trajectory, environment_versions
 
 __all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS", "save_run_state",
            "restore_run_state"]

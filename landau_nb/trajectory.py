@@ -9,7 +9,6 @@ is written last: it marks a complete result. A damaged or hand-edited pair raise
 from __future__ import annotations
 
 import json
-import os
 import platform
 import warnings
 import zipfile
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._version import __version__
-from .locks import temp_name
+from .locks import atomic_write
 
 __all__ = ["Trajectory", "ResultFileError", "environment_versions"]
 
@@ -113,19 +112,8 @@ class Trajectory:
         arrays.update({f"steps.{k}": v for k, v in self.steps.items()})
         arrays.update({f"saved.{k}": v for k, v in self.saved.items()})
         text = json.dumps(self.meta, indent=1, sort_keys=True, default=float).encode()
-        for path, write in ((npz, lambda fh: np.savez(fh, **arrays)), (js, lambda fh: fh.write(text))):
-            tmp = temp_name(path)
-            try:
-                with open(tmp, "wb") as fh:
-                    write(fh)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            except BaseException as exc:
-                tmp.unlink(missing_ok=True)
-                if isinstance(exc, OSError) and exc.filename is None:
-                    exc.filename = str(path)
-                raise
+        atomic_write(npz, lambda fh: np.savez(fh, **arrays))
+        atomic_write(js, lambda fh: fh.write(text))
         return npz
 
     @classmethod
