@@ -393,9 +393,9 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
             return {"stem": spec.stem, "status": "done", "loaded": True}
         ckpt.mkdir(parents=True, exist_ok=True)
         if not (ckpt / "run.json").exists():
-            from .checkpoint import _atomic_write
+            from .locks import atomic_write
             text = json.dumps(identity, indent=1, sort_keys=True).encode()
-            _atomic_write(ckpt / "run.json", lambda fh: fh.write(text))
+            atomic_write(ckpt / "run.json", lambda fh: fh.write(text))
 
         def poll(k, *args):
             if should_stop():
@@ -597,9 +597,9 @@ def reproduce(scale: str = "book", *, out=None, device="cpu", dtype=torch.float6
                                        "failed": [f["stem"] for f in res.failed]}
     record["seconds"] = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
-    from .checkpoint import _atomic_write
+    from .locks import atomic_write
     text = json.dumps(record, indent=1).encode()
-    _atomic_write(out / "reproduce.json", lambda fh: fh.write(text))
+    atomic_write(out / "reproduce.json", lambda fh: fh.write(text))
     return record
 
 
