@@ -10,6 +10,7 @@
 #   make check      only the .md/.ipynb sync-and-executed check
 #   make clean      remove build outputs (keeps .venv)
 #   make distclean  also remove .venv
+#   make gpu-check  on a GPU machine: CUDA tests and GPU timings -> benchmarks/results/gpu.json
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -41,7 +42,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 OMP_NUM_THREADS=1 NUMBA_CPU_NAME=generic
 
 help:
-	@sed -n "2,12p" Makefile | sed 's/^# //'
+	@sed -n "2,13p" Makefile | sed 's/^# //'
 
 venv: $(STAMP)
 
