@@ -630,10 +630,13 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
             check_request_size(runs=len(seeds), what="seeds")
         seeds = [check_int("seed", s, low=0) for s in seeds]
     specs = exp.runs(scale, labels=labels, ns=ns, seeds=seeds)
+    if not isinstance(ensemble, bool):
+        raise TypeError(f"ensemble={ensemble!r}: expected True or False")
     for spec in specs:
         check_request_size(n=spec.n)
-    if workers is None:
-        workers = 1 if dev.type != "cpu" or exp.kind == "runtime" else max(1, min(2, os.cpu_count() or 1, len(specs)))
+    if workers is None:          # (an ensemble sweep has one task per group of seeds)
+        tasks = len(_ensemble_groups(specs, exp.kind)) if ensemble else len(specs)
+        workers = 1 if dev.type != "cpu" or exp.kind == "runtime" else max(1, min(2, os.cpu_count() or 1, tasks))
     workers = check_int("workers", workers, low=1)
     if threads is not None:
         threads = check_int("threads", threads, low=1)
@@ -641,8 +644,6 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
         workers = 1
     elif threads is None and dev.type == "cpu":
         threads = 1
-    if not isinstance(ensemble, bool):
-        raise TypeError(f"ensemble={ensemble!r}: expected True or False")
     if specs and local:      # (a cluster's workers have their own memory)
         tasks = _ensemble_groups(specs, exp.kind) if ensemble else [[sp] for sp in specs]
         peak = max(sum(_memory_estimate(sp, dtype_name) for sp in task) for task in tasks)
