@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -450,6 +451,36 @@ def _save_run(spec: RunSpec, traj: Trajectory, paths: dict, identity: dict, seco
     remove_checkpoint(paths["ckpt"])
 
 
+def _until_members_stop(halt, call):
+    """``call()`` in a helper thread, this thread waiting for it. Ctrl-C or SIGTERM (raised
+    in this thread) sets ``halt``, which the members poll once per step, and waits for them
+    to stop before re-raising: their locks are released only once nothing writes their
+    checkpoints any more."""
+    box: dict = {}
+    done = threading.Event()
+
+    def target():
+        try:
+            box["value"] = call()
+        except BaseException as exc:               # noqa: BLE001 - re-raised in the caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="ensemble", daemon=True).start()
+    try:
+        while not done.wait(0.1):
+            pass
+    except BaseException:
+        halt.set()
+        while not done.is_set():     # (not Thread.join: an interrupted join may return early)
+            time.sleep(0.05)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 def _ensemble_groups(specs: list, kind: str) -> list[list]:
     """The tasks of an ensemble sweep: the SBTM runs of one (experiment, label, n) form one
     group (all their seeds); every other run is a group of its own. Blob and exact runs have
@@ -508,18 +539,19 @@ def _run_group(specs: list, out: str, device: str, dtype: str, checkpoint_every:
             from .ensemble import EnsembleError, solve_ensemble
             head = members[0][0]
 
+            halt = threading.Event()
+
             def poll(i, k, *rest):
-                if should_stop():
+                if halt.is_set() or should_stop():
                     raise _Stopped
 
             started = time.perf_counter()
             try:
-                trajs = solve_ensemble(problem_from_params(head.problem), head.solver,
-                                       seeds=[sp.seed for sp, _, _ in members], n=head.n, device=device,
-                                       dtype=getattr(torch, dtype),
-                                       checkpoint=[paths["ckpt"] for _, paths, _ in members],
-                                       checkpoint_every=checkpoint_every, progress=False, callback=poll,
-                                       **head.solve, **head.options)
+                trajs = _until_members_stop(halt, lambda: solve_ensemble(
+                    problem_from_params(head.problem), head.solver, seeds=[sp.seed for sp, _, _ in members],
+                    n=head.n, device=device, dtype=getattr(torch, dtype),
+                    checkpoint=[paths["ckpt"] for _, paths, _ in members], checkpoint_every=checkpoint_every,
+                    progress=False, callback=poll, **head.solve, **head.options))
             except EnsembleError as exc:
                 trajs = list(exc.results)
             except _Stopped:

@@ -465,3 +465,31 @@ def test_cli_ensemble_flag(tiny, tmp_path, monkeypatch):
     assert (tmp_path / "tiny/sbtm/n000030_seed1.npz").exists()
     with pytest.raises(TypeError, match="ensemble"):
         ln.run_experiment("tiny", out=tmp_path, ensemble="yes", progress=False)
+
+
+def test_ctrl_c_during_an_in_process_ensemble_stops_its_members(tiny, tmp_path, monkeypatch):
+    # Ctrl-C reaches the main thread, not the members: they must stop (keeping their
+    # checkpoints) before their locks go, and the sweep resumes bit-identically
+    import threading
+    from landau_nb import ensemble
+    kw = dict(workers=1, progress=False, labels=["sbtm"], ns=[30], checkpoint_every=5)
+    ln.run_experiment("tiny", out=tmp_path / "a", **kw)
+    original, fired = ensemble.solve_ensemble, []
+
+    def wrapped(problem, method, *, seeds, callback=None, **k):
+        def cb(i, step, *rest):
+            if step == 12 and not fired:
+                fired.append(i)
+                os.kill(os.getpid(), signal.SIGINT)
+            return callback(i, step, *rest)
+        return original(problem, method, seeds=seeds, callback=cb, **k)
+
+    monkeypatch.setattr(ensemble, "solve_ensemble", wrapped)
+    with pytest.raises(ex.SweepInterrupted):
+        ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    assert fired and not [t for t in threading.enumerate() if t.name.startswith("ensemble-") and t.is_alive()]
+    for seed in (0, 1):
+        assert load_checkpoint(tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.ckpt")[0] >= 10
+        assert not (tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.lock").exists()
+    ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny", [f"sbtm/n000030_seed{s}" for s in (0, 1)])
