@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="Dask scheduler address, e.g. tcp://HOST:8786 (default: $DASK_SCHEDULER_ADDRESS)")
         q.add_argument("--no-wait", action="store_true",
                        help="leave runs that another process is computing to it (exit 1) instead of waiting")
+        q.add_argument("--ensemble", action="store_true",
+                       help="run the SBTM seeds of each (solver, n) together, trainings fused "
+                            "(same files, bit-identical on CPU; blob and runtime runs stay single)")
         q.add_argument("--quiet", action="store_true", help="no progress bars")
         q.add_argument("--debug", action="store_true", help="show tracebacks")
 
@@ -212,14 +215,14 @@ def main(argv=None) -> int:
             res = run_experiment(args.experiment, args.scale, out=out, device=device, dtype=dtype,
                                  labels=args.solver, ns=args.n, seeds=seeds, workers=args.workers,
                                  checkpoint_every=args.checkpoint_every, progress=not args.quiet,
-                                 executor=executor, wait=not args.no_wait)
+                                 executor=executor, wait=not args.no_wait, ensemble=args.ensemble)
             _print_summary(res)
             for stem, owner in res.taken:
                 print(f"run {stem} is taken by {owner}; not waited for (--no-wait)", file=sys.stderr)
             return 1 if res.failed or res.taken else 0
         only = [s.strip() for s in args.only.split(",")] if args.only else None
         record = reproduce(args.scale, out=out, device=device, dtype=dtype, only=only, workers=args.workers,
-                           progress=not args.quiet, executor=executor)
+                           progress=not args.quiet, executor=executor, ensemble=args.ensemble)
         print(json.dumps(record, indent=1))
         return 1 if any(e["failed"] for e in record["experiments"].values()) else 0
     except KeyboardInterrupt as exc:

@@ -21,6 +21,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -356,6 +357,15 @@ class _Stopped(Exception):
     pass
 
 
+def _set_threads(threads: int) -> None:
+    """torch's thread count for a run, set after numba's thread pool is up: the pool's first
+    launch (the first numba kernel of a process) resets the count, so the first run of a
+    worker would otherwise compute, and record, another thread count than the later ones."""
+    from .pairsum import _set_threads as sync_numba
+    torch.set_num_threads(threads)
+    sync_numba()
+
+
 def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every: int, threads: int | None,
              progress: bool, scale: str = "book", wait: bool = True, stop_file: str | None = None) -> dict:
     """Run (or resume, or load) one run under its lock; returns a status dict ("done",
@@ -367,7 +377,7 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
         return stop_requested() or (stop_file is not None and os.path.exists(stop_file))
 
     if threads is not None:
-        torch.set_num_threads(threads)
+        _set_threads(threads)
     paths = _paths(out, spec)
     identity = run_identity(spec, scale, device, dtype)
     if should_stop():
@@ -382,20 +392,9 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
             return {"stem": spec.stem, "status": "interrupted"}
         time.sleep(0.25)
     try:
-        from .checkpoint import _own_or_orphan
-        for tmp in paths["base"].parent.glob(f".{paths['base'].name}*.tmp"):    # left by a killed holder
-            if _own_or_orphan(tmp.name):
-                tmp.unlink(missing_ok=True)
-        ckpt = paths["ckpt"]
-        if _stored_state(paths, identity) == "done":   # finished meanwhile, or killed while cleaning up
-            (ckpt / "run.json").unlink(missing_ok=True)
-            remove_checkpoint(ckpt)
+        if _claim(paths, identity) == "done":
             return {"stem": spec.stem, "status": "done", "loaded": True}
-        ckpt.mkdir(parents=True, exist_ok=True)
-        if not (ckpt / "run.json").exists():
-            from .locks import atomic_write
-            text = json.dumps(identity, indent=1, sort_keys=True).encode()
-            atomic_write(ckpt / "run.json", lambda fh: fh.write(text))
+        ckpt = paths["ckpt"]
 
         def poll(k, *args):
             if should_stop():
@@ -414,14 +413,171 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
             exc.trajectory.meta["run"] = {"identity": identity}
             exc.trajectory.save(paths["failed"])
             return {"stem": spec.stem, "status": "failed", "error": str(exc)}
-        traj.meta["run"] = {"experiment": spec.experiment, "label": spec.label, "threads": torch.get_num_threads(),
-                            "seconds": time.perf_counter() - started, "identity": identity}
-        traj.save(paths["base"])
-        (ckpt / "run.json").unlink(missing_ok=True)
-        remove_checkpoint(ckpt)
+        _save_run(spec, traj, paths, identity, time.perf_counter() - started)
         return {"stem": spec.stem, "status": "done", "loaded": False}
     finally:
         lock.release()
+
+
+def _claim(paths: dict, identity: dict) -> str | None:
+    """With the run's lock held: remove temporary files of a killed holder, and either finish
+    the clean-up of a run stored meanwhile ('done') or prepare its checkpoint folder (None)."""
+    from .checkpoint import _own_or_orphan
+    for tmp in paths["base"].parent.glob(f".{paths['base'].name}*.tmp"):    # left by a killed holder
+        if _own_or_orphan(tmp.name):
+            tmp.unlink(missing_ok=True)
+    ckpt = paths["ckpt"]
+    if _stored_state(paths, identity) == "done":   # finished meanwhile, or killed while cleaning up
+        (ckpt / "run.json").unlink(missing_ok=True)
+        remove_checkpoint(ckpt)
+        return "done"
+    ckpt.mkdir(parents=True, exist_ok=True)
+    if not (ckpt / "run.json").exists():
+        from .locks import atomic_write
+        text = json.dumps(identity, indent=1, sort_keys=True).encode()
+        atomic_write(ckpt / "run.json", lambda fh: fh.write(text))
+    return None
+
+
+def _save_run(spec: RunSpec, traj: Trajectory, paths: dict, identity: dict, seconds: float,
+              ensemble: dict | None = None) -> None:
+    """Save a finished run (with the lock held) and remove its checkpoint."""
+    traj.meta["run"] = {"experiment": spec.experiment, "label": spec.label, "threads": torch.get_num_threads(),
+                        "seconds": seconds, "identity": identity}
+    if ensemble is not None:
+        traj.meta["run"]["ensemble"] = ensemble
+    traj.save(paths["base"])
+    (paths["ckpt"] / "run.json").unlink(missing_ok=True)
+    remove_checkpoint(paths["ckpt"])
+
+
+def _until_members_stop(halt, call):
+    """``call()`` in a helper thread, this thread waiting for it. Ctrl-C or SIGTERM (raised
+    in this thread) sets ``halt``, which the members poll once per step, and waits for them
+    to stop before re-raising: their locks are released only once nothing writes their
+    checkpoints any more."""
+    box: dict = {}
+    done = threading.Event()
+
+    def target():
+        try:
+            box["value"] = call()
+        except BaseException as exc:               # noqa: BLE001 - re-raised in the caller
+            box["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name="ensemble", daemon=True).start()
+    try:
+        while not done.wait(0.1):
+            pass
+    except BaseException:
+        halt.set()
+        while not done.is_set():     # (not Thread.join: an interrupted join may return early)
+            time.sleep(0.05)
+        raise
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _ensemble_groups(specs: list, kind: str) -> list[list]:
+    """The tasks of an ensemble sweep: the SBTM runs of one (experiment, label, n) form one
+    group (all their seeds); every other run is a group of its own. Blob and exact runs have
+    no training to share (an ensemble would run them one after another), and a runtime
+    experiment measures the time per step of one run, so they stay single runs."""
+    groups: dict = {}
+    for sp in specs:
+        key = ((sp.experiment, sp.label, sp.solver, sp.n) if sp.solver == "sbtm" and kind != "runtime"
+               else ("single", sp.stem))
+        groups.setdefault(key, []).append(sp)
+    return list(groups.values())
+
+
+def _run_group(specs: list, out: str, device: str, dtype: str, checkpoint_every: int, threads: int | None,
+               progress: bool, scale: str = "book", wait: bool = True, stop_file: str | None = None) -> list:
+    """Run (or resume, or load) the runs ``specs`` of one (experiment, label, n) as one
+    :func:`~landau_nb.solve_ensemble` (book: "Runtime"); returns one :func:`_run_one` status
+    per run. Every member is taken under its own lock and saved as :func:`_run_one` saves it
+    (same files, identity and metadata); its ``seconds`` is the group's wall time divided by
+    the number of members (they take turns on the cores), the group's total and seeds are in
+    ``run["ensemble"]``. Members already done, or locked by another process, are left out and
+    handled by :func:`_run_one`; so are members that fail in the ensemble (non-finite values,
+    :class:`~landau_nb.EnsembleError`): they run again alone from their checkpoint, so a run
+    is never lost nor computed twice."""
+    from .executors import stop_requested
+
+    def should_stop():
+        return stop_requested() or (stop_file is not None and os.path.exists(stop_file))
+
+    args = (out, device, dtype, checkpoint_every, threads, progress, scale)
+    if len(specs) == 1:
+        return [_run_one(specs[0], *args, wait=wait, stop_file=stop_file)]
+    if threads is not None:
+        _set_threads(threads)
+    if should_stop():
+        return [{"stem": sp.stem, "status": "interrupted"} for sp in specs]
+    statuses: dict = {}
+    members, locks, single = [], {}, []
+    try:
+        for sp in specs:
+            paths, identity = _paths(out, sp), run_identity(sp, scale, device, dtype)
+            if _stored_state(paths, identity) == "done" and not _leftovers(paths):
+                statuses[sp.stem] = {"stem": sp.stem, "status": "done", "loaded": True}
+                continue
+            lock = RunLock(paths["lock"])
+            if not lock.try_acquire():
+                single.append(sp)                       # taken: waited for (or left) as today
+                continue
+            locks[sp.stem] = lock
+            if _claim(paths, identity) == "done":
+                statuses[sp.stem] = {"stem": sp.stem, "status": "done", "loaded": True}
+                locks.pop(sp.stem).release()
+                continue
+            members.append((sp, paths, identity))
+        if members:
+            from .ensemble import EnsembleError, solve_ensemble
+            head = members[0][0]
+
+            halt = threading.Event()
+
+            def poll(i, k, *rest):
+                if halt.is_set() or should_stop():
+                    raise _Stopped
+
+            started = time.perf_counter()
+            try:
+                trajs = _until_members_stop(halt, lambda: solve_ensemble(
+                    problem_from_params(head.problem), head.solver, seeds=[sp.seed for sp, _, _ in members],
+                    n=head.n, device=device, dtype=getattr(torch, dtype),
+                    checkpoint=[paths["ckpt"] for _, paths, _ in members], checkpoint_every=checkpoint_every,
+                    progress=False, callback=poll, **head.solve, **head.options))
+            except EnsembleError as exc:
+                trajs = list(exc.results)
+            except _Stopped:
+                trajs = [None] * len(members)
+            except Exception:                           # every member failed the same way (e.g.
+                trajs = [None] * len(members)           # non-finite): each reruns alone below
+            seconds = time.perf_counter() - started
+            ensemble = {"seeds": [sp.seed for sp, _, _ in members], "seconds": seconds}
+            for (sp, paths, identity), traj in zip(members, trajs):
+                if traj is not None:
+                    _save_run(sp, traj, paths, identity, seconds / len(members), ensemble)
+                    statuses[sp.stem] = {"stem": sp.stem, "status": "done", "loaded": False}
+                elif should_stop():
+                    statuses[sp.stem] = {"stem": sp.stem, "status": "interrupted"}
+                else:
+                    single.append(sp)                   # fall back to a single run
+                locks.pop(sp.stem).release()
+    finally:
+        for lock in locks.values():
+            lock.release()
+    for sp in single:
+        if should_stop():
+            statuses[sp.stem] = {"stem": sp.stem, "status": "interrupted"}
+        else:
+            statuses[sp.stem] = _run_one(sp, *args, wait=wait, stop_file=stop_file)
+    return [statuses[sp.stem] for sp in specs]
 
 
 def _memory_estimate(spec: RunSpec, dtype: str) -> int:
@@ -464,7 +620,7 @@ class _Signals:
 def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dtype=torch.float64,
                    labels=None, ns=None, seeds=None, workers: int | None = None, threads: int | None = None,
                    checkpoint_every: int = 50, progress: bool = True, executor="local",
-                   wait: bool = True) -> "Results":
+                   wait: bool = True, ensemble: bool = False) -> "Results":
     """Run every run of experiment ``name`` at ``scale`` that is not already in ``out``
     (finished runs are loaded, interrupted ones resume from their checkpoint) and return
     the :class:`Results`. A stored run with other settings raises :class:`RunConflictError`.
@@ -478,6 +634,10 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
         (:mod:`landau_nb.executors`).
     wait : a run locked by another live process is waited for (True) or left to it (False:
         listed in ``Results.taken``).
+    ensemble : run the SBTM seeds of each (label, n) together, as one
+        :func:`~landau_nb.solve_ensemble` task whose trainings are fused (book: "Runtime").
+        The files are those of single runs, bit-identical on CPU; each member's ``seconds`` is
+        an equal share of the group's wall time. Blob, exact and runtime runs stay single.
 
     Ctrl-C or SIGTERM stops the whole sweep within seconds (workers included; each running
     run keeps its last checkpoint) and raises :class:`SweepInterrupted`.
@@ -502,10 +662,13 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
             check_request_size(runs=len(seeds), what="seeds")
         seeds = [check_int("seed", s, low=0) for s in seeds]
     specs = exp.runs(scale, labels=labels, ns=ns, seeds=seeds)
+    if not isinstance(ensemble, bool):
+        raise TypeError(f"ensemble={ensemble!r}: expected True or False")
     for spec in specs:
         check_request_size(n=spec.n)
-    if workers is None:
-        workers = 1 if dev.type != "cpu" or exp.kind == "runtime" else max(1, min(2, os.cpu_count() or 1, len(specs)))
+    if workers is None:          # (an ensemble sweep has one task per group of seeds)
+        tasks = len(_ensemble_groups(specs, exp.kind)) if ensemble else len(specs)
+        workers = 1 if dev.type != "cpu" or exp.kind == "runtime" else max(1, min(2, os.cpu_count() or 1, tasks))
     workers = check_int("workers", workers, low=1)
     if threads is not None:
         threads = check_int("threads", threads, low=1)
@@ -514,7 +677,8 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
     elif threads is None and dev.type == "cpu":
         threads = 1
     if specs and local:      # (a cluster's workers have their own memory)
-        peak = max(_memory_estimate(sp, dtype_name) for sp in specs)
+        tasks = _ensemble_groups(specs, exp.kind) if ensemble else [[sp] for sp in specs]
+        peak = max(sum(_memory_estimate(sp, dtype_name) for sp in task) for task in tasks)
         check_request_size(nbytes=peak * workers, what=f"{name} with {workers} worker(s)")
     out = Path(out if out is not None else settings(scale)["out"])
     out.mkdir(parents=True, exist_ok=True)
@@ -536,15 +700,17 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
         with _Signals():
             try:
                 for attempt_wait in ((False, True) if wait else (False,)):
-                    calls = [(sp, str(out), str(device), dtype_name, checkpoint_every, threads,
+                    # ensemble: one task per group of runs, returning a list of statuses
+                    tasks = _ensemble_groups(todo, exp.kind) if ensemble else todo
+                    calls = [(task, str(out), str(device), dtype_name, checkpoint_every, threads,
                               progress and in_process and len(todo) == 1, scale, attempt_wait, str(stop_file))
-                             for sp in todo]
-                    for i, status in runner.run(_run_one, calls):
-                        statuses[todo[i].stem] = status
-                        if status["status"] == "interrupted":       # a worker was told to stop
+                             for task in tasks]
+                    for _, result in runner.run(_run_group if ensemble else _run_one, calls):
+                        result = result if ensemble else [result]
+                        statuses.update((status["stem"], status) for status in result)
+                        if any(status["status"] == "interrupted" for status in result):   # told to stop
                             raise SweepInterrupted("interrupted", 15)
-                        if status["status"] != "taken":
-                            bar.update(1)
+                        bar.update(sum(status["status"] != "taken" for status in result))
                     todo = [sp for sp in todo if statuses[sp.stem]["status"] == "taken"]
                     if not todo:
                         break
@@ -579,20 +745,21 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
 
 
 def reproduce(scale: str = "book", *, out=None, device="cpu", dtype=torch.float64, only=None,
-              workers=None, progress=True, executor="local") -> dict:
+              workers=None, progress=True, executor="local", ensemble: bool = False) -> dict:
     """Run every registered experiment at ``scale``; writes ``OUT/reproduce.json`` with the
-    wall time of each experiment and of the whole reproduction. Returns that record."""
+    wall time of each experiment and of the whole reproduction. Returns that record.
+    ``ensemble``: as in :func:`run_experiment` (recorded in the record)."""
     out = Path(out if out is not None else settings(scale)["out"])
     names = list(EXPERIMENTS) if only is None else [get_experiment(n).name for n in only]
     record = {"scale": scale, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
-              "versions": environment_versions(), "experiments": {},
+              "versions": environment_versions(), "experiments": {}, "ensemble": bool(ensemble),
               "cuda_device": (torch.cuda.get_device_name() if torch.device(device).type == "cuda"
                               and torch.cuda.is_available() else None)}
     start = time.perf_counter()
     for name in names:
         c = time.perf_counter()
         res = run_experiment(name, scale, out=out, device=device, dtype=dtype, workers=workers, progress=progress,
-                             executor=executor)
+                             executor=executor, ensemble=ensemble)
         record["experiments"][name] = {"seconds": time.perf_counter() - c, "runs": len(res.runs),
                                        "failed": [f["stem"] for f in res.failed]}
     record["seconds"] = time.perf_counter() - start

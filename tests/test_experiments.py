@@ -329,3 +329,167 @@ def test_no_pickle_anywhere_in_the_package():
         text = f.read_text()
         for bad in ("torch.load(", "import pickle", "allow_pickle=True", "torch.save("):
             assert bad not in text, f"{f.name} uses {bad}"
+
+
+# --- ensemble sweeps (run_experiment(..., ensemble=True)) ----------------------------------
+
+def _ensemble_calls(monkeypatch, stop_at=None, fail_member=None):
+    """Record the seeds of every solve_ensemble call; optionally ask the sweep to stop (the
+    SIGTERM flag) when member 0 reaches step ``stop_at``, or make member ``fail_member`` raise
+    at step 3 (an EnsembleError, after which the member must run again alone)."""
+    from landau_nb import ensemble, executors
+    calls, original = [], ensemble.solve_ensemble
+
+    def wrapped(problem, method, *, seeds, callback=None, **kw):
+        calls.append(list(seeds))
+
+        def cb(i, k, *rest):
+            if stop_at is not None and i == 0 and k == stop_at and len(calls) == 1:    # first sweep only
+                executors._STOP = True
+            if fail_member is not None and fail_member in (i, "all") and k == 3:
+                raise ValueError("member gives up")
+            return callback(i, k, *rest)
+        return original(problem, method, seeds=seeds, callback=cb, **kw)
+
+    monkeypatch.setattr(ensemble, "solve_ensemble", wrapped)
+    return calls
+
+
+def _same_files(a: Path, b: Path, stems):
+    for stem in stems:
+        _same_run(ln.Trajectory.load(a / stem), ln.Trajectory.load(b / stem))
+        ma, mb = (json.loads((f / (stem + ".json")).read_text())["run"] for f in (a, b))
+        assert ma["identity"] == mb["identity"] and ma["threads"] == mb["threads"]
+
+
+def test_ensemble_sweep_files_equal_single_sweep(tiny, tmp_path, monkeypatch):
+    calls = _ensemble_calls(monkeypatch)
+    kw = dict(workers=1, progress=False, ns=[30])
+    single = ln.run_experiment("tiny", out=tmp_path / "a", **kw)
+    assert calls == []
+    ens = ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    assert calls == [[0, 1]]                       # one group for sbtm; blob runs stay single
+    assert sorted(ens.computed) == sorted(single.computed) and len(ens.runs) == 4
+    _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny",
+                [f"{lab}/n000030_seed{s}" for lab in ("sbtm", "blob") for s in (0, 1)])
+    run = json.loads((tmp_path / "b/tiny/sbtm/n000030_seed1.json").read_text())["run"]
+    assert run["ensemble"]["seeds"] == [0, 1]
+    assert run["seconds"] == pytest.approx(run["ensemble"]["seconds"] / 2)
+    assert not list((tmp_path / "b/tiny/sbtm").glob("*.ckpt")) and not list((tmp_path / "b/tiny/sbtm").glob("*.lock"))
+    again = ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    assert again.computed == [] and calls == [[0, 1]]
+
+
+def test_interrupted_ensemble_sweep_resumes_bit_identically(tiny, tmp_path, monkeypatch):
+    from landau_nb import executors
+    kw = dict(workers=1, progress=False, labels=["sbtm"], ns=[30], checkpoint_every=5)
+    ln.run_experiment("tiny", out=tmp_path / "a", **kw)
+    calls = _ensemble_calls(monkeypatch, stop_at=12)
+    monkeypatch.setattr(executors, "_STOP", False)
+    with pytest.raises(ex.SweepInterrupted) as info:
+        ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    assert info.value.finished == 0 and info.value.pending == 2
+    for seed in (0, 1):            # each member kept a single run's checkpoint, and its lock is gone
+        assert load_checkpoint(tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.ckpt")[0] == 10
+        assert not (tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.lock").exists()
+    executors._STOP = False
+    res = ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    assert calls == [[0, 1], [0, 1]] and sorted(res.computed) == ["sbtm/n000030_seed0", "sbtm/n000030_seed1"]
+    _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny", [f"sbtm/n000030_seed{s}" for s in (0, 1)])
+
+
+def test_ensemble_group_computes_only_the_runs_not_done(tiny, tmp_path, monkeypatch):
+    kw = dict(workers=1, progress=False, labels=["sbtm"], ns=[30])
+    ln.run_experiment("tiny", out=tmp_path / "a", seeds=[0, 1, 2], **kw)
+    ln.run_experiment("tiny", out=tmp_path / "b", seeds=[1], **kw)
+    stamp = (tmp_path / "b/tiny/sbtm/n000030_seed1.json").stat().st_mtime_ns
+    calls = _ensemble_calls(monkeypatch)
+    # duplicates in the request are removed before grouping (a repeated seed would be refused)
+    res = ln.run_experiment("tiny", out=tmp_path / "b", seeds=[2, 1, 0, 2], labels=["sbtm", "sbtm"],
+                            ensemble=True, **{k: v for k, v in kw.items() if k != "labels"})
+    assert calls == [[2, 0]]
+    assert sorted(res.computed) == ["sbtm/n000030_seed0", "sbtm/n000030_seed2"] and len(res.runs) == 3
+    assert (tmp_path / "b/tiny/sbtm/n000030_seed1.json").stat().st_mtime_ns == stamp
+    _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny", [f"sbtm/n000030_seed{s}" for s in (0, 1, 2)])
+
+
+@pytest.mark.parametrize("fail_member,alone", [(1, [1]), ("all", [0, 1, 2])])
+def test_failed_ensemble_member_runs_again_alone(tiny, tmp_path, monkeypatch, fail_member, alone):
+    # one member fails (EnsembleError: the others are saved) or all fail alike (the exception
+    # itself): the unfinished members run again alone from their checkpoints, each run once
+    kw = dict(workers=1, progress=False, labels=["sbtm"], ns=[30], seeds=[0, 1, 2], checkpoint_every=2)
+    ln.run_experiment("tiny", out=tmp_path / "a", **kw)
+    calls = _ensemble_calls(monkeypatch, fail_member=fail_member)
+    res = ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    assert calls == [[0, 1, 2]] and not res.failed
+    assert sorted(res.computed) == [f"sbtm/n000030_seed{s}" for s in (0, 1, 2)]
+    _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny", [f"sbtm/n000030_seed{s}" for s in (0, 1, 2)])
+    for seed in (0, 1, 2):
+        run = json.loads((tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.json").read_text())["run"]
+        assert ("ensemble" not in run) == (seed in alone)       # the single path saved it
+    assert not list((tmp_path / "b/tiny/sbtm").glob("*.lock")) and not list((tmp_path / "b/tiny/sbtm").glob("*.ckpt"))
+
+
+def test_ensemble_member_locked_elsewhere_is_left_to_its_owner(tiny, tmp_path, monkeypatch):
+    from landau_nb.locks import RunLock
+    calls = _ensemble_calls(monkeypatch)
+    other = RunLock(tmp_path / "tiny/sbtm/n000030_seed1.lock")       # another live holder
+    assert other.try_acquire()
+    try:
+        res = ln.run_experiment("tiny", out=tmp_path, workers=1, progress=False, labels=["sbtm"], ns=[30],
+                                seeds=[0, 1, 2], ensemble=True, wait=False)
+    finally:
+        other.release()
+    assert calls == [[0, 2]] and sorted(res.computed) == ["sbtm/n000030_seed0", "sbtm/n000030_seed2"]
+    assert [stem for stem, _ in res.taken] == ["sbtm/n000030_seed1"]
+    assert not (tmp_path / "tiny/sbtm/n000030_seed1.json").exists()
+
+
+def test_ensemble_sweep_on_worker_processes(tiny, tmp_path):
+    kw = dict(progress=False, labels=["sbtm"], ns=[30, 60])
+    one = ln.run_experiment("tiny", out=tmp_path / "a", workers=1, **kw)
+    two = ln.run_experiment("tiny", out=tmp_path / "b", workers=2, ensemble=True, **kw)
+    assert sorted(two.computed) == sorted(one.computed) and len(two.computed) == 4
+    stems = [f"sbtm/n{n:06d}_seed{s}" for n in (30, 60) for s in (0, 1)]
+    _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny", stems)
+    for stem in stems:
+        run = json.loads((tmp_path / "b/tiny" / (stem + ".json")).read_text())["run"]
+        assert run["ensemble"]["seeds"] == [0, 1] and run["threads"] == 1
+
+
+def test_cli_ensemble_flag(tiny, tmp_path, monkeypatch):
+    calls = _ensemble_calls(monkeypatch)
+    code = main(["run", "tiny", "--solver", "sbtm", "--n", "30", "--seeds", "0,1", "--workers", "1",
+                 "--ensemble", "--out", str(tmp_path), "--quiet"])
+    assert code == 0 and calls == [[0, 1]]
+    assert (tmp_path / "tiny/sbtm/n000030_seed1.npz").exists()
+    with pytest.raises(TypeError, match="ensemble"):
+        ln.run_experiment("tiny", out=tmp_path, ensemble="yes", progress=False)
+
+
+def test_ctrl_c_during_an_in_process_ensemble_stops_its_members(tiny, tmp_path, monkeypatch):
+    # Ctrl-C reaches the main thread, not the members: they must stop (keeping their
+    # checkpoints) before their locks go, and the sweep resumes bit-identically
+    import threading
+    from landau_nb import ensemble
+    kw = dict(workers=1, progress=False, labels=["sbtm"], ns=[30], checkpoint_every=5)
+    ln.run_experiment("tiny", out=tmp_path / "a", **kw)
+    original, fired = ensemble.solve_ensemble, []
+
+    def wrapped(problem, method, *, seeds, callback=None, **k):
+        def cb(i, step, *rest):
+            if step == 12 and not fired:
+                fired.append(i)
+                os.kill(os.getpid(), signal.SIGINT)
+            return callback(i, step, *rest)
+        return original(problem, method, seeds=seeds, callback=cb, **k)
+
+    monkeypatch.setattr(ensemble, "solve_ensemble", wrapped)
+    with pytest.raises(ex.SweepInterrupted):
+        ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    assert fired and not [t for t in threading.enumerate() if t.name.startswith("ensemble-") and t.is_alive()]
+    for seed in (0, 1):
+        assert load_checkpoint(tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.ckpt")[0] >= 10
+        assert not (tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.lock").exists()
+    ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny", [f"sbtm/n000030_seed{s}" for s in (0, 1)])
