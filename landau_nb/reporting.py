@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 __all__ = ["below", "above"]
 
 
 def _largest(value, what, pick):
     try:
-        import numpy as np
         arr = np.asarray(value, dtype=float)
     except (TypeError, ValueError):
         raise TypeError(f"{what} must be a number or an array of numbers, got {type(value).__name__}") from None
@@ -38,7 +39,6 @@ def below(value, limit: float, *, what: str = "value") -> str:
     is not finite, so a cell that prints ``below(err, 1e-14)`` also asserts it.
     """
     _check_limit(limit, positive=True)
-    import numpy as np
     v = _largest(value, what, lambda a: np.max(np.abs(a)))
     if not math.isfinite(v) or not v < limit:
         raise AssertionError(f"|{what}| = {v:.3g} is not below {limit:.0e}")
@@ -52,7 +52,6 @@ def above(value, limit: float, *, what: str = "value") -> str:
     eigenvalue of a positive semi-definite matrix: ``above(lam_min, -1e-14)`` gives ``"> -1e-14"``.
     """
     _check_limit(limit, positive=False)
-    import numpy as np
     v = _largest(value, what, np.min)
     if not math.isfinite(v) or not v > limit:
         raise AssertionError(f"{what} = {v:.3g} is not above {limit:.0e}")

@@ -5,15 +5,13 @@ import pytest
 
 import landau_nb as ln
 from landau_nb.checkpoint import load_checkpoint
+from helpers import assert_same_run
 
 SBTM_KW = dict(init_tol=1e-2, init_lr=1e-2)
 
 
 def _same(a, b):
-    assert np.array_equal(a.x, b.x)
-    for k in a.steps:
-        if not k.startswith("time_"):
-            assert np.array_equal(a.steps[k], b.steps[k], equal_nan=True), k
+    assert_same_run(a, b)
     assert a.meta["seed"] == b.meta["seed"]
 
 

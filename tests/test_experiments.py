@@ -17,6 +17,7 @@ import landau_nb as ln
 from landau_nb import experiments as ex
 from landau_nb.__main__ import main
 from landau_nb.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from helpers import assert_same_run
 
 TINY = ex.Experiment(
     name="tiny", title="tiny test experiment", paper="none",
@@ -32,15 +33,6 @@ TINY = ex.Experiment(
 def tiny(monkeypatch):
     monkeypatch.setitem(ex.EXPERIMENTS, "tiny", TINY)
     return TINY
-
-
-def _same_run(a: ln.Trajectory, b: ln.Trajectory):
-    assert np.array_equal(a.x, b.x)
-    for k in a.steps:
-        if not k.startswith("time_"):
-            assert np.array_equal(a.steps[k], b.steps[k], equal_nan=True), k
-    for k in a.saved:
-        assert np.array_equal(a.saved[k], b.saved[k]), k
 
 
 # --- registry -----------------------------------------------------------------------------
@@ -99,7 +91,7 @@ def test_run_shares_initial_samples_and_resumes_from_files(tiny, tmp_path):
     stamp = (tmp_path / "tiny/sbtm/n000030_seed0.json").stat().st_mtime_ns
     again = ln.run_experiment("tiny", out=tmp_path, workers=1, progress=False)
     assert (tmp_path / "tiny/sbtm/n000030_seed0.json").stat().st_mtime_ns == stamp
-    _same_run(again.get("sbtm", 60, 1), res.get("sbtm", 60, 1))
+    assert_same_run(again.get("sbtm", 60, 1), res.get("sbtm", 60, 1))
     table = res.table("cov_error_sample", "max")
     assert set(table.mean) == {"sbtm", "blob"} and "slope" in str(table)
     assert "blob" in table.crossover or table.reference[1] not in table.mean["sbtm"]
@@ -137,7 +129,7 @@ def test_workers_do_not_change_results(tiny, tmp_path):
     one = ln.run_experiment("tiny", out=tmp_path / "a", workers=1, labels=["sbtm"], ns=[30], progress=False)
     two = ln.run_experiment("tiny", out=tmp_path / "b", workers=2, labels=["sbtm"], ns=[30], progress=False)
     for seed in (0, 1):
-        _same_run(one.get("sbtm", 30, seed), two.get("sbtm", 30, seed))
+        assert_same_run(one.get("sbtm", 30, seed), two.get("sbtm", 30, seed))
 
 
 class _Poison(ln.ScoreEstimator):
@@ -217,7 +209,7 @@ def test_resume_in_process_is_bit_identical(tmp_path, method, problem, kw):
                  callback=stop, **kw)
     assert load_checkpoint(tmp_path)[0] == 12
     resumed = ln.solve(problem, method, n=40, seed=3, t_end=t_end, checkpoint=tmp_path, checkpoint_every=4, **kw)
-    _same_run(full, resumed)
+    assert_same_run(full, resumed)
     # a checkpoint of another run is refused, not silently used
     with pytest.raises(CheckpointError, match="different run"):
         ln.solve(problem, method, n=40, seed=4, t_end=t_end, checkpoint=tmp_path, **kw)
@@ -264,7 +256,7 @@ def test_sigkill_and_resume_is_bit_identical(tmp_path):
     subprocess.run([sys.executable, str(script), str(killed)], check=True, env=env, timeout=600)
     a = ln.Trajectory.load(ref / "tiny/sbtm/n000060_seed0")
     b = ln.Trajectory.load(killed / "tiny/sbtm/n000060_seed0")
-    _same_run(a, b)
+    assert_same_run(a, b)
     assert not (killed / "tiny/sbtm/n000060_seed0.ckpt").exists()     # removed once the result is saved
 
 
@@ -272,7 +264,7 @@ def test_same_seed_twice_is_bit_identical():
     p = ln.anisotropic_gaussian(3)
     a = ln.solve(p, "sbtm", n=50, seed=5, t_end=0.1, init_tol=1e-2, init_lr=1e-2)
     b = ln.solve(p, "sbtm", n=50, seed=5, t_end=0.1, init_tol=1e-2, init_lr=1e-2)
-    _same_run(a, b)
+    assert_same_run(a, b)
 
 
 # --- command line ---------------------------------------------------------------------------
@@ -357,7 +349,7 @@ def _ensemble_calls(monkeypatch, stop_at=None, fail_member=None):
 
 def _same_files(a: Path, b: Path, stems):
     for stem in stems:
-        _same_run(ln.Trajectory.load(a / stem), ln.Trajectory.load(b / stem))
+        assert_same_run(ln.Trajectory.load(a / stem), ln.Trajectory.load(b / stem))
         ma, mb = (json.loads((f / (stem + ".json")).read_text())["run"] for f in (a, b))
         assert ma["identity"] == mb["identity"] and ma["threads"] == mb["threads"]
 

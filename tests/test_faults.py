@@ -25,6 +25,7 @@ from landau_nb.__main__ import main
 from landau_nb.checkpoint import CheckpointError, load_checkpoint
 from landau_nb.locks import HOST, RunLock
 from landau_nb.trajectory import ResultFileError
+from helpers import assert_same_run
 
 PROBLEM = {"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0}
 OPTIONS = {"sbtm": {"init_tol": 1e-2, "init_lr": 1e-2, "K": 5}, "blob": {}}
@@ -130,15 +131,6 @@ def faulty(monkeypatch):
     return register
 
 
-def _same(a, b):
-    assert np.array_equal(a.x, b.x)
-    for k in a.steps:
-        if not k.startswith("time_"):
-            assert np.array_equal(a.steps[k], b.steps[k], equal_nan=True), k
-    for k in a.saved:
-        assert np.array_equal(a.saved[k], b.saved[k]), k
-
-
 def _assert_intact(out, ref, experiment="faulty"):
     """Every reference run is present exactly once, identical, and nothing else is left."""
     folder = Path(out) / experiment
@@ -147,7 +139,7 @@ def _assert_intact(out, ref, experiment="faulty"):
     assert files == expected, f"left behind or missing: {set(files) ^ set(expected)}"
     assert not [p for p in folder.rglob("*") if p.is_dir() and p.name.endswith(".ckpt")]
     for stem, tr in ref.items():
-        _same(ln.Trajectory.load(folder / stem), tr)
+        assert_same_run(ln.Trajectory.load(folder / stem), tr)
 
 
 def _one_line(err: str) -> str:
@@ -402,7 +394,7 @@ def test_damaged_result_files_are_named_in_one_line(tmp_path, faulty, capsys, da
     assert code == 1 and "n000030_seed1." in line
     others = {k: v for k, v in ref_short.items() if k.startswith("blob") and k != "blob/n000030_seed1"}
     for stem, tr in others.items():
-        _same(ln.Trajectory.load(tmp_path / "faulty" / stem), tr)
+        assert_same_run(ln.Trajectory.load(tmp_path / "faulty" / stem), tr)
 
 
 def test_half_written_pair_is_skipped_by_summary_and_resumed_by_run(tmp_path, faulty, capsys, ref_short):
