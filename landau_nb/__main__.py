@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="book: minutes on 2 CPU cores; paper: the paper's n and seeds (GPU)")
         q.add_argument("--device", default=None, help="cpu or cuda (default: cuda at paper scale if available)")
         q.add_argument("--dtype", choices=_DTYPES, default=None,
-                       help="default: float32 on cuda, float64 on cpu")
+                       help="default: float32 on cuda and at paper scale, float64 otherwise")
         q.add_argument("--out", default=None, help="results folder (default: results/SCALE)")
         q.add_argument("--workers", type=int, default=None, help="parallel CPU processes (default: up to 2)")
         q.add_argument("--executor", choices=("local", "dask"), default="local",
@@ -93,7 +93,7 @@ def _resolve(args):
             dev = torch.device(device)
         except (RuntimeError, TypeError):
             raise ValueError(f"device={device!r} is not a valid torch device") from None
-    dtype = getattr(torch, args.dtype or ("float32" if dev.type == "cuda" else "float64"))
+    dtype = getattr(torch, args.dtype or ("float32" if dev.type == "cuda" or scale == "paper" else "float64"))
     out = args.out or os.path.join("results", scale)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"workers={args.workers}: must be >= 1")

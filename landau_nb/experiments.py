@@ -277,14 +277,14 @@ def settings(scale: str | None = None) -> dict:
     default a fresh temporary folder at book scale, so every execution recomputes, and
     ``results/paper`` of the repository at paper scale, so long runs resume and the command
     line run from the repository root finds them). Book scale runs in float64,
-    paper scale in float32 on a GPU (float64 on a CPU)."""
+    paper scale in float32 (on a GPU or a CPU: the committed paper-scale runs are float32)."""
     scale = check_choice("LANDAU_SCALE", scale or os.environ.get("LANDAU_SCALE", "book"), SCALES)
     default_dev = "cuda" if scale == "paper" and torch.cuda.is_available() else "cpu"
     device = os.environ.get("LANDAU_DEVICE", default_dev)
     out = os.environ.get("LANDAU_RESULTS")
     if out is None:
         out = tempfile.mkdtemp(prefix="landau-") if scale == "book" else str(_project_root() / "results" / scale)
-    dtype = torch.float32 if torch.device(device).type == "cuda" else torch.float64
+    dtype = torch.float32 if scale == "paper" or torch.device(device).type == "cuda" else torch.float64
     return {"scale": scale, "device": device, "dtype": dtype, "out": out}
 
 
@@ -442,10 +442,14 @@ def _claim(paths: dict, identity: dict) -> str | None:
 def _save_run(spec: RunSpec, traj: Trajectory, paths: dict, identity: dict, seconds: float,
               ensemble: dict | None = None) -> None:
     """Save a finished run (with the lock held) and remove its checkpoint."""
+    from .provenance import compact, provenance
     traj.meta["run"] = {"experiment": spec.experiment, "label": spec.label, "threads": torch.get_num_threads(),
-                        "seconds": seconds, "identity": identity}
+                        "seconds": seconds, "identity": identity,
+                        "provenance": provenance(identity["device"], seconds=seconds)}
     if ensemble is not None:
         traj.meta["run"]["ensemble"] = ensemble
+    if identity["scale"] == "paper":        # committed under results/paper: keep it small
+        compact(traj, keep_positions=spec.seed == 0)
     traj.save(paths["base"])
     (paths["ckpt"] / "run.json").unlink(missing_ok=True)
     remove_checkpoint(paths["ckpt"])

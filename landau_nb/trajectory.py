@@ -90,6 +90,9 @@ class Trajectory:
     @property
     def final(self) -> np.ndarray:
         """Positions at the last saved time (the end time for a finished run)."""
+        if self.meta.get("compact", {}).get("positions") is False:
+            raise ValueError(f"{self!r}: positions were not kept (a compact paper-scale result keeps "
+                             "them for seed 0 only; its per-step records are all there)")
         return self.x[-1]
 
     def max_error(self, key: str = "cov_error_sample") -> float:
@@ -112,7 +115,7 @@ class Trajectory:
         arrays.update({f"steps.{k}": v for k, v in self.steps.items()})
         arrays.update({f"saved.{k}": v for k, v in self.saved.items()})
         text = json.dumps(self.meta, indent=1, sort_keys=True, default=float).encode()
-        atomic_write(npz, lambda fh: np.savez(fh, **arrays))
+        atomic_write(npz, lambda fh: np.savez_compressed(fh, **arrays))
         atomic_write(js, lambda fh: fh.write(text))
         return npz
 
@@ -173,7 +176,8 @@ def _check_shapes(npz: Path, tr: "Trajectory") -> None:
     n, d = tr.meta["n"], tr.meta["d"]
     if tr.t.ndim != 1 or len(tr.t) < 1:
         raise ResultFileError(npz, f"times 't' have shape {tr.t.shape}; expected (steps + 1,)")
-    if tr.x.ndim != 3 or tr.x.shape[1:] != (n, d) or tr.x.shape[0] != len(tr.saved_t):
+    dropped = tr.meta.get("compact", {}).get("positions") is False     # compact paper-scale run
+    if tr.x.ndim != 3 or tr.x.shape[1:] != ((0 if dropped else n), d) or tr.x.shape[0] != len(tr.saved_t):
         raise ResultFileError(npz, f"positions 'x' have shape {tr.x.shape}; the metadata and saved_t give "
                                    f"({len(tr.saved_t)}, {n}, {d})")
     for k, v in tr.steps.items():
