@@ -54,8 +54,9 @@ from .ensemble import EnsembleError, solve_ensemble
 from .trajectory import Trajectory
 from .explorers import (denoising_bias_variance, denoising_explorer, plot_denoising, plot_relaxation,
                         relaxation_curves, relaxation_explorer)
-from .experiments import (EXPERIMENTS, Experiment, Results, RunConflictError, SweepInterrupted,
+from .experiments import (EXPERIMENTS, Experiment, Results, RunConflictError, SweepInterrupted, paper_results,
                           get_experiment, loglog_slope, reproduce, run_experiment)
+from . import claims
 from .locks import RunTakenError
 from .trajectory import ResultFileError
 from .tracers import (TracerParticles, tracer_field_derivatives, tracer_kl, tracer_score_loss,

@@ -38,7 +38,7 @@ from .problems import get_problem, problem_from_params
 from .trajectory import ResultFileError, Trajectory, environment_versions
 
 __all__ = ["Sweep", "Experiment", "RunSpec", "EXPERIMENTS", "SCALES", "get_experiment",
-           "run_experiment", "reproduce", "Results", "settings", "loglog_slope", "parse_seeds",
+           "run_experiment", "reproduce", "Results", "paper_results", "settings", "loglog_slope", "parse_seeds",
            "anisotropy", "run_identity", "RunConflictError", "SweepInterrupted", "RunTakenError"]
 
 
@@ -250,6 +250,20 @@ _register(Experiment(
     scales=_both([100, 400, 1600, 6400], [100, 400, 1600], [0], paper_kmax=10, paper_kmax_blob=8),
     kind="runtime",
 ))
+
+
+def paper_results(name: str, folder=None) -> "Results":
+    """The committed paper-scale runs of experiment ``name`` (``results/paper`` of the
+    repository, or ``folder``), as :class:`Results`; nothing is computed. ``.missing()``
+    names registered runs not there yet, ``.provenance()`` who made them. Book: the
+    "At the paper's scale" section of each experiment chapter."""
+    get_experiment(name)
+    base = Path(folder) if folder is not None else _project_root() / "results" / "paper"
+    if not (base / name).is_dir():
+        raise FileNotFoundError(2, f"no paper-scale runs of {name!r} here (they are committed in the "
+                                   "repository's results/paper/; `python -m landau_nb reproduce --scale paper` "
+                                   "makes them)", str(base / name))
+    return Results.load(base, name, scale="paper")
 
 
 def get_experiment(name: str) -> Experiment:
@@ -1017,6 +1031,34 @@ class Results:
         key = "cov_error_reference" if quantity == "second_moment" else "anisotropy_error_reference"
         return ErrorTable(vals, key=key, at=at, reference=("sbtm", 100))
 
+    def missing(self, scale: str | None = None) -> list[str]:
+        """The registered runs of ``scale`` (default: this one) that are not loaded here, as
+        stems ``label/n000100_seed0`` (an unfinished paper-scale sweep names what it lacks)."""
+        have = {f"{spec['label']}/n{spec['n']:06d}_seed{spec['seed']}" for spec, _ in self.runs}
+        return [sp.stem for sp in self.experiment.runs(scale or self.scale) if sp.stem not in have]
+
+    def provenance(self) -> dict:
+        """Who made these runs: the git commits, machines, devices, dtypes and torch threads
+        recorded in them (sets, so one value means all agree), how many runs and their total
+        wall time in seconds (``meta["run"]``, written by the runner)."""
+        out = {"runs": len(self.runs), "commits": set(), "dirty": False, "machines": set(), "devices": set(),
+               "dtypes": set(), "threads": set(), "versions": set(), "seconds": 0.0, "finished": set()}
+        for _, tr in self.runs:
+            run = tr.meta.get("run", {})
+            prov = run.get("provenance", {})
+            out["commits"].add(prov.get("commit"))
+            out["dirty"] |= bool(prov.get("dirty", False))
+            mach = prov.get("machine", {})
+            out["machines"].add(mach.get("gpu") or f"{mach.get('cpu', '?')} ({mach.get('cores', '?')} cores)")
+            out["devices"].add(tr.meta.get("device", "?").split(":")[0])
+            out["dtypes"].add(tr.meta["dtype"])
+            out["threads"].add(run.get("threads"))
+            out["versions"].add(tr.meta["versions"].get("landau_nb"))
+            out["seconds"] += float(run.get("seconds", 0.0))
+            if prov.get("finished_utc"):
+                out["finished"].add(prov["finished_utc"][:10])
+        return out
+
     def timing(self, skip: int = 1) -> dict:
         """{label: {n: median seconds per time step (score + velocity)}}, skipping the first
         ``skip`` steps (warm-up)."""
@@ -1054,6 +1096,10 @@ class ErrorTable:
         self.values, self.key, self.at, self.reference = values, key, at, reference
         self.mean = {lab: {n: float(np.mean(v)) for n, v in d.items()} for lab, d in values.items()}
         self.std = {lab: {n: float(np.std(v)) for n, v in d.items()} for lab, d in values.items()}
+        # standard error of the mean over seeds (sample std / sqrt(seeds)); NaN with one seed
+        self.sem = {lab: {n: (float(np.std(v, ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan"))
+                          for n, v in d.items()} for lab, d in values.items()}
+        self.seeds = {lab: {n: len(v) for n, v in d.items()} for lab, d in values.items()}
         self.slope = {lab: loglog_slope(list(d), list(d.values())) for lab, d in self.mean.items()}
         self.crossover: dict = {}
         if reference is not None and reference[0] in self.mean and reference[1] in self.mean[reference[0]]:
@@ -1087,5 +1133,5 @@ class ErrorTable:
         p.text(str(self))
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "at": self.at, "mean": self.mean, "std": self.std, "slope": self.slope,
-                "crossover": self.crossover}
+        return {"key": self.key, "at": self.at, "mean": self.mean, "std": self.std, "sem": self.sem,
+                "seeds": self.seeds, "slope": self.slope, "crossover": self.crossover}

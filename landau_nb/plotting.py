@@ -104,14 +104,21 @@ def plot_second_moment_runs(ax, results, entry=(0, 0), *, ns=None, labels=None, 
     return ax
 
 
-def plot_error_vs_n(ax, table, *, ylabel=None, slopes=True):
+def plot_error_vs_n(ax, table, *, ylabel=None, slopes=True, bars="std", labels=None):
     """A metric vs n on log-log axes for each label of an :class:`ErrorTable` (mean over
-    seeds, bars = spread over seeds), with the fitted slope in the legend."""
+    seeds; ``bars`` "std" = spread over seeds, "sem" = standard error of the mean, as the
+    paper's figures), with the fitted slope in the legend."""
     import numpy as np
+
+    from ._checks import check_choice
+    check_choice("bars", bars, ("std", "sem"))
+    spread = table.std if bars == "std" else table.sem
     for lab, d in table.mean.items():
+        if labels is not None and lab not in labels:
+            continue
         ns = np.array(list(d))
         mean = np.array(list(d.values()))
-        std = np.array([table.std[lab][n] for n in ns])
+        std = np.nan_to_num(np.array([spread[lab][n] for n in ns]))
         lbl = lab + (f" (slope {table.slope[lab]:.2f})" if slopes and np.isfinite(table.slope[lab]) else "")
         ax.errorbar(ns, mean, yerr=std, marker="o", capsize=3, label=lbl, **solver_style(lab.split("_")[0]))
     ax.set_xscale("log")

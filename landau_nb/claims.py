@@ -1,0 +1,135 @@
+"""The claims of Section 5 of the paper, each tested on the committed paper-scale runs.
+
+A :class:`Claim` quotes one sentence of Section 5 and holds a test: a function of the
+experiment's :class:`~landau_nb.experiments.Results` (read by
+:func:`~landau_nb.experiments.paper_results`, nothing is computed) that returns a
+:class:`Verdict` — the number that tests the claim, and whether it is reproduced ("yes",
+"partly", "no", or "pending" while the runs it needs are not committed yet). The experiment
+chapters show each claim's test where they discuss it; the page "Reproduction scoreboard"
+lists them all (:func:`scoreboard`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ._checks import check_choice
+
+__all__ = ["Claim", "Verdict", "CLAIMS", "claim", "evaluate", "scoreboard", "VERDICTS"]
+
+VERDICTS = ("yes", "partly", "no", "pending")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of a claim's test: ``value`` (the measured number(s), as text),
+    ``reproduced`` (one of :data:`VERDICTS`) and ``detail`` (one sentence: what was compared)."""
+
+    value: str
+    reproduced: str
+    detail: str = ""
+
+    def __post_init__(self):
+        check_choice("reproduced", self.reproduced, VERDICTS)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of Section 5: ``key``, the ``experiment`` whose runs test it, the paper's
+    words (``quote``, with ``where`` in the paper), the book chapter that shows it
+    (``chapter``, a document name such as ``exp_bkw``) and its ``test``."""
+
+    key: str
+    experiment: str
+    quote: str
+    where: str
+    chapter: str
+    test: Callable
+
+    def check(self, results=None, folder=None) -> Verdict:
+        """Run the test on ``results`` (default: the committed paper-scale runs). Runs that
+        are not committed yet give a "pending" verdict naming what is missing."""
+        if results is None:
+            from .experiments import paper_results
+            try:
+                results = paper_results(self.experiment, folder)
+            except FileNotFoundError:
+                return Verdict("—", "pending", f"no paper-scale runs of {self.experiment} committed yet")
+        try:
+            verdict = self.test(results)
+        except (KeyError, ValueError) as exc:        # a run the test needs is missing
+            missing = results.missing()
+            if not missing:
+                raise
+            return Verdict("—", "pending", f"needs runs not committed yet ({len(missing)} missing, "
+                                           f"e.g. {missing[0]}): {exc}")
+        if not isinstance(verdict, Verdict):
+            raise TypeError(f"claim {self.key!r}: its test returned {type(verdict).__name__}, not a Verdict")
+        return verdict
+
+
+CLAIMS: dict[str, Claim] = {}
+
+
+def claim(key: str, *, experiment: str, quote: str, where: str, chapter: str):
+    """Register the decorated function ``test(results) -> Verdict`` as claim ``key``."""
+    def register(test):
+        if key in CLAIMS:
+            raise ValueError(f"claim {key!r} is registered twice")
+        CLAIMS[key] = Claim(key, experiment, quote, where, chapter, test)
+        return test
+    return register
+
+
+def evaluate(keys=None, folder=None) -> list[tuple[Claim, Verdict]]:
+    """Each claim (all, or those in ``keys``) with its verdict on the committed runs; the
+    runs of an experiment are read once."""
+    from .experiments import paper_results
+    keys = list(CLAIMS) if keys is None else [check_choice("claim", k, tuple(CLAIMS)) for k in keys]
+    cache: dict = {}
+    out = []
+    for k in keys:
+        c = CLAIMS[k]
+        if c.experiment not in cache:
+            try:
+                cache[c.experiment] = paper_results(c.experiment, folder)
+            except FileNotFoundError:
+                cache[c.experiment] = None
+        res = cache[c.experiment]
+        out.append((c, c.check(res, folder) if res is not None else c.check(None, folder)))
+    return out
+
+
+def scoreboard(keys=None, folder=None) -> str:
+    """The reproduction scoreboard as a Markdown table: claim, where in the paper, the
+    paper-scale number that tests it, reproduced?, chapter. Display it with
+    ``IPython.display.Markdown``."""
+    rows = ["| claim (paper) | where | paper-scale number | reproduced | chapter |",
+            "|---|---|---|---|---|"]
+    for c, v in evaluate(keys, folder):
+        quote = c.quote.replace("|", "\\|")
+        value = v.value.replace("|", "\\|") + (f" — {v.detail}" if v.detail else "")
+        rows.append(f"| {quote} | {c.where} | {value} | **{v.reproduced}** | {{doc}}`{c.chapter}` |")
+    return "\n".join(rows)
+
+
+# The claims, one section per experiment chapter (each defined next to its own chapter's
+# numbers). ------------------------------------------------------------------------------
+
+# --- §5.1, Fig. 5.1: learning rate and the adaptive strategy (exp_learning_rate) ------------
+
+
+# --- Example 5.1, Fig. 5.2: BKW (exp_bkw) --------------------------------------------------
+
+
+# --- Example 5.2, Fig. 5.3: anisotropic Gaussian, d = 3 (exp_anisotropic) ------------------
+
+
+# --- Example 5.2, Fig. 5.4: anisotropic Gaussian, d = 10 (exp_dimension10) -----------------
+
+
+# --- Example 5.3, Fig. 5.5: Coulomb (exp_coulomb) -------------------------------------------
+
+
+# --- §5.4, Fig. 5.6: run time (exp_runtime) -------------------------------------------------
