@@ -133,3 +133,62 @@ def scoreboard(keys=None, folder=None) -> str:
 
 
 # --- §5.4, Fig. 5.6: run time (exp_runtime) -------------------------------------------------
+
+
+def _upper_slope(timing: dict) -> tuple[float, list]:
+    """Log-log slope of seconds per step vs n over the upper half of the n range (where the
+    arithmetic, not per-call overhead, sets the cost; book: "Cost")."""
+    from .experiments import loglog_slope
+    ns = sorted(timing)[len(timing) // 2:]
+    if len(ns) < 2:
+        raise ValueError(f"needs at least four particle counts to fit an upper-half slope, has {sorted(timing)}")
+    return loglog_slope(ns, [timing[n] for n in ns]), ns
+
+
+def _score_timing(results, label: str) -> dict:
+    """{n: median seconds of the score step per time step} of one label (CPU runs)."""
+    import numpy as np
+    out: dict = {}
+    for spec, tr in results.runs:
+        if spec["label"] == label and tr.meta.get("device", "cpu").startswith("cpu"):
+            out.setdefault(spec["n"], []).append(float(np.median(tr["time_score"][1:])))
+    if len(out) < 4:
+        raise KeyError(f"{label}: CPU timings at {sorted(out)} only")
+    return {n: float(np.median(v)) for n, v in sorted(out.items())}
+
+
+@claim("runtime_sbtm_linear", experiment="runtime", where="§5.4, Fig. 5.6 (left)", chapter="exp_runtime",
+       quote="The runtime of the score estimation routine in SBTM is linear in the number of particles")
+def _runtime_sbtm_linear(results):
+    slope, ns = _upper_slope(_score_timing(results, "sbtm"))
+    verdict = "yes" if 0.75 <= slope <= 1.25 else ("partly" if 0.5 <= slope <= 1.5 else "no")
+    return Verdict(f"slope {slope:.2f}", verdict,
+                   f"SBTM score step, seconds per time step vs n = {ns[0]}…{ns[-1]} on the CPU (log-log)")
+
+
+@claim("runtime_blob_quadratic", experiment="runtime", where="§5.4, Fig. 5.6 (left)", chapter="exp_runtime",
+       quote="The blob method has quadratic asymptotic complexity")
+def _runtime_blob_quadratic(results):
+    slope, ns = _upper_slope(_score_timing(results, "blob"))
+    verdict = "yes" if 1.7 <= slope <= 2.3 else ("partly" if 1.3 <= slope <= 2.5 else "no")
+    return Verdict(f"slope {slope:.2f}", verdict,
+                   f"blob score, seconds per time step vs n = {ns[0]}…{ns[-1]} on the CPU (log-log)")
+
+
+@claim("runtime_gpu_heat", experiment="runtime_heat", where="§5.4, Fig. 5.6 (right)", chapter="exp_runtime",
+       quote="we observed a roughly O(n^0.6) scaling of the computational time on the GPU for the SBTM method")
+def _runtime_gpu_heat(results):
+    import numpy as np
+
+    from .experiments import loglog_slope
+    gpu: dict = {}
+    for spec, tr in results.runs:
+        if spec["label"] == "sbtm" and tr.meta.get("device", "cpu").startswith("cuda"):
+            gpu.setdefault(spec["n"], []).append(float(np.median(tr["time_score"][1:] + tr["time_velocity"][1:])))
+    if len(gpu) < 3:
+        return Verdict("—", "pending", "needs paper-scale runtime_heat runs on a GPU (none committed: no GPU was "
+                                       "lent to the sessions that made results/paper)")
+    ns = sorted(gpu)
+    slope = loglog_slope(ns, [float(np.median(gpu[n])) for n in ns])
+    verdict = "yes" if 0.4 <= slope <= 0.8 else ("partly" if slope <= 1.1 else "no")
+    return Verdict(f"slope {slope:.2f}", verdict, f"SBTM, heat equation, GPU, n = {ns[0]}…{ns[-1]}")
