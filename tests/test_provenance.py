@@ -1,6 +1,7 @@
 """Provenance of stored runs (landau_nb.provenance), compact paper-scale results, re-running a
 stored run from its recorded settings (experiments.rerun_stored), Results.missing/provenance."""
 
+import json
 import os
 import re
 from pathlib import Path
@@ -181,3 +182,22 @@ def test_rerun_refuses_a_cuda_run_without_cuda(tmp_path):
     tr.save(tmp_path / "gpu")
     with pytest.raises(ValueError, match="made on CUDA"):
         rerun_stored(tmp_path / "gpu", tmp_path / "out")
+
+
+def test_committed_paper_runs_are_compact_and_small():
+    """results/paper stays under its 50 MB budget (README), counting the files that are committed
+    (.npz/.json of finished runs; checkpoints and locks are ignored by git), and every run in it
+    is a compact float32 paper-scale run recording its provenance."""
+    if not PAPER.is_dir():
+        pytest.skip("no committed paper-scale runs here (results/paper is absent)")
+    files = [f for f in PAPER.rglob("*") if f.is_file() and f.suffix in (".npz", ".json")
+             and not any(part.endswith(".ckpt") for part in f.relative_to(PAPER).parts)]
+    size = sum(f.stat().st_size for f in files)
+    assert size < 50 * 2**20, f"results/paper holds {size / 2**20:.1f} MB of runs (budget: 50 MB)"
+    for f in files:
+        if f.suffix != ".json" or f.name == "reproduce.json" or f.name.endswith("-failed.json"):
+            continue
+        meta = json.loads(f.read_text())
+        assert meta["dtype"] == "float32" and meta["run"]["identity"]["scale"] == "paper", f
+        assert meta["compact"]["positions"] == (meta["seed"] == 0), f
+        assert meta["run"]["provenance"]["commit"], f"{f}: no commit recorded"
