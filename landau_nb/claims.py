@@ -133,7 +133,8 @@ def scoreboard(keys=None, folder=None, *, evaluated=None) -> str:
     rows = ["| claim (paper) | where | paper-scale number | reproduced | chapter |",
             "|---|---|---|---|---|"]
     for c, v in evaluated:
-        value = _cell(v.value) + (f" — {_cell(v.detail)}" if v.detail else "")
+        shown = _cell(v.value) if v.value.strip() not in ("", "—") else ""
+        value = " — ".join(t for t in (shown, _cell(v.detail)) if t) or "—"
         rows.append(f"| \u201c{_cell(c.quote)}\u201d | {_cell(c.where)} | {value} | **{v.reproduced}** "
                     f"| {{doc}}`{c.chapter}` |")
     return "\n".join(rows)
