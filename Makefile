@@ -11,6 +11,8 @@
 #   make clean      remove build outputs (keeps .venv)
 #   make distclean  also remove .venv
 #   make gpu-check  on a GPU machine: CUDA tests and GPU timings -> benchmarks/results/gpu.json
+#   make paper      compute (or resume) every paper-scale run into results/paper (float32, GPU
+#                   when CUDA is available; PAPER_ARGS="--only bkw --ensemble" etc.); prints the time
 
 PYTHON ?= python3.11
 VENV   := .venv
@@ -42,7 +44,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 OMP_NUM_THREADS=1 NUMBA_CPU_NAME=generic
 
 help:
-	@sed -n "2,13p" Makefile | sed 's/^# //'
+	@sed -n "2,15p" Makefile | sed 's/^# //'
 
 venv: $(STAMP)
 
@@ -138,3 +140,22 @@ distclean: clean
 .PHONY: gpu-check
 gpu-check: venv
 	MPLBACKEND=Agg $(PY) benchmarks/gpu_check.py --budget 480
+
+# Section 5 at the paper's scale (README: "The committed paper-scale runs"): every registered
+# experiment, n = 100*2^k, five seeds, float32, into results/paper (what the chapters and the
+# scoreboard read; commit it afterwards). On the GPU when CUDA is available, else on the CPU
+# (days on two cores). Finished runs are loaded, interrupted ones resume, so `make paper` is
+# also how a partial sweep is completed. Neither `make test` nor CI ever runs it.
+PAPER_ARGS ?=
+PAPER_REPORT := import json, os, sys; p = "results/paper/reproduce.json"; \
+  os.path.exists(p) and os.path.getmtime(p) >= int(sys.argv[1]) or sys.exit("no new results/paper/reproduce.json: the sweep stopped early"); \
+  r = json.load(open(p)); \
+  [print("  %-16s %5d runs %9.2f h%s" % (k, e["runs"], e["seconds"] / 3600, "  failed: %s" % e["failed"] if e["failed"] else "")) for k, e in r["experiments"].items()]; \
+  print("reproduce (%s, %s): %.2f h in all, written to results/paper/reproduce.json" % (r["device"], r["dtype"], r["seconds"] / 3600))
+.PHONY: paper
+paper: venv
+	@start=$$(date +%s); rc=0; \
+	MPLBACKEND=Agg $(PY) -m landau_nb reproduce --scale paper --out results/paper $(PAPER_ARGS) > /dev/null || rc=$$?; \
+	[ $$rc -gt 1 ] || $(PY) -c '$(PAPER_REPORT)' $$start || true; \
+	echo "make paper: $$(( $$(date +%s) - start )) s of wall time (exit $$rc)"; \
+	exit $$rc

@@ -16,7 +16,7 @@ from typing import Callable
 
 from ._checks import check_choice
 
-__all__ = ["Claim", "Verdict", "CLAIMS", "claim", "evaluate", "scoreboard", "VERDICTS"]
+__all__ = ["Claim", "Verdict", "CLAIMS", "claim", "evaluate", "scoreboard", "summary", "tally", "VERDICTS"]
 
 VERDICTS = ("yes", "partly", "no", "pending")
 
@@ -101,16 +101,42 @@ def evaluate(keys=None, folder=None) -> list[tuple[Claim, Verdict]]:
     return out
 
 
-def scoreboard(keys=None, folder=None) -> str:
-    """The reproduction scoreboard as a Markdown table: claim, where in the paper, the
-    paper-scale number that tests it, reproduced?, chapter. Display it with
-    ``IPython.display.Markdown``."""
+def tally(evaluated) -> dict:
+    """How many of the ``evaluated`` claims (pairs from :func:`evaluate`) have each verdict:
+    ``{"yes": .., "partly": .., "no": .., "pending": ..}`` (every verdict present, in that order)."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    for _, v in evaluated:
+        counts[v.reproduced] += 1
+    return counts
+
+
+def summary(evaluated) -> str:
+    """One line: "12 claims of Section 5: 5 reproduced, 3 partly, 1 not reproduced, 3 pending"."""
+    c = tally(evaluated)
+    total = sum(c.values())
+    return (f"{total} claim{'s' if total != 1 else ''} of Section 5: {c['yes']} reproduced, {c['partly']} partly, "
+            f"{c['no']} not reproduced, {c['pending']} pending")
+
+
+def _cell(text: str) -> str:
+    """Text safe inside one Markdown table cell (one line, no bare column bar)."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def scoreboard(keys=None, folder=None, *, evaluated=None) -> str:
+    """The reproduction scoreboard as a MyST Markdown table, one row per claim: the paper's
+    words, where in the paper, the paper-scale number that tests it (and what was compared),
+    reproduced?, the chapter that shows it (a ``{doc}`` link: render the output as MyST, cell
+    metadata ``mystnb: {markdown_format: myst}``). ``evaluated``: the pairs of
+    :func:`evaluate`, when already computed. Book: "Reproduction scoreboard"."""
+    evaluated = evaluate(keys, folder) if evaluated is None else evaluated
     rows = ["| claim (paper) | where | paper-scale number | reproduced | chapter |",
             "|---|---|---|---|---|"]
-    for c, v in evaluate(keys, folder):
-        quote = c.quote.replace("|", "\\|")
-        value = v.value.replace("|", "\\|") + (f" — {v.detail}" if v.detail else "")
-        rows.append(f"| {quote} | {c.where} | {value} | **{v.reproduced}** | {{doc}}`{c.chapter}` |")
+    for c, v in evaluated:
+        shown = _cell(v.value) if v.value.strip() not in ("", "—") else ""
+        value = " — ".join(t for t in (shown, _cell(v.detail)) if t) or "—"
+        rows.append(f"| \u201c{_cell(c.quote)}\u201d | {_cell(c.where)} | {value} | **{v.reproduced}** "
+                    f"| {{doc}}`{c.chapter}` |")
     return "\n".join(rows)
 
 

@@ -39,7 +39,7 @@ from .trajectory import ResultFileError, Trajectory, environment_versions
 
 __all__ = ["Sweep", "Experiment", "RunSpec", "EXPERIMENTS", "SCALES", "get_experiment",
            "run_experiment", "reproduce", "Results", "paper_results", "settings", "loglog_slope", "parse_seeds",
-           "anisotropy", "run_identity", "RunConflictError", "SweepInterrupted", "RunTakenError"]
+           "anisotropy", "run_identity", "rerun_stored", "RunConflictError", "SweepInterrupted", "RunTakenError"]
 
 
 class RunConflictError(ValueError):
@@ -786,6 +786,55 @@ def reproduce(scale: str = "book", *, out=None, device="cpu", dtype=torch.float6
     text = json.dumps(record, indent=1).encode()
     atomic_write(out / "reproduce.json", lambda fh: fh.write(text))
     return record
+
+
+def rerun_stored(path, out, *, threads: int | None = None, checkpoint_every: int = 50):
+    """Re-execute a stored run from the settings recorded in it (``meta["run"]["identity"]``,
+    not the registry: a committed run is reproduced even after the registry changed) into the
+    folder ``out``, and return ``(stored, new)`` Trajectories. ``path`` names the run
+    (``.../EXPERIMENT/LABEL/n000100_seed0``, with or without ``.npz``/``.json``); the new run is
+    ``out/EXPERIMENT/LABEL/n000100_seed0``, saved as the runner saves it (a paper-scale run is
+    compacted the same way). ``threads``: torch threads (default: those recorded in the run,
+    since the thread count changes the round-off). On the machine, thread count and versions
+    that made it, the new run is bit-identical on CPU. Book: "Reproduction scoreboard"."""
+    stored = Trajectory.load(path)
+    run = stored.meta.get("run")
+    ident = run.get("identity") if isinstance(run, dict) else None
+    if not isinstance(ident, dict):
+        raise ValueError(f"path={str(path)!r}: the run records no settings (meta['run']['identity']); "
+                         "it was not written by the experiment runner")
+    need = ("experiment", "scale", "label", "solver", "options", "problem", "n", "seed", "dtype", "device", "solve")
+    lacking = [k for k in need if k not in ident]
+    if lacking:
+        raise ValueError(f"path={str(path)!r}: its recorded settings lack {', '.join(lacking)}")
+    check_choice("scale", ident["scale"], SCALES)
+    spec = RunSpec(ident["experiment"], ident["label"], ident["solver"], int(ident["n"]), int(ident["seed"]),
+                   ident["problem"], ident["options"], ident["solve"])
+    out = Path(out)
+    target = _paths(out, spec)
+    source = Path(path)
+    source = source.with_suffix("") if source.suffix in (".npz", ".json") else source
+    if target["base"].resolve() == source.resolve():
+        raise ValueError(f"out={str(out)!r}: the re-run would overwrite the stored run {source}; "
+                         "pass another folder")
+    if target["npz"].exists() or target["json"].exists():
+        raise ValueError(f"out={str(out)!r}: it already holds {spec.stem} of {spec.experiment}; "
+                         "pass an empty folder")
+    if threads is None:
+        threads = run.get("threads") or run.get("provenance", {}).get("threads") or 1
+    threads = check_int("threads", threads, low=1)
+    if ident["device"] == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"path={str(path)!r}: the run was made on CUDA, which is not available here")
+    saved_threads = torch.get_num_threads()
+    try:
+        status = _run_one(spec, str(out), ident["device"], ident["dtype"], checkpoint_every, threads,
+                          False, scale=ident["scale"])
+    finally:
+        torch.set_num_threads(saved_threads)
+    if status["status"] != "done":
+        raise RuntimeError(f"re-run of {spec.experiment}/{spec.stem} ended {status['status']}: "
+                           f"{status.get('error', '')}")
+    return stored, Trajectory.load(target["base"])
 
 
 # --- results and summaries -------------------------------------------------------------------

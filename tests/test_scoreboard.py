@@ -1,0 +1,126 @@
+"""The claims registry and the reproduction scoreboard (landau_nb.claims; book: "Reproduction
+scoreboard"). Claims are registered here in a private registry, tested on a small paper-scale
+folder written by the runner, so these tests do not depend on the claims of the chapters."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import landau_nb as ln
+from landau_nb import claims
+from landau_nb.claims import Verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """A paper-scale folder holding one registered run of anisotropic_d3 (blob, n = 100, seed 0)."""
+    out = tmp_path_factory.mktemp("paper")
+    ln.run_experiment("anisotropic_d3", "paper", out=out, dtype=torch.float32, labels="blob", ns=[100],
+                      seeds=[0], progress=False)
+    return out
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """A private, empty claims registry with four claims of different outcomes."""
+    monkeypatch.setattr(claims, "CLAIMS", {})
+
+    @claims.claim("drift", experiment="anisotropic_d3", where="Example 5.2",
+                  quote="The blob method conserves momentum | up to\n round-off.", chapter="exp_anisotropic")
+    def drift(res):
+        value = float(res.values("momentum_drift", at="max", label="blob")["blob"][100].max())
+        return Verdict(f"{value:.1e}", "yes" if value < 1e-5 else "no", "momentum drift of blob, n = 100")
+
+    @claims.claim("large_n", experiment="anisotropic_d3", where="Fig. 5.3", quote="At n = 12 800 ...",
+                  chapter="exp_anisotropic")
+    def large_n(res):
+        res.get("blob", 12800)
+        return Verdict("?", "yes")
+
+    @claims.claim("bkw", experiment="bkw", where="Example 5.1", quote="BKW ...", chapter="exp_bkw")
+    def bkw(res):
+        return Verdict("?", "yes")
+
+    @claims.claim("half", experiment="anisotropic_d3", where="Fig. 5.3", quote="Both methods ...",
+                  chapter="exp_anisotropic")
+    def half(res):
+        return Verdict("1 of 2", "partly", "holds for the blob method only")
+
+    return claims.CLAIMS
+
+
+def test_verdict_checks_its_outcome():
+    with pytest.raises(ValueError, match="reproduced"):
+        Verdict("1", "maybe")
+
+
+def test_a_claim_is_registered_once(registry):
+    with pytest.raises(ValueError, match="registered twice"):
+        claims.claim("drift", experiment="bkw", quote="q", where="w", chapter="exp_bkw")(lambda res: None)
+
+
+def test_evaluate_and_pending(registry, folder):
+    got = {c.key: v for c, v in claims.evaluate(folder=folder)}
+    assert list(got) == ["drift", "large_n", "bkw", "half"]
+    assert got["drift"].reproduced == "yes" and float(got["drift"].value) < 1e-5
+    # a run the test needs is missing: pending, naming what is missing
+    assert got["large_n"].reproduced == "pending" and "not committed yet" in got["large_n"].detail
+    assert "n=12800" in got["large_n"].detail
+    # no runs of the experiment at all
+    assert got["bkw"] == Verdict("—", "pending", "no paper-scale runs of bkw committed yet")
+    assert claims.tally(claims.evaluate(folder=folder)) == {"yes": 1, "partly": 1, "no": 0, "pending": 2}
+    assert [c.key for c, _ in claims.evaluate(["half", "drift"], folder=folder)] == ["half", "drift"]
+    with pytest.raises(ValueError, match="claim"):
+        claims.evaluate(["nope"], folder=folder)
+
+
+def test_a_failing_test_of_a_complete_experiment_is_not_pending(registry, folder):
+    """A KeyError with every registered run present is a bug of the test, not a pending claim."""
+    res = ln.experiments.Results.load(folder, "anisotropic_d3", scale="paper")
+    res.missing = lambda scale=None: []
+    with pytest.raises(KeyError):
+        registry["large_n"].check(res)
+    bad = claims.Claim("bad", "anisotropic_d3", "q", "w", "exp_anisotropic", lambda r: "yes")
+    with pytest.raises(TypeError, match="not a Verdict"):
+        bad.check(res)
+
+
+def test_summary_and_scoreboard(registry, folder):
+    evaluated = claims.evaluate(folder=folder)
+    assert claims.summary(evaluated) == "4 claims of Section 5: 1 reproduced, 1 partly, 0 not reproduced, 2 pending"
+    assert claims.summary(evaluated[:1]) == "1 claim of Section 5: 1 reproduced, 0 partly, 0 not reproduced, 0 pending"
+    table = claims.scoreboard(evaluated=evaluated).splitlines()
+    assert table[0] == "| claim (paper) | where | paper-scale number | reproduced | chapter |"
+    assert len(table) == 2 + 4
+    first = table[2]
+    # one line per claim; a bar in the quote is escaped, line breaks are collapsed
+    assert first.startswith("| \u201cThe blob method conserves momentum \\| up to round-off.\u201d | Example 5.2 | ")
+    assert first.endswith("| **yes** | {doc}`exp_anisotropic` |")
+    assert "momentum drift of blob, n = 100" in first
+    assert table[4] == ("| \u201cBKW ...\u201d | Example 5.1 | no paper-scale runs of bkw committed yet | **pending** "
+                        "| {doc}`exp_bkw` |")
+    assert claims.scoreboard(folder=folder) == "\n".join(table)
+    assert all(row.count(" | ") == 4 for row in table[2:])     # five cells each
+
+
+def test_registered_claims_are_well_formed():
+    """The claims the chapters register: a known experiment, a chapter of the book (the
+    scoreboard links it with {doc}: a wrong name fails the strict build), the paper's words."""
+    toc = (ROOT / "_toc.yml").read_text()
+    for key, c in claims.CLAIMS.items():
+        assert c.key == key and c.experiment in ln.EXPERIMENTS, key
+        assert f"file: book/{c.chapter}.ipynb" in toc, f"claim {key}: chapter {c.chapter!r} is not in _toc.yml"
+        assert c.quote.strip() and c.where.strip(), key
+
+
+def test_registered_claims_give_verdicts_on_the_committed_runs():
+    if not (ROOT / "results" / "paper").is_dir():
+        pytest.skip("no committed paper-scale runs here (results/paper is absent)")
+    if not claims.CLAIMS:
+        pytest.skip("no claims registered in landau_nb/claims.py yet")
+    evaluated = claims.evaluate()
+    assert all(isinstance(v, Verdict) for _, v in evaluated)
+    assert sum(claims.tally(evaluated).values()) == len(claims.CLAIMS)
