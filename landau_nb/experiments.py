@@ -39,7 +39,8 @@ from .trajectory import ResultFileError, Trajectory, environment_versions
 
 __all__ = ["Sweep", "Experiment", "RunSpec", "EXPERIMENTS", "SCALES", "get_experiment",
            "run_experiment", "reproduce", "Results", "paper_results", "settings", "loglog_slope", "parse_seeds",
-           "anisotropy", "covariance_sampling_floor", "run_identity", "RunConflictError", "SweepInterrupted", "RunTakenError"]
+           "anisotropy", "covariance_sampling_floor", "run_identity", "RunConflictError", "SweepInterrupted",
+           "RunTakenError"]
 
 
 class RunConflictError(ValueError):
