@@ -39,7 +39,8 @@ from .trajectory import ResultFileError, Trajectory, environment_versions
 
 __all__ = ["Sweep", "Experiment", "RunSpec", "EXPERIMENTS", "SCALES", "get_experiment",
            "run_experiment", "reproduce", "Results", "paper_results", "settings", "loglog_slope", "parse_seeds",
-           "anisotropy", "run_identity", "rerun_stored", "RunConflictError", "SweepInterrupted", "RunTakenError"]
+           "anisotropy", "covariance_sampling_floor", "run_identity", "rerun_stored", "RunConflictError",
+           "SweepInterrupted", "RunTakenError"]
 
 
 class RunConflictError(ValueError):
@@ -880,6 +881,22 @@ def anisotropy(traj: Trajectory, a: int = 0, b: int = 1) -> np.ndarray:
     sig = traj["second_moment"]
     diff = sig[:, a, a] - sig[:, b, b]
     return diff / diff[0]
+
+
+def covariance_sampling_floor(problem, n, tau):
+    """RMS over initial draws of ||Sigma_cf[Sigma_n(0)](tau) - Sigma*(tau)||_F, the error an
+    exact solver started from n samples of N(0, Sigma_0) has at time tau after the start
+    (Example 5.2; book: exp_anisotropic, "The sampling floor"). ``n`` may be an array."""
+    if not (getattr(problem, "has_closed_covariance", False) and getattr(problem, "gamma", None) == 0):
+        raise ValueError(f"problem={problem!r}: the sampling floor needs the closed-form relaxation of "
+                         "Maxwellian molecules (anisotropic_gaussian with gamma = 0)")
+    sig = problem.initial_second_moment().double().numpy()
+    tr, tr2, d = np.trace(sig), np.trace(sig @ sig), problem.d
+    lam = 4 * d * problem.B
+    n = np.asarray(n, dtype=float)
+    if np.any(n < 1):
+        raise ValueError(f"n={n}: expected particle counts >= 1")
+    return np.sqrt(((tr**2 + (1 - 2 / d) * tr2) * np.exp(-2 * lam * tau) + 2 * tr2 / d) / n)
 
 
 def _metric(traj: Trajectory, key: str, at: str):

@@ -4,7 +4,8 @@ references dashed. Imported lazily (matplotlib is only needed for figures)."""
 from __future__ import annotations
 
 __all__ = ["COLORS", "REFERENCE_STYLE", "solver_style", "plot_second_moments", "plot_second_moment_runs",
-           "plot_error_vs_n", "plot_run_metric", "plot_timing"]
+           "plot_error_vs_n", "plot_run_metric", "plot_timing",
+           "plot_covariance_figure"]
 
 #: one colour per score estimator across the whole book
 COLORS = {
@@ -163,3 +164,65 @@ def plot_timing(ax, timing: dict, *, unit="s"):
     ax.set_xlabel("number of particles $n$")
     ax.set_ylabel(f"time per step ({unit})")
     return ax
+
+
+def plot_covariance_figure(results, *, ns=None, floor=None, rate_exact0=None, seed=0):
+    """The panels of the paper's Figs. 5.3/5.4 (Example 5.2) from an experiment's
+    :class:`~landau_nb.Results`, as a 2 x 3 matplotlib Figure: Sigma_11 and Sigma_22 vs t for
+    the n in ``ns`` (default: smallest and largest of each solver) with Sigma* dashed; the
+    estimated entropy-production rate (SBTM's largest-n mean dashed, ``rate_exact0`` starred
+    at t0); the error against Sigma* at t_end and the fair error (max over t) vs n, mean +-
+    standard error over seeds, with the sampling floor ``floor(n, tau)`` dashed; energy and
+    momentum drift. Book: exp_anisotropic and exp_dimension10, "At the paper's scale"."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    labels = [lab for lab in ("sbtm", "blob") if lab in results.labels]
+    show = {lab: (list(ns) if ns is not None else [results.ns(lab)[0], results.ns(lab)[-1]]) for lab in labels}
+    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
+    for ax, entry in zip(axes[0, :2], [(0, 0), (1, 1)]):
+        for lab in labels:
+            plot_second_moment_runs(ax, results, entry, ns=show[lab], labels=[lab], seed=seed,
+                                    reference="closed" if lab == labels[-1] else None)
+        ax.legend(fontsize=8)
+    ax = axes[0, 2]
+    ref = None
+    if "sbtm" in labels:
+        n_ref = results.ns("sbtm")[-1]
+        trs = results.select("sbtm", n_ref)
+        ref = (trs[0].t, np.mean([tr["entropy_rate"] for tr in trs], axis=0),
+               f"SBTM, n = {n_ref} (mean of {len(trs)} seeds)")
+    for lab in labels:
+        plot_run_metric(ax, results, "entropy_rate", ns=show[lab], labels=[lab], seed=seed,
+                        reference=ref if lab == labels[-1] else None)
+    t0 = results.runs[0][1].t[0]
+    if rate_exact0 is not None:
+        ax.plot([t0], [rate_exact0], marker="*", markersize=12, color="black", linestyle="none",
+                label=f"exact at $t = {t0:g}$")
+    ax.set_ylabel(r"$\frac{1}{n}\sum_i s_i \cdot v_i$")
+    ax.legend(fontsize=8)
+    end = results.table("cov_error", "end")
+    fair = results.table("cov_error_sample", "max")
+    plot_error_vs_n(axes[1, 0], end, bars="sem",
+                    ylabel=r"$\|\Sigma(t_{\mathrm{end}}) - \Sigma^*(t_{\mathrm{end}})\|_F$")
+    if floor is not None:
+        nn = np.array(sorted({n for d in end.mean.values() for n in d}))
+        tau = results.runs[0][1].t[-1] - t0
+        axes[1, 0].plot(nn, floor(nn, tau), **REFERENCE_STYLE, label="exact solver, same sample (RMS)")
+    axes[1, 0].legend(fontsize=8)
+    plot_error_vs_n(axes[1, 1], fair, bars="sem",
+                    ylabel=r"$\max_t\|\Sigma(t) - \Sigma^{\mathrm{cf}}_{\Sigma(0)}(t)\|_F$")
+    axes[1, 1].legend(fontsize=8)
+    ax = axes[1, 2]
+    energy = results.table("energy_drift", reference=None)
+    momentum = results.table("momentum_drift", "max", reference=None)
+    for lab in labels:
+        ax.loglog(list(energy.mean[lab]), list(energy.mean[lab].values()), "o-",
+                  label=f"{lab}: energy $|E(t_{{\\mathrm{{end}}}}) - E(0)|$", **solver_style(lab))
+        ax.loglog(list(momentum.mean[lab]), list(momentum.mean[lab].values()), "s:",
+                  label=f"{lab}: momentum $|V(t) - V(0)|$, max over $t$", **solver_style(lab))
+    ax.set_xlabel("number of particles $n$")
+    ax.set_ylabel("drift")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
