@@ -1140,10 +1140,12 @@ class Results:
 
 
 def _display_folder(folder) -> str:
-    """``folder`` relative to the working directory when inside it, and with a book-scale
+    """``folder`` relative to the working directory (or else to the repository root, as
+    ``results/paper/...`` from a chapter in ``book/``) when inside it, and with a book-scale
     temporary folder shown as ``<tmp>/...``: printed outputs must not depend on the machine."""
     folder = Path(folder).resolve()
-    for base, shown in ((Path.cwd().resolve(), None), (Path(tempfile.gettempdir()).resolve(), "<tmp>")):
+    for base, shown in ((Path.cwd().resolve(), None), (_project_root().resolve(), None),
+                        (Path(tempfile.gettempdir()).resolve(), "<tmp>")):
         if folder.is_relative_to(base):
             rel = folder.relative_to(base)
             if shown is None:
