@@ -1,0 +1,141 @@
+"""The BKW ablation's registry entry and the claims of Example 5.1 (book: "The BKW solution")."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import landau_nb as ln
+from landau_nb.claims import CLAIMS
+from landau_nb.experiments import Results, get_experiment
+from landau_nb.trajectory import Trajectory
+
+
+def _effective_options(exp, scale):
+    return {sw.label: {**exp.options["sbtm"], **sw.options} for sw in exp.sweeps(scale)}
+
+
+@pytest.mark.parametrize("scale,n", [("book", 200), ("paper", 1600)])
+def test_bkw_ablation_changes_one_option_of_the_bkw_settings_per_sweep(scale, n):
+    abl, bkw = get_experiment("bkw_ablation"), get_experiment("bkw")
+    assert abl.problem == bkw.problem
+    base = bkw.options["sbtm"]
+    opts = _effective_options(abl, scale)
+    assert opts["baseline"] == base
+    more = opts.pop(f"n_{4 * n}")                                # the baseline with 4x the particles
+    assert more == base
+    changed = {}
+    for label, o in opts.items():
+        assert set(base) <= set(o)                              # nothing of bkw's settings is lost
+        diff = {k: v for k, v in o.items() if base.get(k, object()) != v}
+        if label != "baseline":
+            assert len(diff) == 1, (label, diff)
+            changed[label] = diff
+    assert changed == {"alpha_0.1": {"alpha": 0.1}, "alpha_0.6": {"alpha": 0.6},
+                       "init_tol_1e-4": {"init_tol": 1e-4}, "lr_1e-3": {"lr": 1e-3},
+                       "loss_weighted_denoising": {"loss": "weighted_denoising"},
+                       "loss_implicit": {"loss": "implicit"}}
+    runs = abl.runs(scale)
+    assert {(r.label, r.n) for r in runs} == {(lab, n) for lab in opts} | {(f"n_{4 * n}", 4 * n)}
+    assert {(r.seed, r.solver) for r in runs} == {(0, "sbtm")}
+    assert all(r.solve["t_end"] == 7.5 for r in runs)
+    # every changed option is one the estimator accepts (no typo silently ignored)
+    for r in runs:
+        ln.SBTM(**r.options)
+
+
+# --- the claims of Example 5.1 ---------------------------------------------------------------
+
+BKW_CLAIMS = ("bkw-decent", "bkw-moments-sampling", "bkw-moments-alike", "bkw-momentum", "bkw-energy",
+              "bkw-learning-rate", "bkw-alpha-bias")
+PAPER = Path("/work/shared/paper/ilin_hu_wang_2025_transport_particle_landau.md")
+
+
+def test_bkw_claims_are_registered_for_the_bkw_chapter():
+    for key in BKW_CLAIMS:
+        c = CLAIMS[key]
+        assert c.chapter == "exp_bkw" and c.experiment in ("bkw", "bkw_ablation")
+        assert c.quote and c.where
+
+
+@pytest.mark.skipif(not PAPER.is_file(), reason="the paper's text is not on this machine")
+def test_bkw_claims_quote_the_paper_exactly():
+    text = " ".join(PAPER.read_text().split())
+    for key in BKW_CLAIMS:
+        assert " ".join(CLAIMS[key].quote.split()) in text, key
+
+
+@pytest.mark.parametrize("key", BKW_CLAIMS)
+def test_bkw_claim_on_the_committed_runs(key):
+    v = CLAIMS[key].check()
+    if v.reproduced == "pending":
+        pytest.skip(f"{key}: paper-scale runs not committed yet ({v.detail})")
+    assert v.reproduced in ("yes", "partly", "no") and v.value and v.value != "—"
+
+
+def _traj(t_end, steps, saved=(), dtype="float32"):
+    k = len(next(iter(steps.values())))
+    return Trajectory(t=np.linspace(5.5, t_end, k), steps=steps, saved_t=np.array([5.5, t_end]),
+                      x=np.zeros((2, 0, 3)), saved=dict(saved), meta={"dtype": dtype})
+
+
+def _bkw_results(cov=lambda lab, n: n**-0.5, score=lambda lab, n: 0.5 * n**-0.3, drift=1e-7, energy=1e-3):
+    """Stand-in paper-scale Results of bkw (every registered run present) with chosen errors."""
+    exp = get_experiment("bkw")
+    runs = []
+    for sp in exp.runs("paper"):
+        noise = 1 + 0.01 * sp.seed
+        steps = {"cov_error": np.full(3, cov(sp.label, sp.n) * noise),
+                 "score_error": np.full(3, score(sp.label, sp.n) * noise),
+                 "momentum_drift": np.array([0.0, drift, drift]), "energy": np.array([3.0, 3.0, 3.0 + energy])}
+        tr = _traj(9.5, steps, {"kde_l2": np.full(2, 0.1 * sp.n**-0.2 * noise)})
+        runs.append(({"label": sp.label, "n": sp.n, "seed": sp.seed}, tr))
+    return Results(exp, "paper", runs, [], Path("."))
+
+
+def test_bkw_claims_can_say_yes_and_no():
+    good = _bkw_results(score=lambda lab, n: 2 * n**-0.5)
+    for key in ("bkw-decent", "bkw-moments-sampling", "bkw-moments-alike", "bkw-momentum", "bkw-energy"):
+        assert CLAIMS[key].test(good).reproduced == "yes", key
+    bad = _bkw_results(cov=lambda lab, n: 0.05 * (4 if lab == "sbtm" else 1), score=lambda lab, n: 0.3,
+                       drift=1e-3, energy=0.5)
+    assert CLAIMS["bkw-moments-sampling"].test(bad).reproduced == "no"      # no decay with n
+    assert CLAIMS["bkw-moments-alike"].test(bad).reproduced == "no"         # a factor 4 apart
+    assert CLAIMS["bkw-momentum"].test(bad).reproduced == "no"
+    assert CLAIMS["bkw-energy"].test(bad).reproduced == "no"
+    assert CLAIMS["bkw-decent"].test(bad).reproduced == "no"                # 4 of 6 errors flat
+    # errors all decrease but SBTM's score error stays large: only partly decent
+    biased = _bkw_results(score=lambda lab, n: (0.1 + n**-0.5) if lab == "sbtm" else n**-0.5)
+    assert CLAIMS["bkw-decent"].test(biased).reproduced == "partly"
+
+
+def test_bkw_claims_are_pending_while_a_run_is_missing():
+    res = _bkw_results()
+    res.runs = res.runs[1:]
+    v = CLAIMS["bkw-decent"].check(res)
+    assert v.reproduced == "pending" and "not committed yet" in v.detail
+
+
+def _ablation_results(errors: dict, wiggle: dict | None = None):
+    exp = get_experiment("bkw_ablation")
+    runs = []
+    for sp in exp.runs("paper"):
+        e = errors.get(sp.label, 0.1) * (1 + (wiggle or {}).get(sp.label, 0.01) * np.sin(np.arange(200)))
+        runs.append(({"label": sp.label, "n": sp.n, "seed": 0}, _traj(7.5, {"score_error": e})))
+    return Results(exp, "paper", runs, [], Path("."))
+
+
+def test_ablation_claims_can_say_yes_and_no():
+    lr = CLAIMS["bkw-learning-rate"].test
+    assert lr(_ablation_results({"baseline": 0.1, "lr_1e-3": 0.05})).reproduced == "yes"
+    assert lr(_ablation_results({"baseline": 0.1, "lr_1e-3": 0.2})).reproduced == "no"
+    assert lr(_ablation_results({"baseline": 0.1, "lr_1e-3": 0.1})).reproduced == "partly"
+    alpha = CLAIMS["bkw-alpha-bias"].test
+    trade = _ablation_results({"alpha_0.1": 0.01, "baseline": 0.1, "alpha_0.6": 1.0},
+                              {"alpha_0.1": 0.3, "baseline": 0.1, "alpha_0.6": 0.01})
+    assert alpha(trade).reproduced == "yes"
+    bias_only = _ablation_results({"alpha_0.1": 0.01, "baseline": 0.1, "alpha_0.6": 1.0})
+    assert alpha(bias_only).reproduced == "partly"
+    neither = _ablation_results({"alpha_0.1": 1.0, "baseline": 0.1, "alpha_0.6": 0.01},
+                                {"alpha_0.1": 0.01, "baseline": 0.1, "alpha_0.6": 0.3})
+    assert alpha(neither).reproduced == "no"
