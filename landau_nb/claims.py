@@ -253,10 +253,10 @@ def coulomb_distances(results, quantity: str = "second_moment", n: int = COULOMB
     same sample for both), "sem": its standard error, "uncertainty": the mean over t of the
     gap between the two methods at n_ref (the reference's own uncertainty)}."""
     check_choice("quantity", quantity, ("second_moment", "entropy_rate"))
+    runs = {lab: _all_seeds(results, lab, n) for lab in ("sbtm", "blob")}
     R = coulomb_reference(results, n_ref)
     out: dict = {}
-    for lab in ("sbtm", "blob"):
-        trs = _all_seeds(results, lab, n)
+    for lab, trs in runs.items():
         if quantity == "second_moment":
             e = [np.linalg.norm(tr["second_moment"].astype(float) - R["ref"], axis=(1, 2)).mean() for tr in trs]
         else:
