@@ -197,6 +197,41 @@ def _lr_adaptive_speedup(results):
                    verdict, "yes needs < 0.8 of the steps, fewer steps late than early, error within 25 %")
 
 
+def lr_sawtooth(trajectory) -> dict:
+    """The saw-tooth of the per-gradient-step training loss of one run (book:
+    exp_learning_rate, §5.1): from ``saved["loss_log"]`` (time-step index, denoising loss),
+    the jump between the last step of a time step and the first of the next (the particles
+    moved), and the change from the first to the last step within a time step, each as mean
+    and standard error over the time steps."""
+    if "loss_log" not in trajectory.saved or len(trajectory.saved["loss_log"]) == 0:
+        raise KeyError("the run has no loss_log (it was not run with record_losses=True)")
+    log = np.asarray(trajectory.saved["loss_log"], float)
+    k, v = log[:, 0].astype(int), log[:, 1]
+    starts = np.r_[0, np.flatnonzero(np.diff(k)) + 1]
+    ends = np.r_[starts[1:] - 1, len(k) - 1]
+    first, last = v[starts], v[ends]
+    jump, within = first[1:] - last[:-1], last - first
+
+    def sem(a):
+        return float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else float("nan")
+
+    return {"jump": float(jump.mean()), "jump_sem": sem(jump), "within": float(within.mean()),
+            "within_sem": sem(within), "time_steps": len(starts), "spread": float(v.std())}
+
+
+@claim("lr_sawtooth", experiment="learning_rate", where="§5.1, Fig. 5.1", chapter="exp_learning_rate",
+       quote="Each time the particles move, the loss increases, and each step of GD the loss decreases.")
+def _lr_sawtooth(results):
+    label = _lr_variant(4e-4, False)
+    S = lr_sawtooth(results.get(label, results.experiment.runs(results.scale, labels=[label])[0].n))
+    up, down = S["jump"] > 2 * S["jump_sem"], S["within"] < -2 * S["within_sem"]
+    return Verdict(f"denoising loss, η = 4e-4, K = 25: jump when the particles move {S['jump']:+.3g} ± "
+                   f"{S['jump_sem']:.2g}, change over a time step's training {S['within']:+.3g} ± "
+                   f"{S['within_sem']:.2g}", "yes" if up and down else "partly" if up or down else "no",
+                   "only the denoising loss is recorded per gradient step; mean ± standard error over the "
+                   f"{S['time_steps']} time steps, single-step losses spread by {S['spread']:.2g}")
+
+
 # --- Example 5.1, Fig. 5.2: BKW (exp_bkw) --------------------------------------------------
 
 

@@ -166,3 +166,31 @@ def test_lr_claims_on_the_committed_runs_agree_with_the_table():
         assert v["steps"] == int(np.nansum(res.get(C._lr_variant(lr, ad), 1600)["gd_steps"]))
     for key in ("lr_underfitting", "lr_adaptive_robust", "lr_adaptive_speedup"):
         assert C.CLAIMS[key].check(res).reproduced in ("yes", "partly", "no")
+
+
+def _with_loss_log(res, log):
+    tr = res.get("sbtm_lr0.0004", 1600)
+    tr.saved["loss_log"] = np.asarray(log, float)
+    return res
+
+
+def test_lr_sawtooth_sees_a_sawtooth_and_not_noise():
+    base = {(4e-4, False): 0.02, (1e-4, False): 0.02, (4e-4, True): 0.02, (1e-4, True): 0.02}
+    k = np.repeat(np.arange(401), 25)
+    rng = np.random.default_rng(0)
+    res = _lr(base, {key: 25 for key in base})
+    # each GD step lowers the loss and each move raises it back: a saw-tooth
+    _with_loss_log(res, np.c_[k, -3 + np.tile(np.linspace(0.0, -0.5, 25), 401) + 0.05 * rng.standard_normal(len(k))])
+    S = C.lr_sawtooth(res.get("sbtm_lr0.0004", 1600))
+    assert S["time_steps"] == 401
+    assert S["within"] == pytest.approx(-0.5, abs=0.02) and S["jump"] == pytest.approx(0.5, abs=0.02)
+    assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "yes"
+    # a loss that only goes down (the moves do not raise it): half of the sentence
+    _with_loss_log(res, np.c_[k, -1e-3 * np.arange(len(k))])
+    assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "partly"
+    # noise only
+    _with_loss_log(res, np.c_[k, -3 + rng.standard_normal(len(k))])
+    assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "no"
+    del res.get("sbtm_lr0.0004", 1600).saved["loss_log"]
+    with pytest.raises(KeyError, match="record_losses"):
+        C.lr_sawtooth(res.get("sbtm_lr0.0004", 1600))
