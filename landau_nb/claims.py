@@ -183,7 +183,8 @@ def _lr_adaptive_robust(results):
        chapter="exp_learning_rate",
        quote="When the solution gets closer to the steady state, fewer GD steps are needed to keep a good "
              "approximation of the score, which may lead to a significant speed-up if the adaptive strategy "
-             "is used")
+             "is used – compare the total number of epochs on the horizontal axis of the two subfigures on "
+             "the left.")
 def _lr_adaptive_speedup(results):
     m = lr_numbers(results)
     ad, fx = m[4e-4, True], m[4e-4, False]
