@@ -1,0 +1,196 @@
+"""The claims of Example 5.3 (Coulomb) and §5.1 (learning rate) in landau_nb.claims: their
+tests say yes, partly and no on synthetic runs built to be each, a missing run makes them
+pending, and on the committed paper-scale runs they agree with the Results methods."""
+
+import numpy as np
+import pytest
+
+import landau_nb as ln
+from landau_nb import claims as C
+from landau_nb.experiments import Results, get_experiment
+
+T = np.arange(0.0, 301.0)
+
+
+def _traj(steps: dict, t=T, d=3):
+    steps = {k: np.asarray(v) for k, v in steps.items()}
+    return ln.Trajectory(t=t, steps=steps, saved_t=t[[0, -1]], x=np.zeros((2, 0, d)), saved={},
+                         meta={"problem": {}, "dtype": "float32"})
+
+
+def _results(name, runs, scale="paper"):
+    exp = get_experiment(name)
+    return Results(exp, scale, [({"label": lab, "n": n, "seed": s}, tr) for (lab, n, s), tr in runs.items()],
+                   [], "/nonexistent")
+
+
+def _coulomb(tau, rate0, noise=0.0, skip=()):
+    """Synthetic coulomb_d3 runs: Sigma = diag(1 + 0.8 e^{-t/tau}, 1 - 0.8 e^{-t/tau}, 1) and
+    entropy rate rate0 e^{-t/tau}, tau[(label, n)], rate0[(label, n)], seed-dependent noise."""
+    runs = {}
+    for (lab, n), tau_ in tau.items():
+        for s in range(5):
+            if (lab, n, s) in skip:
+                continue
+            rng = np.random.default_rng(1000 * s + n + len(lab))
+            e = 0.8 * np.exp(-T / (tau_ * (1 + noise * rng.standard_normal())))
+            sig = np.zeros((len(T), 3, 3))
+            sig[:, 0, 0], sig[:, 1, 1], sig[:, 2, 2] = 1 + e, 1 - e, 1.0
+            runs[lab, n, s] = _traj({"second_moment": sig.astype(np.float32),
+                                     "entropy_rate": rate0[lab, n] * np.exp(-T / tau_)})
+    return _results("coulomb_d3", runs)
+
+
+BIG, LOW = C.COULOMB_N_REF, C.COULOMB_N_LOW
+
+
+def test_coulomb_claims_say_yes_when_sbtm_at_low_n_matches_an_agreed_reference():
+    res = _coulomb({("sbtm", BIG): 50, ("blob", BIG): 50.5, ("sbtm", LOW): 50, ("blob", LOW): 90},
+                   {("sbtm", BIG): 0.01, ("blob", BIG): 0.0101, ("sbtm", LOW): 0.01, ("blob", LOW): 0.004},
+                   noise=0.02)
+    R = C.coulomb_reference(res)
+    assert R["rel_gap"] < 0.01 and R["rate_gap"] < 0.02 and R["seeds"] == 5
+    assert C.CLAIMS["coulomb_reference"].check(res).reproduced == "yes"
+    assert C.CLAIMS["coulomb_covariance"].check(res).reproduced == "yes"
+    assert C.CLAIMS["coulomb_entropy"].check(res).reproduced == "yes"
+    D = C.coulomb_distances(res)
+    assert D["ratio"] > 2 and D["diff"] > 2 * D["sem"] > 0
+
+
+def test_coulomb_claims_say_no_when_blob_is_closer_or_the_methods_disagree():
+    res = _coulomb({("sbtm", BIG): 50, ("blob", BIG): 80, ("sbtm", LOW): 20, ("blob", LOW): 66},
+                   {("sbtm", BIG): 0.01, ("blob", BIG): 0.004, ("sbtm", LOW): 0.03, ("blob", LOW): 0.007},
+                   noise=0.02)
+    assert C.CLAIMS["coulomb_reference"].check(res).reproduced == "no"       # gap far beyond 15 %
+    assert C.CLAIMS["coulomb_covariance"].check(res).reproduced == "no"
+    assert C.CLAIMS["coulomb_entropy"].check(res).reproduced == "no"
+
+
+def test_coulomb_covariance_is_partly_when_the_difference_is_within_the_reference_uncertainty():
+    # blob farther at n = 100, but by less than the gap of the two methods at n = 12800
+    res = _coulomb({("sbtm", BIG): 50, ("blob", BIG): 70, ("sbtm", LOW): 58, ("blob", LOW): 64},
+                   {("sbtm", BIG): 0.01, ("blob", BIG): 0.01, ("sbtm", LOW): 0.01, ("blob", LOW): 0.01})
+    D = C.coulomb_distances(res)
+    assert 0 < D["diff"] < D["uncertainty"]
+    assert C.CLAIMS["coulomb_covariance"].check(res).reproduced == "partly"
+    assert C.coulomb_reference(res)["rel_gap"] > 0.05
+
+
+def test_coulomb_claims_are_pending_while_a_seed_is_missing():
+    tau = {("sbtm", BIG): 50, ("blob", BIG): 50, ("sbtm", LOW): 50, ("blob", LOW): 90}
+    res = _coulomb(tau, {k: 0.01 for k in tau}, skip={("blob", BIG, 3)})
+    with pytest.raises(KeyError, match=r"blob n=12800 seed\(s\) \[3\]"):
+        C.coulomb_reference(res)
+    for key in ("coulomb_reference", "coulomb_covariance", "coulomb_entropy"):
+        v = C.CLAIMS[key].check(res)
+        assert v.reproduced == "pending" and "blob n=12800 seed(s) [3]" in v.detail
+    with pytest.raises(ValueError, match="not a registered run"):
+        C.coulomb_distances(res, n=150)
+    with pytest.raises(ValueError, match="quantity"):
+        C.coulomb_distances(res, quantity="energy")
+
+
+def _lr(err, steps, n_steps=401):
+    """Synthetic learning_rate runs: err[(lr, adaptive)] the score error (a constant or an
+    array), steps[(lr, adaptive)] the gradient steps per time step."""
+    runs = {}
+    t = 5.5 + 0.01 * np.arange(n_steps)
+    for key in err:
+        e = np.broadcast_to(np.asarray(err[key], float), (n_steps,))
+        g = np.broadcast_to(np.asarray(steps[key], float), (n_steps,))
+        runs[C._lr_variant(*key), 1600, 0] = _traj({"score_error": e, "gd_steps": g}, t=t)
+    return _results("learning_rate", runs)
+
+
+FIXED = {(4e-4, False): 25, (1e-4, False): 25}
+
+
+def test_lr_claims_reproduce_the_papers_picture():
+    late_fewer = np.r_[np.full(200, 30), np.full(201, 5)]
+    res = _lr({(4e-4, False): 0.02, (1e-4, False): 0.06, (4e-4, True): 0.021, (1e-4, True): 0.022},
+              {**FIXED, (4e-4, True): late_fewer, (1e-4, True): late_fewer})
+    assert C.CLAIMS["lr_underfitting"].check(res).reproduced == "yes"
+    assert C.CLAIMS["lr_adaptive_robust"].check(res).reproduced == "yes"
+    v = C.CLAIMS["lr_adaptive_speedup"].check(res)
+    assert v.reproduced == "yes" and "0.70" in v.value          # (200 * 30 + 201 * 5) / (401 * 25)
+    m = C.lr_numbers(res)
+    assert m[4e-4, True]["steps_early"] == 30 and m[4e-4, True]["steps_late"] == 5
+
+
+def test_lr_claims_say_no_for_the_opposite_picture():
+    res = _lr({(4e-4, False): 0.06, (1e-4, False): 0.02, (4e-4, True): 0.1, (1e-4, True): 0.01},
+              {**FIXED, (4e-4, True): 30, (1e-4, True): 30})
+    assert C.CLAIMS["lr_underfitting"].check(res).reproduced == "no"
+    assert C.CLAIMS["lr_adaptive_robust"].check(res).reproduced == "no"       # adaptive more sensitive
+    assert C.CLAIMS["lr_adaptive_speedup"].check(res).reproduced == "no"       # more steps, no decrease
+
+
+def test_lr_claims_are_pending_without_a_run():
+    res = _lr({(4e-4, False): 0.02, (1e-4, False): 0.06, (4e-4, True): 0.02},
+              {**FIXED, (4e-4, True): 25})
+    v = C.CLAIMS["lr_underfitting"].check(res)
+    assert v.reproduced == "pending" and "sbtm_lr0.0001_adaptive" in v.detail
+
+
+def _committed(name):
+    try:
+        res = ln.paper_results(name)
+    except FileNotFoundError:
+        pytest.skip(f"no paper-scale runs of {name} committed yet (results/paper/{name})")
+    return res
+
+
+def test_coulomb_claims_on_the_committed_runs_agree_with_results_methods():
+    res = _committed("coulomb_d3")
+    try:
+        R = C.coulomb_reference(res)
+        C.coulomb_distances(res)
+    except KeyError as exc:
+        pytest.skip(f"coulomb_d3 paper-scale runs not all committed yet: {exc}")
+    t, ref, gap = res.reference_second_moment(BIG)       # the Results method, computed independently
+    np.testing.assert_allclose(R["ref"], ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(R["gap"], gap, rtol=1e-4, atol=1e-6)
+    for key in ("coulomb_reference", "coulomb_covariance", "coulomb_entropy"):
+        assert C.CLAIMS[key].check(res).reproduced in ("yes", "partly", "no")
+
+
+def test_lr_claims_on_the_committed_runs_agree_with_the_table():
+    res = _committed("learning_rate")
+    try:
+        m = C.lr_numbers(res)
+    except KeyError as exc:
+        pytest.skip(f"learning_rate paper-scale runs not all committed yet: {exc}")
+    table = res.table("score_error", "mean", reference=None)
+    for (lr, ad), v in m.items():
+        assert v["err"] == pytest.approx(table.mean[C._lr_variant(lr, ad)][1600])
+        assert v["steps"] == int(np.nansum(res.get(C._lr_variant(lr, ad), 1600)["gd_steps"]))
+    for key in ("lr_underfitting", "lr_adaptive_robust", "lr_adaptive_speedup"):
+        assert C.CLAIMS[key].check(res).reproduced in ("yes", "partly", "no")
+
+
+def _with_loss_log(res, log):
+    tr = res.get("sbtm_lr0.0004", 1600)
+    tr.saved["loss_log"] = np.asarray(log, float)
+    return res
+
+
+def test_lr_sawtooth_sees_a_sawtooth_and_not_noise():
+    base = {(4e-4, False): 0.02, (1e-4, False): 0.02, (4e-4, True): 0.02, (1e-4, True): 0.02}
+    k = np.repeat(np.arange(401), 25)
+    rng = np.random.default_rng(0)
+    res = _lr(base, {key: 25 for key in base})
+    # each GD step lowers the loss and each move raises it back: a saw-tooth
+    _with_loss_log(res, np.c_[k, -3 + np.tile(np.linspace(0.0, -0.5, 25), 401) + 0.05 * rng.standard_normal(len(k))])
+    S = C.lr_sawtooth(res.get("sbtm_lr0.0004", 1600))
+    assert S["time_steps"] == 401
+    assert S["within"] == pytest.approx(-0.5, abs=0.02) and S["jump"] == pytest.approx(0.5, abs=0.02)
+    assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "yes"
+    # a loss that only goes down (the moves do not raise it): half of the sentence
+    _with_loss_log(res, np.c_[k, -1e-3 * np.arange(len(k))])
+    assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "partly"
+    # noise only
+    _with_loss_log(res, np.c_[k, -3 + rng.standard_normal(len(k))])
+    assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "no"
+    del res.get("sbtm_lr0.0004", 1600).saved["loss_log"]
+    with pytest.raises(KeyError, match="record_losses"):
+        C.lr_sawtooth(res.get("sbtm_lr0.0004", 1600))
