@@ -274,7 +274,7 @@ def _decreases(table, lab) -> bool:
     return m[max(m)] < m[min(m)] and table.slope[lab] < 0
 
 
-@claim("bkw-decent", experiment="bkw", where="Fig. 5.2 (caption)", chapter="exp_bkw",
+@claim("bkw_decent", experiment="bkw", where="Fig. 5.2 (caption)", chapter="exp_bkw",
        quote="Both the blob method and SBTM do a decent job of approximating the solution.")
 def _bkw_decent(res):
     """Every error of Fig. 5.2 (covariance, score, KDE L2 at t_end) decreases with n for both
@@ -296,7 +296,7 @@ def _bkw_decent(res):
     return Verdict(value, "no", f"not decreasing: {', '.join(failing)}")
 
 
-@claim("bkw-moments-sampling", experiment="bkw", where="Remark 5.1", chapter="exp_bkw",
+@claim("bkw_moments_sampling", experiment="bkw", where="Remark 5.1", chapter="exp_bkw",
        quote="Since the BKW solution stays isotropic, second moments are automatically matched, "
              "up to the sampling error, on the order of $\\frac{1}{\\sqrt{n}}$.")
 def _bkw_moments_sampling(res):
@@ -311,7 +311,7 @@ def _bkw_moments_sampling(res):
                                    "yes if both within 0.15 of -1/2")
 
 
-@claim("bkw-moments-alike", experiment="bkw", where="Remark 5.1", chapter="exp_bkw",
+@claim("bkw_moments_alike", experiment="bkw", where="Remark 5.1", chapter="exp_bkw",
        quote="Thus, we do not expect to see a big discrepancy between blob and SBTM in terms of "
              "matching the second moments.")
 def _bkw_moments_alike(res):
@@ -326,7 +326,7 @@ def _bkw_moments_alike(res):
     return Verdict(value, verdict, "mean over the seeds; yes if within a factor 1.5 at every n")
 
 
-@claim("bkw-momentum", experiment="bkw", where="Example 5.1, text on Fig. 5.2", chapter="exp_bkw",
+@claim("bkw_momentum", experiment="bkw", where="Example 5.1, text on Fig. 5.2", chapter="exp_bkw",
        quote="As predicted by Proposition 3.1, this quantity is identically zero, up to floating point error.")
 def _bkw_momentum(res):
     """Largest momentum drift over every step of every run, in units of the runs' machine epsilon."""
@@ -339,7 +339,7 @@ def _bkw_momentum(res):
     return Verdict(value, verdict, f"max over t and over all {len(res.runs)} runs; yes if below 10 eps")
 
 
-@claim("bkw-energy", experiment="bkw", where="Example 5.1, text on Fig. 5.2", chapter="exp_bkw",
+@claim("bkw_energy", experiment="bkw", where="Example 5.1, text on Fig. 5.2", chapter="exp_bkw",
        quote="This quantity is not identically zero because of time discretization. "
              "But it is on the order of $\\Delta t = 0.01$.")
 def _bkw_energy(res):
@@ -363,7 +363,7 @@ def _ablation(res, label):
     return float(np.nanmean(res.get(label, n, 0)["score_error"]))
 
 
-@claim("bkw-learning-rate", experiment="bkw_ablation", where="Example 5.1, text on Fig. 5.2",
+@claim("bkw_learning_rate", experiment="bkw_ablation", where="Example 5.1, text on Fig. 5.2",
        chapter="exp_bkw",
        quote="It is likely that the learning rate of $\\eta = 4 \\cdot 10^{-4}$ is too low for this example")
 def _bkw_learning_rate(res):
@@ -375,7 +375,7 @@ def _bkw_learning_rate(res):
     return Verdict(value, verdict, "bkw_ablation, n = 1600, seed 0; yes if the larger rate lowers it by 10 %")
 
 
-@claim("bkw-alpha-bias", experiment="bkw_ablation", where="§5.1 (tested on Example 5.1)", chapter="exp_bkw",
+@claim("bkw_alpha_bias", experiment="bkw_ablation", where="§5.1 (tested on Example 5.1)", chapter="exp_bkw",
        quote="The choice of α presents a bias-variance trade-off: higher values of α introduce bias "
              "but reduce the variance of the approximation of (3.1).")
 def _bkw_alpha_bias(res):

@@ -46,8 +46,8 @@ def test_bkw_ablation_changes_one_option_of_the_bkw_settings_per_sweep(scale, n)
 
 # --- the claims of Example 5.1 ---------------------------------------------------------------
 
-BKW_CLAIMS = ("bkw-decent", "bkw-moments-sampling", "bkw-moments-alike", "bkw-momentum", "bkw-energy",
-              "bkw-learning-rate", "bkw-alpha-bias")
+BKW_CLAIMS = ("bkw_decent", "bkw_moments_sampling", "bkw_moments_alike", "bkw_momentum", "bkw_energy",
+              "bkw_learning_rate", "bkw_alpha_bias")
 PAPER = Path("/work/shared/paper/ilin_hu_wang_2025_transport_particle_landau.md")
 
 
@@ -95,24 +95,24 @@ def _bkw_results(cov=lambda lab, n: n**-0.5, score=lambda lab, n: 0.5 * n**-0.3,
 
 def test_bkw_claims_can_say_yes_and_no():
     good = _bkw_results(score=lambda lab, n: 2 * n**-0.5)
-    for key in ("bkw-decent", "bkw-moments-sampling", "bkw-moments-alike", "bkw-momentum", "bkw-energy"):
+    for key in ("bkw_decent", "bkw_moments_sampling", "bkw_moments_alike", "bkw_momentum", "bkw_energy"):
         assert CLAIMS[key].test(good).reproduced == "yes", key
     bad = _bkw_results(cov=lambda lab, n: 0.05 * (4 if lab == "sbtm" else 1), score=lambda lab, n: 0.3,
                        drift=1e-3, energy=0.5)
-    assert CLAIMS["bkw-moments-sampling"].test(bad).reproduced == "no"      # no decay with n
-    assert CLAIMS["bkw-moments-alike"].test(bad).reproduced == "no"         # a factor 4 apart
-    assert CLAIMS["bkw-momentum"].test(bad).reproduced == "no"
-    assert CLAIMS["bkw-energy"].test(bad).reproduced == "no"
-    assert CLAIMS["bkw-decent"].test(bad).reproduced == "no"                # 4 of 6 errors flat
+    assert CLAIMS["bkw_moments_sampling"].test(bad).reproduced == "no"      # no decay with n
+    assert CLAIMS["bkw_moments_alike"].test(bad).reproduced == "no"         # a factor 4 apart
+    assert CLAIMS["bkw_momentum"].test(bad).reproduced == "no"
+    assert CLAIMS["bkw_energy"].test(bad).reproduced == "no"
+    assert CLAIMS["bkw_decent"].test(bad).reproduced == "no"                # 4 of 6 errors flat
     # errors all decrease but SBTM's score error stays large: only partly decent
     biased = _bkw_results(score=lambda lab, n: (0.1 + n**-0.5) if lab == "sbtm" else n**-0.5)
-    assert CLAIMS["bkw-decent"].test(biased).reproduced == "partly"
+    assert CLAIMS["bkw_decent"].test(biased).reproduced == "partly"
 
 
 def test_bkw_claims_are_pending_while_a_run_is_missing():
     res = _bkw_results()
     res.runs = res.runs[1:]
-    v = CLAIMS["bkw-decent"].check(res)
+    v = CLAIMS["bkw_decent"].check(res)
     assert v.reproduced == "pending" and "not committed yet" in v.detail
 
 
@@ -126,11 +126,11 @@ def _ablation_results(errors: dict, wiggle: dict | None = None):
 
 
 def test_ablation_claims_can_say_yes_and_no():
-    lr = CLAIMS["bkw-learning-rate"].test
+    lr = CLAIMS["bkw_learning_rate"].test
     assert lr(_ablation_results({"baseline": 0.1, "lr_1e-3": 0.05})).reproduced == "yes"
     assert lr(_ablation_results({"baseline": 0.1, "lr_1e-3": 0.2})).reproduced == "no"
     assert lr(_ablation_results({"baseline": 0.1, "lr_1e-3": 0.1})).reproduced == "partly"
-    alpha = CLAIMS["bkw-alpha-bias"].test
+    alpha = CLAIMS["bkw_alpha_bias"].test
     trade = _ablation_results({"alpha_0.1": 0.01, "baseline": 0.1, "alpha_0.6": 1.0},
                               {"alpha_0.1": 0.3, "baseline": 0.1, "alpha_0.6": 0.01})
     assert alpha(trade).reproduced == "yes"
