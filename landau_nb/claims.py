@@ -18,7 +18,8 @@ import numpy as np
 
 from ._checks import check_choice
 
-__all__ = ["Claim", "Verdict", "CLAIMS", "claim", "evaluate", "scoreboard", "summary", "tally", "VERDICTS"]
+__all__ = ["Claim", "Verdict", "CLAIMS", "claim", "evaluate", "scoreboard", "summary", "tally", "VERDICTS",
+           "score_step_timing", "upper_half_slope"]
 
 VERDICTS = ("yes", "partly", "no", "pending")
 
@@ -634,9 +635,9 @@ def _coulomb_entropy(results):
 # --- §5.4, Fig. 5.6: run time (exp_runtime) -------------------------------------------------
 
 
-def _upper_slope(timing: dict) -> tuple[float, list]:
-    """Log-log slope of seconds per step vs n over the upper half of the n range (where the
-    arithmetic, not per-call overhead, sets the cost; book: "Cost")."""
+def upper_half_slope(timing: dict) -> tuple[float, list]:
+    """Log-log slope of ``timing`` = {n: seconds per step} over the upper half of the n range
+    (where the arithmetic, not per-call overhead, sets the cost) and those n. Book: "Cost"."""
     from .experiments import loglog_slope
     ns = sorted(timing)[len(timing) // 2:]
     if len(ns) < 2:
@@ -644,8 +645,9 @@ def _upper_slope(timing: dict) -> tuple[float, list]:
     return loglog_slope(ns, [timing[n] for n in ns]), ns
 
 
-def _score_timing(results, label: str) -> dict:
-    """{n: median seconds of the score step per time step} of one label (CPU runs)."""
+def score_step_timing(results, label: str) -> dict:
+    """{n: median over seeds of the median seconds of the score step per time step} of one
+    label's CPU runs (the first step, with its warm-up, left out). Book: "Cost"."""
     import numpy as np
     out: dict = {}
     for spec, tr in results.runs:
@@ -656,22 +658,25 @@ def _score_timing(results, label: str) -> dict:
     return {n: float(np.median(v)) for n, v in sorted(out.items())}
 
 
+def _slope_verdict(results, label: str, yes: tuple, partly: tuple, what: str) -> Verdict:
+    """Verdict on the upper-half log-log slope of ``label``'s score step: "yes" inside the
+    interval ``yes``, "partly" inside ``partly``, else "no"."""
+    slope, ns = upper_half_slope(score_step_timing(results, label))
+    verdict = "yes" if yes[0] <= slope <= yes[1] else ("partly" if partly[0] <= slope <= partly[1] else "no")
+    return Verdict(f"slope {slope:.2f}", verdict,
+                   f"{what}, seconds per time step vs n = {ns[0]}…{ns[-1]} on the CPU (log-log)")
+
+
 @claim("runtime_sbtm_linear", experiment="runtime", where="§5.4, Fig. 5.6 (left)", chapter="exp_runtime",
        quote="The runtime of the score estimation routine in SBTM is linear in the number of particles")
 def _runtime_sbtm_linear(results):
-    slope, ns = _upper_slope(_score_timing(results, "sbtm"))
-    verdict = "yes" if 0.75 <= slope <= 1.25 else ("partly" if 0.5 <= slope <= 1.5 else "no")
-    return Verdict(f"slope {slope:.2f}", verdict,
-                   f"SBTM score step, seconds per time step vs n = {ns[0]}…{ns[-1]} on the CPU (log-log)")
+    return _slope_verdict(results, "sbtm", (0.75, 1.25), (0.5, 1.5), "SBTM score step")
 
 
 @claim("runtime_blob_quadratic", experiment="runtime", where="§5.4, Fig. 5.6 (left)", chapter="exp_runtime",
        quote="The blob method has quadratic asymptotic complexity")
 def _runtime_blob_quadratic(results):
-    slope, ns = _upper_slope(_score_timing(results, "blob"))
-    verdict = "yes" if 1.7 <= slope <= 2.3 else ("partly" if 1.3 <= slope <= 2.5 else "no")
-    return Verdict(f"slope {slope:.2f}", verdict,
-                   f"blob score, seconds per time step vs n = {ns[0]}…{ns[-1]} on the CPU (log-log)")
+    return _slope_verdict(results, "blob", (1.7, 2.3), (1.3, 2.5), "blob score")
 
 
 @claim("runtime_gpu_heat", experiment="runtime_heat", where="§5.4, Fig. 5.6 (right)", chapter="exp_runtime",
