@@ -1033,7 +1033,7 @@ class Results:
         sets = [set(self.ns(lab)) for lab in labels]
         common = set.intersection(*sets) if sets else set()
         if not common:
-            raise ValueError(f"no particle count is shared by {list(labels)} in {self.folder} "
+            raise ValueError(f"no particle count is shared by {list(labels)} in {_display_folder(self.folder)} "
                              f"({', '.join(f'{lab}: {sorted(s)}' for lab, s in zip(labels, sets))}); "
                              "pass n explicitly or run the missing ones")
         return max(common)
@@ -1045,7 +1045,7 @@ class Results:
     def get(self, label: str, n: int, seed: int = 0) -> Trajectory:
         found = self.select(label, n, seed)
         if not found:
-            raise KeyError(f"no run {label} n={n} seed={seed} in {self.folder}")
+            raise KeyError(f"no run {label} n={n} seed={seed} in {_display_folder(self.folder)}")
         return found[0]
 
     # summaries
@@ -1081,7 +1081,7 @@ class Results:
             if trs:
                 per[lab] = np.mean([tr["second_moment"] for tr in trs], axis=0)
         if not all(lab in per for lab in labels):
-            raise KeyError(f"no runs of {[lab for lab in labels if lab not in per]} at n={n} in {self.folder}")
+            raise KeyError(f"no runs of {[lab for lab in labels if lab not in per]} at n={n} in {_display_folder(self.folder)}")
         t = self.select(labels[0], n)[0].t
         ref = np.mean([per[lab] for lab in labels if lab in per], axis=0)
         gap = (np.linalg.norm(per["sbtm"] - per["blob"], axis=(1, 2)) if {"sbtm", "blob"} <= set(per)
