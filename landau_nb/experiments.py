@@ -483,7 +483,8 @@ def _save_run(spec: RunSpec, traj: Trajectory, paths: dict, identity: dict, seco
     if ensemble is not None:
         traj.meta["run"]["ensemble"] = ensemble
     if identity["scale"] == "paper":        # committed under results/paper: keep it small
-        compact(traj, keep_positions=spec.seed == 0)
+        # positions of seed 0 only, and none for the timing runs (nothing plots them)
+        compact(traj, keep_positions=spec.seed == 0 and get_experiment(spec.experiment).kind != "runtime")
     traj.save(paths["base"])
     (paths["ckpt"] / "run.json").unlink(missing_ok=True)
     remove_checkpoint(paths["ckpt"])
