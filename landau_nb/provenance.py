@@ -46,9 +46,29 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+_SIMD = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "amx_tile",
+         "asimd", "sve")
+
+
+def _simd_flags() -> list[str]:
+    """The vector-instruction sets of this CPU that change which kernels torch, MKL and numba
+    run (and so the last bits of a result); empty where /proc/cpuinfo is not readable."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in _SIMD if f in have]
+    except OSError:
+        pass
+    return []
+
+
 def machine(device="cpu") -> dict:
-    """The hardware a run used: CPU model and core count, and the GPU's name on CUDA."""
-    out = {"cpu": _cpu_model(), "cores": os.cpu_count(), "arch": platform.machine(), "os": platform.system()}
+    """The hardware a run used: CPU model, vector instruction sets and core count, and the
+    GPU's name on CUDA. Two machines with the same CPU model string (often a generic one on
+    virtual machines) but other instruction sets give other round-off."""
+    out = {"cpu": _cpu_model(), "simd": _simd_flags(), "cores": os.cpu_count(), "arch": platform.machine(),
+           "os": platform.system()}
     dev = torch.device(device)
     if dev.type == "cuda" and torch.cuda.is_available():
         out["gpu"] = torch.cuda.get_device_name(dev)

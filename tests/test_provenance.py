@@ -157,7 +157,10 @@ def test_rerun_committed_paper_run(tmp_path):
     stored, new = rerun_stored(SMALL, tmp_path)
     made = stored.meta["run"]["provenance"]
     here = provenance.machine("cpu")
+    # the CPU model string is often generic on virtual machines: the instruction sets must match
+    # too (runs made before they were recorded are compared to the tolerance only)
     same_machine = (made["machine"]["cpu"] == here["cpu"] and made["machine"]["arch"] == here["arch"]
+                    and made["machine"].get("simd") is not None and made["machine"]["simd"] == here["simd"]
                     and stored.meta["versions"] == new.meta["versions"]
                     and new.meta["run"]["threads"] == made["threads"]
                     and not any(k in os.environ for k in NUMERICS))
@@ -199,5 +202,6 @@ def test_committed_paper_runs_are_compact_and_small():
             continue
         meta = json.loads(f.read_text())
         assert meta["dtype"] == "float32" and meta["run"]["identity"]["scale"] == "paper", f
-        assert meta["compact"]["positions"] == (meta["seed"] == 0), f
+        timing = ln.get_experiment(meta["run"]["experiment"]).kind == "runtime"
+        assert meta["compact"]["positions"] == (meta["seed"] == 0 and not timing), f
         assert meta["run"]["provenance"]["commit"], f"{f}: no commit recorded"
