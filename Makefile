@@ -3,6 +3,7 @@
 #   make student    build the student edition (no solutions) into _build/student/html
 #   make browser-test  check both built sites in headless Chromium, network blocked
 #   make test       package tests, notebook sync check, nbval as on another machine,
+#                   the chapters at paper scale,
 #                   strict book build, student edition, browser test
 #   make nbval      nbval on every notebook in this environment (OMP_NUM_THREADS etc. honoured)
 #   make nbval-other  nbval under another numerical path (no AVX2/AVX-512, SSE4.2 BLAS, 1 thread)
@@ -11,6 +12,8 @@
 #   make clean      remove build outputs (keeps .venv)
 #   make distclean  also remove .venv
 #   make gpu-check  on a GPU machine: CUDA tests and GPU timings -> benchmarks/results/gpu.json
+#   make paper-chapters  execute every experiment chapter with LANDAU_SCALE=paper (they load
+#                   results/paper and compute nothing; fails on any failing assertion)
 #   make paper      compute (or resume) every paper-scale run into results/paper (float32, GPU
 #                   when CUDA is available; PAPER_ARGS="--only bkw --ensemble" etc.); prints the time
 
@@ -32,7 +35,7 @@ export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY := PASSIVE
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book student browser-test test pytest check nbval nbval-other strict-book notebooks clean distclean
+.PHONY: help venv book student browser-test test pytest check nbval nbval-other paper-chapters strict-book notebooks clean distclean
 
 # "Another machine" without another machine: the stored outputs are made natively
 # (AVX2/AVX-512 torch kernels, 2 threads, numba for the host CPU); nbval-other
@@ -44,7 +47,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 OMP_NUM_THREADS=1 NUMBA_CPU_NAME=generic
 
 help:
-	@sed -n "2,15p" Makefile | sed 's/^# //'
+	@sed -n "2,18p" Makefile | sed 's/^# //'
 
 venv: $(STAMP)
 
@@ -70,6 +73,7 @@ test: venv
 	$(MAKE) --no-print-directory pytest
 	$(MAKE) --no-print-directory check
 	$(MAKE) --no-print-directory nbval-other
+	$(MAKE) --no-print-directory paper-chapters
 	$(MAKE) --no-print-directory strict-book
 	$(MAKE) --no-print-directory student
 	$(MAKE) --no-print-directory browser-test
@@ -91,6 +95,12 @@ nbval:
 
 nbval-other:
 	env $(OTHER_MACHINE) $(MAKE) --no-print-directory nbval
+
+# The experiment chapters at paper scale: every live cell loads the committed runs of
+# results/paper (nothing is computed), so each paper-scale assertion is checked; the
+# executed copies go to a temporary folder (book/ is not written).
+paper-chapters: venv
+	LANDAU_SCALE=paper $(PY) scripts/execute_notebooks.py --paper-scale "$$(mktemp -d)"
 
 strict-book:
 	rm -rf _build

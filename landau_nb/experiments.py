@@ -309,9 +309,10 @@ def settings(scale: str | None = None) -> dict:
     ``LANDAU_SCALE`` ("book", the default, or "paper"), ``LANDAU_DEVICE`` (default "cpu" at
     book scale, "cuda" if available at paper scale), ``LANDAU_RESULTS`` (a results folder;
     default a fresh temporary folder at book scale, so every execution recomputes, and
-    ``results/paper`` of the repository at paper scale, so long runs resume and the command
-    line run from the repository root finds them). Book scale runs in float64,
-    paper scale in float32 (on a GPU or a CPU: the committed paper-scale runs are float32)."""
+    ``results/paper`` of the repository at paper scale, where the chapters load the committed
+    runs with :func:`paper_results` and the command line writes them). Book scale runs in
+    float64, paper scale in float32 (on a GPU or a CPU: the committed paper-scale runs are
+    float32)."""
     scale = check_choice("LANDAU_SCALE", scale or os.environ.get("LANDAU_SCALE", "book"), SCALES)
     default_dev = "cuda" if scale == "paper" and torch.cuda.is_available() else "cpu"
     device = os.environ.get("LANDAU_DEVICE", default_dev)

@@ -17,10 +17,16 @@ Environment of the kernel: ``TQDM_DISABLE=1``, ``OMP_NUM_THREADS=2`` and the
 inline matplotlib backend (``MPLBACKEND`` is reset: ``Agg`` would drop figures),
 the same as under nbval in ``make test``.
 
+With ``--paper-scale FOLDER`` the experiment chapters (those reading
+``ln.experiments.settings()``) run with ``LANDAU_SCALE=paper`` instead: they load the
+committed runs of ``results/paper/`` and compute none, so this checks that every paper-scale
+assertion holds. The executed copies go to ``FOLDER``; nothing in ``book/`` is written.
+
 Usage::
 
     python scripts/execute_notebooks.py                 # every book/*.md pair
     python scripts/execute_notebooks.py preface kl_bound # by name, .md or .ipynb path
+    python scripts/execute_notebooks.py --paper-scale /tmp/paper-chapters
 """
 
 from __future__ import annotations
@@ -80,7 +86,13 @@ def sync(md: Path) -> Path:
     return ipynb
 
 
-def execute(ipynb: Path) -> float:
+def is_experiment(md: Path) -> bool:
+    """A chapter whose runs follow ``LANDAU_SCALE`` (it calls ``experiments.settings()``)."""
+    return "experiments.settings()" in md.read_text(encoding="utf-8")
+
+
+def execute(ipynb: Path, out: Path | None = None) -> float:
+    """Execute ``ipynb`` (in ``book/``) and write it back, or to the folder ``out``."""
     nb = nbformat.read(ipynb, as_version=4)
     # store_widget_state=False: the explorers' widget state (with their PNGs) stays out of the
     # notebook metadata, so the HTML book loads no ipywidgets JavaScript from a CDN (offline)
@@ -89,16 +101,42 @@ def execute(ipynb: Path) -> float:
     start = time.perf_counter()
     ep.preprocess(nb, {"metadata": {"path": str(ipynb.parent)}})
     seconds = time.perf_counter() - start
-    nbformat.write(nb, ipynb)
+    nbformat.write(nb, ipynb if out is None else out / ipynb.name)
     return seconds
+
+
+def paper_scale(mds: list[Path], out: Path) -> int:
+    """Every experiment chapter of ``mds`` executed at paper scale into ``out``."""
+    os.environ["LANDAU_SCALE"] = "paper"
+    out.mkdir(parents=True, exist_ok=True)
+    failed, times = [], {}
+    for md in (m for m in mds if is_experiment(m)):
+        ipynb = sync(md)
+        print(f"executing {ipynb.relative_to(ROOT)} at paper scale ...", flush=True)
+        try:
+            times[md.stem] = execute(ipynb, out)
+        except Exception as exc:  # CellExecutionError, timeouts, dead kernels
+            print(f"FAILED {ipynb.relative_to(ROOT)} (LANDAU_SCALE=paper):\n{exc}", file=sys.stderr)
+            failed.append(md.stem)
+    for name, seconds in times.items():
+        print(f"{name:<20} {seconds:8.2f} s")
+    print(f"{len(times)} chapter(s) passed at paper scale, {len(failed)} failed; executed copies in {out}")
+    if failed:
+        print(f"execute_notebooks: failed at paper scale: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="chapters to run (default: all)")
+    parser.add_argument("--paper-scale", metavar="FOLDER", type=Path,
+                        help="run the experiment chapters with LANDAU_SCALE=paper into FOLDER")
     args = parser.parse_args()
 
     mds = resolve(args.names)
+    if args.paper_scale is not None:
+        return paper_scale(mds, args.paper_scale.resolve())
     # the status page reads the times file: run it last, after the file is written
     mds = [m for m in mds if m.stem != "status"] + [m for m in mds if m.stem == "status"]
     times = {}
