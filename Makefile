@@ -100,7 +100,7 @@ nbval-other:
 # results/paper (nothing is computed), so each paper-scale assertion is checked; the
 # executed copies go to a temporary folder (book/ is not written).
 paper-chapters: venv
-	LANDAU_SCALE=paper $(PY) scripts/execute_notebooks.py --paper-scale "$$(mktemp -d)"
+	$(PY) scripts/execute_notebooks.py --paper-scale "$$(mktemp -d)"
 
 strict-book:
 	rm -rf _build

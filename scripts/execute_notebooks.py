@@ -56,6 +56,7 @@ os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
 # makes any other `python` the kernel spawns resolve to this environment too.
 os.environ["PATH"] = str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")
 
+import jupytext  # noqa: E402
 import nbformat  # noqa: E402
 from nbconvert.preprocessors import ExecutePreprocessor  # noqa: E402
 
@@ -91,17 +92,22 @@ def is_experiment(md: Path) -> bool:
     return "experiments.settings()" in md.read_text(encoding="utf-8")
 
 
-def execute(ipynb: Path, out: Path | None = None) -> float:
-    """Execute ``ipynb`` (in ``book/``) and write it back, or to the folder ``out``."""
-    nb = nbformat.read(ipynb, as_version=4)
+def run(nb, folder: Path) -> float:
+    """Execute the notebook ``nb`` in place (working directory ``folder``); its wall time."""
     # store_widget_state=False: the explorers' widget state (with their PNGs) stays out of the
     # notebook metadata, so the HTML book loads no ipywidgets JavaScript from a CDN (offline)
     ep = ExecutePreprocessor(timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
                              store_widget_state=False)
     start = time.perf_counter()
-    ep.preprocess(nb, {"metadata": {"path": str(ipynb.parent)}})
-    seconds = time.perf_counter() - start
-    nbformat.write(nb, ipynb if out is None else out / ipynb.name)
+    ep.preprocess(nb, {"metadata": {"path": str(folder)}})
+    return time.perf_counter() - start
+
+
+def execute(ipynb: Path) -> float:
+    """Execute ``ipynb`` (in ``book/``) and write it back."""
+    nb = nbformat.read(ipynb, as_version=4)
+    seconds = run(nb, ipynb.parent)
+    nbformat.write(nb, ipynb)
     return seconds
 
 
@@ -111,12 +117,13 @@ def paper_scale(mds: list[Path], out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     failed, times = [], {}
     for md in (m for m in mds if is_experiment(m)):
-        ipynb = sync(md)
-        print(f"executing {ipynb.relative_to(ROOT)} at paper scale ...", flush=True)
+        nb = jupytext.read(md)        # the .md, the source of truth; book/ is not written
+        print(f"executing {md.relative_to(ROOT)} at paper scale ...", flush=True)
         try:
-            times[md.stem] = execute(ipynb, out)
+            times[md.stem] = run(nb, md.parent)
+            nbformat.write(nb, out / f"{md.stem}.ipynb")
         except Exception as exc:  # CellExecutionError, timeouts, dead kernels
-            print(f"FAILED {ipynb.relative_to(ROOT)} (LANDAU_SCALE=paper):\n{exc}", file=sys.stderr)
+            print(f"FAILED {md.relative_to(ROOT)} (LANDAU_SCALE=paper):\n{exc}", file=sys.stderr)
             failed.append(md.stem)
     for name, seconds in times.items():
         print(f"{name:<20} {seconds:8.2f} s")
