@@ -130,7 +130,8 @@ def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64) -> 
 
     It covers the paper's networks (softsign MLPs of any depth) with the denoising loss (3.5),
     float32 or float64: depth 1 on the CPU by the numba kernel, deeper networks and CUDA by
-    batched torch products with the analytic gradient (in a CUDA graph on a GPU).
+    batched torch products with the analytic gradient (over chunks of particles that fit the
+    cache on the CPU, in a CUDA graph on a GPU).
     """
     reasons = []
     if loss != "denoising":
@@ -250,10 +251,11 @@ class SBTM(ScoreEstimator):
     init_tol [1e-4], init_lr, init_max_iter, init_batch_size : the initial fit.
     record_losses : keep a per-gradient-step log of the training loss (``loss_log``).
     backend ["auto"] : "torch" (autograd and torch.optim.Adam, the reference), "fused" (the
-        analytic backward of (3.5) and Adam fused: one numba sweep per Adam step on the CPU,
-        a CUDA graph of batched products on a GPU; depth 1 and the denoising loss only; the
-        same loss, gradients, update and noise to round-off), or "auto" (fused for depth 1
-        on the CPU, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
+        analytic backward of (3.5) and Adam fused, the denoising loss only: one numba sweep
+        per Adam step for depth 1 on the CPU, batched products over cache-sized chunks of
+        particles for deeper networks on the CPU, a CUDA graph of batched products on a GPU;
+        the same loss, gradients, update and noise to round-off), or "auto" (fused on the CPU
+        where supported, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
     """
 
     name = "sbtm"
@@ -359,11 +361,6 @@ class SBTM(ScoreEstimator):
             # the CUDA-graph step is chosen explicitly (backend="fused") until it has been
             # checked on a GPU by `make gpu-check`
             why = f"device={str(x.device)!r} with backend='auto' (pass backend='fused' for the CUDA-graph step)"
-        elif not why and self.backend == "auto" and self.depth > 1:
-            # measured (benchmarks/sbtm_step.py, "others"): the batched analytic-gradient step is
-            # x0.85-1.6 of autograd for depth 2 on 2 cores, both bound by the (3n x w) x (w x w)
-            # products; "auto" keeps the reference, backend="fused" batches ensembles
-            why = f"depth={self.depth} with backend='auto' (no measured gain on the CPU; backend='fused' batches it)"
         if why:
             if why not in SBTM._fallback_said:              # said once per configuration and process
                 SBTM._fallback_said.add(why)

@@ -163,7 +163,7 @@ def test_auto_falls_back_to_torch_and_says_so_once(caplog):
     notes = [r for r in caplog.records if "trains with torch" in r.getMessage()]
     assert len(notes) == 1 and "loss='weighted_denoising'" in notes[0].getMessage()
     _, _, est = _estimator(3, 8, 30, depth=2)
-    assert est.backend_used == "torch"
+    assert est.backend_used == "fused"            # the chunked analytic step (2x autograd at n = 3200)
     _, _, est = _estimator(3, 8, 30, depth=2, backend="fused")
     assert est.backend_used == "fused"
     _, _, est = _estimator(3, 8, 30)
@@ -255,3 +255,31 @@ def test_deep_fused_training_follows_the_torch_path(dtype, rtol):
     for k in arr_a:
         if k != "noise_gen":
             np.testing.assert_allclose(arr_b[k], arr_a[k], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_chunked_cpu_step_sums_the_same_gradient(depth):
+    # The CPU step sums the analytic gradient over chunks of particles (cache-sized); any chunk
+    # size gives the one-pass step's parameters, Adam moments and losses to round-off, for every
+    # member of a batch (the gradient accumulates into strided views of the (S, P) buffer).
+    from landau_nb import _sbtm_torch
+    S, n, d, w, steps = 3, 50, 3, 12, 5
+    g = ln.make_generator(0, "chunks")
+    x = torch.randn(S, n, d, generator=g, dtype=F64)
+    z = torch.randn(S, steps, n, d, generator=g, dtype=F64)
+    theta = 0.3 * torch.randn(S, _sbtm_torch.n_params(d, w, depth), generator=g, dtype=F64)
+    est = ln.SBTM(width=w)
+    consts = [float(c) for c in est.kernel_constants(n, np.float64)]
+    adam = torch.as_tensor(np.stack([est.adam_constants(0, steps)] * S))
+    out = {}
+    for chunk in (n, 7, 512):
+        th, m1, m2 = theta.clone(), torch.zeros_like(theta), torch.zeros_like(theta)
+        losses = []
+        for k in range(steps):
+            losses.append(_sbtm_torch.denoising_step(x, z[:, k], th, m1, m2, consts, adam[:, k], d, w, depth,
+                                                     chunk=chunk))
+        out[chunk] = th, m1, m2, torch.stack(losses)
+    for chunk in (7, 512):
+        for a, b in zip(out[n], out[chunk]):
+            torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+    assert not torch.equal(out[n][0], theta)                 # the steps moved the parameters
