@@ -285,10 +285,27 @@ def _power_law(points):
     return slope, lambda n: points[ref] * (n / ref) ** slope
 
 
+#: threads per run and runs at a time of the priced sweep: one thread per run on each core, as
+#: the paper-scale sweep was run (``python -m landau_nb reproduce --scale paper``: one process
+#: per core, one thread each)
+SWEEP_THREADS, SWEEP_CORES = 1, 2
+
+
+def _probe_ns(ns_run, quick):
+    """The two particle counts at which a group is probed: its largest n and the n four times
+    smaller (or the next smaller one). The cost of a group is dominated by its largest runs, so
+    the slope is measured where they are, not in the overhead regime of small n."""
+    if quick:
+        ns_run = [n for n in ns_run if n <= 800] or ns_run[:1]
+    top = ns_run[-1]
+    lower = [n for n in ns_run if n <= top // 4] or [n for n in ns_run if n < top]
+    return [lower[-1], top] if lower else [top]
+
+
 def part_sweep(quick):
-    """Estimated wall time of every paper-scale run of the registry on this machine (2 threads)."""
-    set_threads(2)
-    probe = (200, 800) if quick else (800, 3200)
+    """Estimated wall time of every paper-scale run of the registry on this machine: each run
+    priced on one thread, SWEEP_CORES runs at a time."""
+    set_threads(SWEEP_THREADS)
     groups = {}
     for name, exp in ln.EXPERIMENTS.items():
         problem = exp.make_problem()
@@ -297,42 +314,49 @@ def part_sweep(quick):
             t_end = spec.solve.get("t_end", problem.t_end)
             g["runs"].append((spec.n, round((t_end - problem.t0) / problem.dt), spec.solve))
     total, rows = 0.0, []
-    for (name, label), g in groups.items():
-        spec, exp = g["spec"], ln.EXPERIMENTS[name]
-        opts = {k: v for k, v in spec.options.items() if k != "record_losses"}
-        ns_run = sorted({n for n, _, _ in g["runs"]})
-        probes = ns_run if len(ns_run) == 1 else [n for n in probe if n <= max(ns_run)]
-        per, start = {}, {}
-        for n in probes:
-            per[n], start[n] = _probe(exp, opts, spec.solver, n, spec.solve)
-        slope, step_cost = _power_law(per)
-        kde_s = {n: _kde_cost(exp, n, spec.solve.get("kde_samples", 2**14)) for n in probes} \
-            if spec.solve.get("kde_l2") else {}
-        kde_slope, kde_cost = _power_law(kde_s) if kde_s else (None, None)
-        t_start = max(start.values())
-        cost = 0.0
-        for n, steps, solve_kw in g["runs"]:
-            c = t_start + steps * step_cost(n)
-            if kde_s:
-                c += (steps // solve_kw.get("save_every", steps) + 1) * kde_cost(n)
-            cost += c
-        total += cost
-        rows.append({"experiment": name, "label": label, "solver": spec.solver, "runs": len(g["runs"]),
-                     "steps_per_run": sorted({s for _, s, _ in g["runs"]}), "ns": ns_run,
-                     "probe_seconds_per_step": {str(n): v for n, v in per.items()},
-                     "probe_startup_s": {str(n): v for n, v in start.items()}, "slope": slope,
-                     "kde_snapshot_s": {str(n): v for n, v in kde_s.items()}, "kde_slope": kde_slope,
-                     "estimated_s": cost})
-        print(f"sweep {name:>16}/{label:<24} {len(g['runs']):>3} runs: {cost / 60:8.1f} min (step at "
-              + ", ".join(f"n={n}: {v * 1e3:.1f} ms" for n, v in per.items())
-              + f"; slope {slope:.2f}; start-up {t_start:.1f} s)", flush=True)
+    try:
+        for (name, label), g in groups.items():
+            spec, exp = g["spec"], ln.EXPERIMENTS[name]
+            opts = {k: v for k, v in spec.options.items() if k != "record_losses"}
+            ns_run = sorted({n for n, _, _ in g["runs"]})
+            probes = _probe_ns(ns_run, quick)
+            per, start = {}, {}
+            for n in probes:
+                per[n], start[n] = _probe(exp, opts, spec.solver, n, spec.solve)
+            slope, step_cost = _power_law(per)
+            start_slope, start_cost = _power_law({n: max(v, 1e-3) for n, v in start.items()})
+            kde_s = {n: _kde_cost(exp, n, spec.solve.get("kde_samples", 2**14)) for n in probes} \
+                if spec.solve.get("kde_l2") else {}
+            kde_slope, kde_cost = _power_law(kde_s) if kde_s else (None, None)
+            cost = 0.0
+            for n, steps, solve_kw in g["runs"]:
+                c = start_cost(n) + steps * step_cost(n)
+                if kde_s:
+                    c += (steps // solve_kw.get("save_every", steps) + 1) * kde_cost(n)
+                cost += c
+            total += cost
+            rows.append({"experiment": name, "label": label, "solver": spec.solver, "runs": len(g["runs"]),
+                         "steps_per_run": sorted({s for _, s, _ in g["runs"]}), "ns": ns_run,
+                         "probe_seconds_per_step": {str(n): v for n, v in per.items()},
+                         "probe_startup_s": {str(n): v for n, v in start.items()}, "slope": slope,
+                         "startup_slope": start_slope,
+                         "kde_snapshot_s": {str(n): v for n, v in kde_s.items()}, "kde_slope": kde_slope,
+                         "estimated_s": cost})
+            print(f"sweep {name:>16}/{label:<24} {len(g['runs']):>3} runs: {cost / 60:8.1f} min (step at "
+                  + ", ".join(f"n={n}: {v * 1e3:.1f} ms" for n, v in per.items())
+                  + f"; slope {slope:.2f}; start-up " + ", ".join(f"{v:.1f}" for v in start.values()) + " s)",
+                  flush=True)
+    finally:
+        set_threads(2)
     by_solver = {}
     for r in rows:
         by_solver[r["solver"]] = by_solver.get(r["solver"], 0.0) + r["estimated_s"]
-    print(f"sweep total: {total / 3600:.2f} h on 2 threads (" + ", ".join(
-        f"{k}: {v / 3600:.2f} h" for k, v in by_solver.items()) + ")", flush=True)
-    return {"probe_ns": list(probe), "dtype": str(SWEEP_DTYPE["dtype"])[6:], "groups": rows,
-            "total_s": total, "total_h": total / 3600,
+    wall = total / SWEEP_CORES
+    print(f"sweep total: {total / 3600:.2f} core-hours, {wall / 3600:.2f} h on {SWEEP_CORES} cores (" + ", ".join(
+        f"{k}: {v / 3600:.2f} core-h" for k, v in by_solver.items()) + ")", flush=True)
+    return {"probe": "largest n of each group and n/4", "threads_per_run": SWEEP_THREADS,
+            "runs_at_a_time": SWEEP_CORES, "dtype": str(SWEEP_DTYPE["dtype"])[6:], "groups": rows,
+            "total_s": total, "total_h": total / 3600, "wall_h": wall / 3600,
             "by_solver_h": {k: v / 3600 for k, v in by_solver.items()},
             "load_average": os.getloadavg()}
 
@@ -361,8 +385,8 @@ def main(argv=None):
     out = Path(args.out)
     record = json.loads(out.read_text()) if out.exists() else {}
     start = time.perf_counter()
-    load0 = os.getloadavg()
     for p in parts:
+        load0 = os.getloadavg()
         record[p] = PARTS[p](args.quick)
         record.setdefault("meta", {})[p] = {"quick": args.quick, "load_average_start": load0,
                                             "load_average_end": os.getloadavg(),
