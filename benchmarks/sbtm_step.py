@@ -384,18 +384,17 @@ def main(argv=None):
         ln._checks.check_choice("part", p, tuple(PARTS))
     out = Path(args.out)
     record = json.loads(out.read_text()) if out.exists() else {}
-    start = time.perf_counter()
-    for p in parts:
-        load0 = os.getloadavg()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for p in parts:                              # the record is written after each part
+        load0, t_part = os.getloadavg(), time.perf_counter()
         record[p] = PARTS[p](args.quick)
         record.setdefault("meta", {})[p] = {"quick": args.quick, "load_average_start": load0,
                                             "load_average_end": os.getloadavg(),
-                                            "wall_s": time.perf_counter() - start}
-    record.setdefault("meta", {}).update({
-        "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
-        "cpu": platform.processor() or platform.machine(), "peak_gflops_2_threads": peak_gflops(2)})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+                                            "wall_s": time.perf_counter() - t_part}
+        record["meta"].update({
+            "torch": torch.__version__, "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "cpu": platform.processor() or platform.machine(), "peak_gflops_2_threads": peak_gflops(2)})
+        out.write_text(json.dumps(record, indent=1))
     print(f"wrote {out}")
     return 0
 

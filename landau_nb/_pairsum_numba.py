@@ -443,3 +443,51 @@ def blob_pull(x, inv_rho, half_inv_eps, out):
                         for j in range(jn):
                             acc += kk[j] * (xk - xr[j])
                         out[i, k] += acc
+
+
+# --------------------------------------------------------------------------- KDE log-density
+@nb.njit(**_PJIT)
+def gauss_logsumexp(y, x, out):
+    """out[i] = log sum_j exp(-|y_i - x_j|^2 / 2) for query points y (d, m) and centres
+    x (d, n), both C-contiguous in one dtype; out (m,) float64.
+
+    Per row i the squared distances go into a buffer of n entries (in the cache) while their
+    minimum q is found; the sum runs over exp(-(r2_j - q) / 2) <= 1, whose largest term is 1,
+    so nothing underflows however far y_i lies from every centre; out = log(sum) - q / 2."""
+    d, m = y.shape
+    n = x.shape[1]
+    zero = x.dtype.type(0.0)
+    half = x.dtype.type(0.5)
+    ntiles = (m + TI - 1) // TI
+    for t in nb.prange(ntiles):
+        r2 = np.empty(n, x.dtype)
+        for i in range(t * TI, min(m, t * TI + TI)):
+            if d == 3:
+                y0 = y[0, i]
+                y1 = y[1, i]
+                y2 = y[2, i]
+                for j in range(n):
+                    z0 = y0 - x[0, j]
+                    z1 = y1 - x[1, j]
+                    z2 = y2 - x[2, j]
+                    r2[j] = z0 * z0 + z1 * z1 + z2 * z2
+            else:
+                for j in range(n):
+                    r2[j] = zero
+                for k in range(d):
+                    yk = y[k, i]
+                    xr = x[k]
+                    for j in range(n):
+                        dz = yk - xr[j]
+                        r2[j] += dz * dz
+            q = r2[0]
+            for j in range(n):
+                q = min(q, r2[j])
+            acc = zero
+            acc64 = 0.0
+            for j0 in range(0, n, JB):                 # float32 partial sums over at most JB terms
+                acc = zero
+                for j in range(j0, min(n, j0 + JB)):
+                    acc += exp_neg((r2[j] - q) * half)
+                acc64 += acc
+            out[i] = math.log(acc64) - 0.5 * float(q)

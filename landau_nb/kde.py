@@ -13,10 +13,11 @@ from __future__ import annotations
 import math
 from typing import Callable
 
+import numpy as np
 import torch
 
 from ._checks import check_int, check_points
-from .pairsum import tile_rows
+from .pairsum import _kernels, _set_threads, _soa, compiled_usable, tile_rows
 
 __all__ = ["scott_covariance", "kde_log_density", "kde_sample", "kde_l2_error"]
 
@@ -29,7 +30,8 @@ def scott_covariance(x: torch.Tensor) -> torch.Tensor:
 
 
 def kde_log_density(x: torch.Tensor, at: torch.Tensor, H: torch.Tensor | None = None) -> torch.Tensor:
-    """log u_h(at), u_h = (1/n) sum_j N(. ; X_j, H); tiled, stable (log-sum-exp)."""
+    """log u_h(at), u_h = (1/n) sum_j N(. ; X_j, H); stable (log-sum-exp): on the CPU by the
+    compiled kernel (numba, n >= COMPILED_MIN_N), else tiled torch."""
     x = check_points("x", x)
     at = check_points("at", at, min_n=1)
     n, d = x.shape
@@ -38,6 +40,12 @@ def kde_log_density(x: torch.Tensor, at: torch.Tensor, H: torch.Tensor | None = 
     xw = torch.linalg.solve_triangular(L, x.T, upper=False).T          # whitened centres
     yw = torch.linalg.solve_triangular(L, at.T, upper=False).T
     log_norm = -0.5 * d * math.log(2 * math.pi) - torch.log(torch.diagonal(L)).sum() - math.log(n)
+    if compiled_usable(xw, yw):                          # the numba kernel: one pass per query point
+        kern = _kernels()
+        _set_threads()
+        out = np.empty(at.shape[0], dtype=np.float64)
+        kern.gauss_logsumexp(_soa(yw), _soa(xw), out)
+        return torch.from_numpy(out).to(x.dtype) + log_norm
     rows = tile_rows(n, d, rows=at.shape[0])
     out = torch.empty(at.shape[0], dtype=x.dtype, device=x.device)
     for i0 in range(0, at.shape[0], rows):

@@ -2,6 +2,7 @@
 
 import math
 
+import pytest
 import torch
 
 import landau_nb as ln
@@ -41,3 +42,22 @@ def test_kde_l2_error_matches_closed_form():
         sample = lambda m, g: torch.randn(m, d, dtype=F64, generator=g)
         est = ln.kde_l2_error(x, logu, sample, m=2**15, generator=gen(9))
         assert abs(est / exact - 1) < 0.05, (d, est, exact)
+
+
+@pytest.mark.parametrize("d", [2, 3, 10])
+@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
+def test_compiled_kde_log_density_equals_the_torch_path(monkeypatch, d, dtype, rtol):
+    # The numba kernel (CPU, n >= 64) against the tiled torch log-sum-exp, with query points
+    # far from every centre (log-density about -r^2/2 = -2e4: no underflow to -inf).
+    from landau_nb import kde
+    g = torch.Generator().manual_seed(d)
+    x = torch.randn(300, d, generator=g, dtype=torch.float64).to(dtype)
+    y = torch.cat([torch.randn(70, d, generator=g, dtype=torch.float64),
+                   torch.full((3, d), 200.0 / d**0.5, dtype=torch.float64)]).to(dtype)
+    assert kde.compiled_usable(x, y)
+    fast = ln.kde_log_density(x, y)
+    monkeypatch.setattr(kde, "compiled_usable", lambda *a: False)
+    ref = ln.kde_log_density(x, y)
+    assert fast.dtype == ref.dtype == dtype and torch.isfinite(fast).all()
+    assert float(fast[-1]) < -1e4
+    torch.testing.assert_close(fast, ref, rtol=rtol, atol=0)
