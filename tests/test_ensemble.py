@@ -30,6 +30,21 @@ def test_sbtm_members_equal_single_runs():
     assert not np.array_equal(members[0].x[-1], members[1].x[-1])
 
 
+def test_torch_backend_members_run_one_after_another(monkeypatch):
+    # backend="torch" has nothing to batch: the members are plain single runs, in order
+    import threading
+    p = ln.anisotropic_gaussian(3)
+    kw = dict(n=40, t_end=3 * p.dt, backend="torch", **SBTM_KW)
+    names = []
+    real = ln.ensemble.solve
+    monkeypatch.setattr(ln.ensemble, "solve", lambda *a, **k: names.append(threading.current_thread().name)
+                        or real(*a, **k))
+    members = ln.solve_ensemble(p, "sbtm", seeds=[2, 5], **kw)
+    assert names == [threading.main_thread().name] * 2
+    for seed, m in zip([2, 5], members):
+        _same(m, ln.solve(p, "sbtm", seed=seed, **kw))
+
+
 def test_blob_members_equal_single_runs():
     p = ln.anisotropic_gaussian(2, -3.0)
     kw = dict(n=50, t_end=5 * p.dt)
