@@ -1,7 +1,7 @@
 """The fused SBTM time step against a plain torch step, the ensemble speed-up, and the
 estimated wall time of the paper-scale sweep (book: "Runtime").
 
-    python benchmarks/sbtm_step.py [--quick] [--parts ratio,scaling,ensemble,others,sweep,sweep_float32]
+    python benchmarks/sbtm_step.py [--quick] [--parts ratio,scaling,ensemble,others,sweep,sweep_float32,sweep_check]
                                    [--out benchmarks/results/sbtm_step.json]
 
 One SBTM time step = K = 25 Adam steps of the denoising loss (3.5) on the paper's network
@@ -394,8 +394,49 @@ def part_sweep_float32(quick):
         SWEEP_DTYPE["dtype"] = torch.float64
 
 
+#: whole paper-scale runs timed by "sweep_check": (experiment, label, n), one of each kind of cost
+SWEEP_CHECK = (("anisotropic_d3", "sbtm", 12800), ("anisotropic_d10", "blob", 6400),
+               ("coulomb_d3", "sbtm", 3200), ("bkw", "sbtm", 3200))
+
+
+def part_sweep_check(quick):
+    """A few whole paper-scale runs (seed 0) made by the runner as the sweep makes them (one
+    thread, float32, into a temporary folder), against their price in the "sweep_float32"
+    estimate (run that part first): how far the estimate is from a run on a quiet machine."""
+    import tempfile
+    record = json.loads(Path(ARGS_OUT["out"]).read_text()) if Path(ARGS_OUT["out"]).exists() else {}
+    groups = {(g["experiment"], g["label"]): g for g in record.get("sweep_float32", {}).get("groups", [])}
+    rows = []
+    for name, label, n in SWEEP_CHECK:
+        if quick:
+            n = min(n, 400)
+        g = groups.get((name, label))
+        if g is None:
+            raise RuntimeError("sweep_check prices runs with the sweep_float32 part: run it first")
+        exp, problem = ln.EXPERIMENTS[name], ln.EXPERIMENTS[name].make_problem()
+        spec = next(sp for sp in exp.runs("paper") if sp.label == label and sp.n == n and sp.seed == 0)
+        steps = round((spec.solve.get("t_end", problem.t_end) - problem.t0) / problem.dt)
+        per = {int(k): v for k, v in g["probe_seconds_per_step"].items()}
+        start = {int(k): max(v, 1e-3) for k, v in g["probe_startup_s"].items()}
+        price = _power_law(start)[1](n) + steps * _power_law(per)[1](n)
+        if g["kde_snapshot_s"]:
+            kde = {int(k): v for k, v in g["kde_snapshot_s"].items()}
+            price += (steps // spec.solve.get("save_every", steps) + 1) * _power_law(kde)[1](n)
+        with tempfile.TemporaryDirectory() as tmp:
+            res = ln.run_experiment(name, "paper", out=tmp, dtype=torch.float32, labels=[label], ns=[n], seeds=[0],
+                                    workers=1, threads=1, progress=False)
+            secs = float(sum(tr.meta["run"]["seconds"] for _, tr in res.runs))
+        rows.append({"experiment": name, "label": label, "n": n, "steps": steps, "run_s": secs,
+                     "estimated_s": price, "ratio": secs / price})
+        print(f"sweep_check {name}/{label} n={n}: run {secs:.1f} s, estimate {price:.1f} s "
+              f"(x{secs / price:.2f})", flush=True)
+    set_threads(2)
+    return {"runs": rows}
+
+
 PARTS = {"ratio": part_ratio, "scaling": part_scaling, "others": part_others, "ensemble": part_ensemble,
-         "sweep": part_sweep, "sweep_float32": part_sweep_float32}
+         "sweep": part_sweep, "sweep_float32": part_sweep_float32, "sweep_check": part_sweep_check}
+ARGS_OUT = {"out": None}
 
 
 def main(argv=None):
@@ -408,6 +449,7 @@ def main(argv=None):
     for p in parts:
         ln._checks.check_choice("part", p, tuple(PARTS))
     out = Path(args.out)
+    ARGS_OUT["out"] = out
     record = json.loads(out.read_text()) if out.exists() else {}
     out.parent.mkdir(parents=True, exist_ok=True)
     for p in parts:                              # the record is written after each part
