@@ -327,6 +327,22 @@ def _probe_ns(ns_run, quick):
     return [lower[-1], top] if lower else [top]
 
 
+def _run_price(per, start, kde_s):
+    """The estimated seconds of one run, as a function of (n, steps, solve options), from the
+    probes' per-step, start-up and KDE-snapshot costs ({n: seconds}), each along its power law."""
+    step_cost = _power_law(per)[1]
+    start_cost = _power_law({n: max(v, 1e-3) for n, v in start.items()})[1]
+    kde_cost = _power_law(kde_s)[1] if kde_s else None
+
+    def price(n, steps, solve_kw):
+        c = start_cost(n) + steps * step_cost(n)
+        if kde_cost is not None:
+            c += (steps // solve_kw.get("save_every", steps) + 1) * kde_cost(n)
+        return c
+
+    return price
+
+
 def part_sweep(quick):
     """Estimated wall time of every paper-scale run of the registry on this machine: each run
     priced on one thread, SWEEP_CORES runs at a time."""
@@ -348,17 +364,13 @@ def part_sweep(quick):
             per, start = {}, {}
             for n in probes:
                 per[n], start[n] = _probe(exp, opts, spec.solver, n, spec.solve)
-            slope, step_cost = _power_law(per)
-            start_slope, start_cost = _power_law({n: max(v, 1e-3) for n, v in start.items()})
+            slope = _power_law(per)[0]
+            start_slope = _power_law({n: max(v, 1e-3) for n, v in start.items()})[0]
             kde_s = {n: _kde_cost(exp, n, spec.solve.get("kde_samples", 2**14)) for n in probes} \
                 if spec.solve.get("kde_l2") else {}
-            kde_slope, kde_cost = _power_law(kde_s) if kde_s else (None, None)
-            cost = 0.0
-            for n, steps, solve_kw in g["runs"]:
-                c = start_cost(n) + steps * step_cost(n)
-                if kde_s:
-                    c += (steps // solve_kw.get("save_every", steps) + 1) * kde_cost(n)
-                cost += c
+            kde_slope = _power_law(kde_s)[0] if kde_s else None
+            price = _run_price(per, start, kde_s)
+            cost = sum(price(n, steps, solve_kw) for n, steps, solve_kw in g["runs"])
             total += cost
             rows.append({"experiment": name, "label": label, "solver": spec.solver, "runs": len(g["runs"]),
                          "steps_per_run": sorted({s for _, s, _ in g["runs"]}), "ns": ns_run,
@@ -416,12 +428,9 @@ def part_sweep_check(quick):
         exp, problem = ln.EXPERIMENTS[name], ln.EXPERIMENTS[name].make_problem()
         spec = next(sp for sp in exp.runs("paper") if sp.label == label and sp.n == n and sp.seed == 0)
         steps = round((spec.solve.get("t_end", problem.t_end) - problem.t0) / problem.dt)
-        per = {int(k): v for k, v in g["probe_seconds_per_step"].items()}
-        start = {int(k): max(v, 1e-3) for k, v in g["probe_startup_s"].items()}
-        price = _power_law(start)[1](n) + steps * _power_law(per)[1](n)
-        if g["kde_snapshot_s"]:
-            kde = {int(k): v for k, v in g["kde_snapshot_s"].items()}
-            price += (steps // spec.solve.get("save_every", steps) + 1) * _power_law(kde)[1](n)
+        price = _run_price(*({int(k): v for k, v in g[key].items()}
+                             for key in ("probe_seconds_per_step", "probe_startup_s", "kde_snapshot_s"))
+                           )(n, steps, spec.solve)
         with tempfile.TemporaryDirectory() as tmp:
             res = ln.run_experiment(name, "paper", out=tmp, dtype=torch.float32, labels=[label], ns=[n], seeds=[0],
                                     workers=1, threads=1, progress=False)

@@ -84,7 +84,7 @@ def denoising_step(x, z, theta, m1, m2, consts, adam, d, w, depth=1, chunk=None)
     The gradient is the analytic backward pass of (3.5), summed over chunks of ``chunk``
     particles in a fixed order (default: all n at once on a GPU, :data:`CPU_CHUNK` on the CPU).
     """
-    S, n = x.shape[0], x.shape[1]
+    n = x.shape[1]
     if chunk is None:
         chunk = CPU_CHUNK if x.device.type == "cpu" else n
     hidden, Wo, bo = _split(theta, d, w, depth)
