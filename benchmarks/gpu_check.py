@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import landau_nb as ln  # noqa: E402
-from landau_nb.sbtm import train_fused  # noqa: E402
+from landau_nb.scores.sbtm import train_fused  # noqa: E402
 
 
 def sync(dev):

@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import landau_nb as ln  # noqa: E402
-from landau_nb import pairsum  # noqa: E402
+from landau_nb.equation import pairsum  # noqa: E402
 
 F32, F64 = torch.float32, torch.float64
 DT = {"float32": F32, "float64": F64}

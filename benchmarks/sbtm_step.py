@@ -201,8 +201,8 @@ def part_others(quick):
 
 @contextlib.contextmanager
 def _timed_kernel():
-    """Seconds spent in the fused training kernel (``landau_nb.sbtm.run_fused``) meanwhile."""
-    spent, orig = [0.0], ln.sbtm.run_fused
+    """Seconds spent in the fused training kernel (``landau_nb.scores.sbtm.run_fused``) meanwhile."""
+    spent, orig = [0.0], ln.scores.sbtm.run_fused
 
     def timed(*a, **k):
         t0 = time.perf_counter()
@@ -211,17 +211,17 @@ def _timed_kernel():
         finally:
             spent[0] += time.perf_counter() - t0
 
-    ln.sbtm.run_fused = timed
+    ln.scores.sbtm.run_fused = timed
     try:
         yield spent
     finally:
-        ln.sbtm.run_fused = orig
+        ln.scores.sbtm.run_fused = orig
 
 
 def part_ensemble(quick):
     """5 seeds: solve_ensemble vs 5 single solves. Whole runs (t_end = 20 dt, start-up fit
     included) and the 20 steps alone (difference of runs of 25 and 5 steps)."""
-    from landau_nb.ensemble import solve_ensemble
+    from landau_nb.solver.ensemble import solve_ensemble
     problem = ln.anisotropic_gaussian(3)
     seeds = [0, 1, 2, 3, 4]
     set_threads(2)

@@ -29,38 +29,38 @@ Public API (each function's docstring names the book chapter that derives it):
 """
 
 from ._version import __version__
-from .blob import BANDWIDTH_RULES, Blob, blob_bandwidth, blob_score, kde_score
-from .collision import (collision_divergence, collision_kernel, collision_matrix,
+from .scores.blob import BANDWIDTH_RULES, Blob, blob_bandwidth, blob_score, kde_score
+from .equation.collision import (collision_divergence, collision_kernel, collision_matrix,
                         landau_velocity, velocity_divergence)
-from .checkpoint import CheckpointError
-from .diagnostics import (at_and_away_from_particles, energy, entropy_rate, fourth_moment, frobenius,
+from .solver.checkpoint import CheckpointError
+from .solver.diagnostics import (at_and_away_from_particles, energy, entropy_rate, fourth_moment, frobenius,
                           mean, second_moment, stein_rate, stein_recorder)
-from .entropy import bkw_entropy, estimated_entropy, regularised_entropy
-from .kde import kde_l2_error, kde_log_density, kde_sample, scott_covariance
-from .losses import (denoising_divergence, denoising_loss, divergence, implicit_loss,
+from .equation.entropy import bkw_entropy, estimated_entropy, regularised_entropy
+from .equation.kde import kde_l2_error, kde_log_density, kde_sample, scott_covariance
+from .scores.losses import (denoising_divergence, denoising_loss, divergence, implicit_loss,
                      relative_score_error, score_matching_loss, value_and_jacobian,
                      weighted_denoising_loss, weighted_implicit_loss)
-from .networks import score_mlp
-from .reporting import above, below
-from .problems import (BKW, AnisotropicGaussian, FokkerPlanck, GaussianMixture, HeatEquation,
+from .scores.networks import score_mlp
+from .book.reporting import above, below
+from .equation.problems import (BKW, AnisotropicGaussian, FokkerPlanck, GaussianMixture, HeatEquation,
                        Problem, anisotropic_gaussian, bkw, fokker_planck, gaussian_mixture,
                        get_problem, heat, maxwell_second_moment,
                        problem_from_params)
-from .sbtm import SBTM, fit_initial_score
-from .score import ExactScore, ScoreEstimator
-from .seeding import derive_seed, make_generator, seed_everything
-from .solve import NonFiniteError, make_estimator, solve
-from .ensemble import EnsembleError, solve_ensemble
-from .trajectory import Trajectory
-from .explorers import (denoising_bias_variance, denoising_explorer, plot_denoising, plot_relaxation,
+from .scores.sbtm import SBTM, fit_initial_score
+from .scores.base import ExactScore, ScoreEstimator
+from ._seeding import derive_seed, make_generator, seed_everything
+from .solver.integrate import NonFiniteError, make_estimator, solve
+from .solver.ensemble import EnsembleError, solve_ensemble
+from .solver.trajectory import Trajectory
+from .book.explorers import (denoising_bias_variance, denoising_explorer, plot_denoising, plot_relaxation,
                         relaxation_curves, relaxation_explorer)
 from .experiments import (EXPERIMENTS, Experiment, Results, RunConflictError, SweepInterrupted, paper_results,
                           get_experiment, loglog_slope, reproduce, run_experiment)
-from . import claims
-from .locks import RunTakenError
-from .trajectory import ResultFileError
-from .tracers import (TracerParticles, tracer_field_derivatives, tracer_kl, tracer_score_loss,
+from .book import claims
+from .experiments.locks import RunTakenError
+from .solver.trajectory import ResultFileError
+from .solver.tracers import (TracerParticles, tracer_field_derivatives, tracer_kl, tracer_score_loss,
                       tracer_velocity)
-from .source import show_source
+from .book.source import show_source
 
 __all__ = [name for name in dir() if not name.startswith("_")] + ["__version__"]

@@ -157,9 +157,9 @@ def _print_summary(res) -> None:
 
 def _one_line(exc: BaseException) -> tuple[str, int]:
     """(message, exit status) for an exception that ends a command."""
-    from .checkpoint import CheckpointError
+    from .solver.checkpoint import CheckpointError
     from .experiments import RunConflictError, RunTakenError
-    from .trajectory import ResultFileError
+    from .solver.trajectory import ResultFileError
     if isinstance(exc, ResultFileError):
         return f"damaged result file {exc}", 1
     if isinstance(exc, (RunConflictError, _UsageError)):

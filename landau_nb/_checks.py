@@ -175,3 +175,8 @@ def check_request_size(*, n: int | None = None, runs: int | None = None, nbytes:
         if nbytes > avail:
             raise ValueError(f"{what} needs about {nbytes / 2**30:.3g} GiB of memory; "
                              f"{avail / 2**30:.3g} GiB are available (lower n or save_every)")
+
+
+#: a sample covariance whose smallest eigenvalue is below this times its largest has a
+#: zero-variance direction (round-off of exactly flat samples, float32 too, is ~1e-14)
+ZERO_VARIANCE_RTOL = 1e-12

@@ -1,4 +1,4 @@
-"""The claims of Example 5.2 (landau_nb.claims, book: exp_anisotropic, exp_dimension10):
+"""The claims of Example 5.2 (landau_nb.book.claims, book: exp_anisotropic, exp_dimension10):
 their tests on synthetic Results (each verdict reachable), on the committed d = 3 runs, and the
 helpers they use (sampling floor, the paper-figure plot)."""
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import landau_nb as ln
-from landau_nb.claims import CLAIMS, COVARIANCE_MATCH, VERDICTS
+from landau_nb.book.claims import CLAIMS, COVARIANCE_MATCH, VERDICTS
 from landau_nb.experiments import Results, covariance_sampling_floor, get_experiment
 
 PAPER = Path(__file__).resolve().parents[1] / "results" / "paper"
@@ -105,7 +105,7 @@ def test_plot_covariance_figure_on_committed_runs():
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import landau_nb.plotting as lp
+    import landau_nb.book.plotting as lp
     res = _committed_d3(["sbtm/n000100_seed0", "blob/n000100_seed0"])
     problem = res.experiment.make_problem()
     fig = lp.plot_covariance_figure(res, ns=[100], floor=lambda n, tau: covariance_sampling_floor(problem, n, tau),

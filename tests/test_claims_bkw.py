@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import landau_nb as ln
-from landau_nb.claims import CLAIMS
+from landau_nb.book.claims import CLAIMS
 from landau_nb.experiments import Results, get_experiment
-from landau_nb.trajectory import Trajectory
+from landau_nb.solver.trajectory import Trajectory
 
 
 def _effective_options(exp, scale):

@@ -1,4 +1,4 @@
-"""The claims of Example 5.3 (Coulomb) and §5.1 (learning rate) in landau_nb.claims: their
+"""The claims of Example 5.3 (Coulomb) and §5.1 (learning rate) in landau_nb.book.claims: their
 tests say yes, partly and no on synthetic runs built to be each, a missing run makes them
 pending, and on the committed paper-scale runs they agree with the Results methods."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import landau_nb as ln
-from landau_nb import claims as C
+from landau_nb.book import claims as C
 from landau_nb.experiments import Results, get_experiment
 
 T = np.arange(0.0, 301.0)

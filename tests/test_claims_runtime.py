@@ -1,10 +1,10 @@
-"""The runtime claims of §5.4 (landau_nb.claims) on synthetic timings with known slopes."""
+"""The runtime claims of §5.4 (landau_nb.book.claims) on synthetic timings with known slopes."""
 
 import numpy as np
 import pytest
 
 import landau_nb as ln
-from landau_nb.claims import CLAIMS, Verdict
+from landau_nb.book.claims import CLAIMS, Verdict
 from landau_nb.experiments import Results, get_experiment
 
 

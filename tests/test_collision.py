@@ -155,7 +155,7 @@ def test_velocity_divergence_matches_autograd_of_the_field(gamma):
     net = ln.score_mlp(3, width=16, generator=gen(9))
     with torch.no_grad():
         s = net(x)
-    _, jac = ln.losses._value_and_jacobian(net, x, False)
+    _, jac = ln.scores.losses._value_and_jacobian(net, x, False)
     div = ln.velocity_divergence(x, s, jac, gamma=gamma)
     for i in (0, 17, 39):
         others = torch.cat([x[:i], x[i + 1:]])

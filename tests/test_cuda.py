@@ -21,8 +21,8 @@ def test_captured_cuda_step_matches_the_cpu_kernel():
     # The CUDA-graph step and the numba kernel compute the same sums in another order:
     # float64 agreement to ~1e-12 after 10 Adam steps of 3 members (replayed twice: the
     # graph is recorded once and reused).
-    from landau_nb import _sbtm_numba as kern
-    from landau_nb._sbtm_torch import CapturedSteps
+    from landau_nb.scores import _sbtm_numba as kern
+    from landau_nb.scores._sbtm_torch import CapturedSteps
     S, n, d, w, steps = 3, 300, 3, 100, 10
     g = ln.make_generator(0, "test")
     x = torch.randn(S, n, d, generator=g, dtype=F64)

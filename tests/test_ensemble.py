@@ -1,10 +1,10 @@
-"""Ensembles of runs advanced together (landau_nb.ensemble)."""
+"""Ensembles of runs advanced together (landau_nb.solver.ensemble)."""
 
 import numpy as np
 import pytest
 
 import landau_nb as ln
-from landau_nb.checkpoint import load_checkpoint
+from landau_nb.solver.checkpoint import load_checkpoint
 from helpers import assert_same_run
 
 SBTM_KW = dict(init_tol=1e-2, init_lr=1e-2)
@@ -36,8 +36,8 @@ def test_torch_backend_members_run_one_after_another(monkeypatch):
     p = ln.anisotropic_gaussian(3)
     kw = dict(n=40, t_end=3 * p.dt, backend="torch", **SBTM_KW)
     names = []
-    real = ln.ensemble.solve
-    monkeypatch.setattr(ln.ensemble, "solve", lambda *a, **k: names.append(threading.current_thread().name)
+    real = ln.solver.ensemble.solve
+    monkeypatch.setattr(ln.solver.ensemble, "solve", lambda *a, **k: names.append(threading.current_thread().name)
                         or real(*a, **k))
     members = ln.solve_ensemble(p, "sbtm", seeds=[2, 5], **kw)
     assert names == [threading.main_thread().name] * 2

@@ -114,7 +114,7 @@ def test_show_source_prints_the_def_line_and_the_chosen_lines():
     assert lines[0].startswith("def blob_score(")
     assert "..." in lines[2] and "check_points" not in text and '"""' not in text
     assert lines[-1].strip() == "return out"
-    part = ln.show_source("collision._velocity_moments", "X = x - x.mean(0)", "C = S.T @ X")
+    part = ln.show_source("equation.collision._velocity_moments", "X = x - x.mean(0)", "C = S.T @ X")
     assert part.splitlines()[-2].strip() == "C = S.T @ X" and part.splitlines()[-1].strip() == "..."
     assert '"""' in ln.show_source(ln.mean, docstring=True)
     with pytest.raises(ValueError, match="start"):

@@ -16,7 +16,7 @@ import torch
 import landau_nb as ln
 from landau_nb import experiments as ex
 from landau_nb.__main__ import main
-from landau_nb.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from landau_nb.solver.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from helpers import assert_same_run
 
 TINY = ex.Experiment(
@@ -148,7 +148,7 @@ class _Poison(ln.ScoreEstimator):
 
 def test_failed_run_is_saved_and_reported(tmp_path, monkeypatch):
     import importlib
-    solve_module = importlib.import_module("landau_nb.solve")
+    solve_module = importlib.import_module("landau_nb.solver.integrate")
     monkeypatch.setitem(solve_module.ESTIMATORS, "poison", _Poison)
     unstable = ex.Experiment(
         name="unstable", title="breaks at step 3", paper="none",
@@ -329,7 +329,8 @@ def _ensemble_calls(monkeypatch, stop_at=None, fail_member=None):
     """Record the seeds of every solve_ensemble call; optionally ask the sweep to stop (the
     SIGTERM flag) when member 0 reaches step ``stop_at``, or make member ``fail_member`` raise
     at step 3 (an EnsembleError, after which the member must run again alone)."""
-    from landau_nb import ensemble, executors
+    from landau_nb.solver import ensemble
+    from landau_nb.experiments import executors
     calls, original = [], ensemble.solve_ensemble
 
     def wrapped(problem, method, *, seeds, callback=None, **kw):
@@ -373,7 +374,7 @@ def test_ensemble_sweep_files_equal_single_sweep(tiny, tmp_path, monkeypatch):
 
 
 def test_interrupted_ensemble_sweep_resumes_bit_identically(tiny, tmp_path, monkeypatch):
-    from landau_nb import executors
+    from landau_nb.experiments import executors
     kw = dict(workers=1, progress=False, labels=["sbtm"], ns=[30], checkpoint_every=5)
     ln.run_experiment("tiny", out=tmp_path / "a", **kw)
     calls = _ensemble_calls(monkeypatch, stop_at=12)
@@ -423,7 +424,7 @@ def test_failed_ensemble_member_runs_again_alone(tiny, tmp_path, monkeypatch, fa
 
 
 def test_ensemble_member_locked_elsewhere_is_left_to_its_owner(tiny, tmp_path, monkeypatch):
-    from landau_nb.locks import RunLock
+    from landau_nb.experiments.locks import RunLock
     calls = _ensemble_calls(monkeypatch)
     other = RunLock(tmp_path / "tiny/sbtm/n000030_seed1.lock")       # another live holder
     assert other.try_acquire()
@@ -463,7 +464,7 @@ def test_ctrl_c_during_an_in_process_ensemble_stops_its_members(tiny, tmp_path, 
     # Ctrl-C reaches the main thread, not the members: they must stop (keeping their
     # checkpoints) before their locks go, and the sweep resumes bit-identically
     import threading
-    from landau_nb import ensemble
+    from landau_nb.solver import ensemble
     kw = dict(workers=1, progress=False, labels=["sbtm"], ns=[30], checkpoint_every=5)
     ln.run_experiment("tiny", out=tmp_path / "a", **kw)
     original, fired = ensemble.solve_ensemble, []

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import landau_nb as ln
-from landau_nb import explorers as ex
+from landau_nb.book import explorers as ex
 
 pytest.importorskip("ipywidgets")
 

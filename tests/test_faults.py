@@ -22,9 +22,10 @@ import pytest
 import landau_nb as ln
 from landau_nb import experiments as ex
 from landau_nb.__main__ import main
-from landau_nb.checkpoint import CheckpointError, load_checkpoint
-from landau_nb.locks import HOST, RunLock
-from landau_nb.trajectory import ResultFileError
+from landau_nb.solver.checkpoint import CheckpointError, load_checkpoint
+from landau_nb._files import HOST
+from landau_nb.experiments.locks import RunLock
+from landau_nb.solver.trajectory import ResultFileError
 from helpers import assert_same_run
 
 PROBLEM = {"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0}
@@ -616,7 +617,7 @@ def test_dask_local_cluster_interrupted_and_with_a_worker_killed_mid_run(tmp_pat
         res = ln.run_experiment("faulty", out=out, labels="blob", executor=client, progress=False)
         thread.join()
         # one executor, two passes (the runner's second pass waits for runs taken by others)
-        from landau_nb.executors import DaskExecutor
+        from landau_nb.experiments.executors import DaskExecutor
         runner = DaskExecutor(client)
         assert list(runner.run(pow, [(2, 3), (2, 4)])) in ([(0, 8), (1, 16)], [(1, 16), (0, 8)])
         assert list(runner.run(pow, [(3, 2)])) == [(0, 9)]

@@ -1,4 +1,4 @@
-"""The fused SBTM training step (landau_nb._sbtm_numba) against the torch reference path."""
+"""The fused SBTM training step (landau_nb.scores._sbtm_numba) against the torch reference path."""
 
 import logging
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import landau_nb as ln
-from landau_nb import _sbtm_numba as kern
-from landau_nb.checkpoint import load_checkpoint
-from landau_nb.sbtm import SBTM, fused_unsupported
+from landau_nb.scores import _sbtm_numba as kern
+from landau_nb.solver.checkpoint import load_checkpoint
+from landau_nb.scores.sbtm import SBTM, fused_unsupported
 
 F64 = torch.float64
 
@@ -155,7 +155,7 @@ def test_unsupported_fused_configurations_raise():
 
 def test_auto_falls_back_to_torch_and_says_so_once(caplog):
     SBTM._fallback_said.clear()
-    with caplog.at_level(logging.INFO, logger="landau_nb.sbtm"):
+    with caplog.at_level(logging.INFO, logger="landau_nb.scores.sbtm"):
         for _ in range(2):
             _, x, est = _estimator(3, 8, 30, loss="weighted_denoising")
             assert est.backend_used == "torch"
@@ -186,7 +186,7 @@ def test_adaptive_training_runs_on_the_fused_path():
 def test_batched_torch_step_equals_the_numba_kernel(dtype, tol):
     # The GPU path's computation (batched products, analytic gradient, Adam), run on the CPU
     # for three members: the same parameters as the numba kernel after 10 steps, to round-off.
-    from landau_nb import _sbtm_torch
+    from landau_nb.scores import _sbtm_torch
     S, n, d, w, steps = 3, 90, 3, 16, 10
     g = ln.make_generator(0, "test")
     x = torch.randn(S, n, d, generator=g, dtype=F64).to(dtype)
@@ -215,7 +215,7 @@ def test_batched_torch_step_equals_the_numba_kernel(dtype, tol):
 def test_fused_initial_fit_follows_the_torch_fit(n):
     # n = 90 trains on all particles, n = 700 on minibatches of 256 drawn from the same
     # generator stream: the same fit to round-off (float64), stopping at the same step.
-    from landau_nb.sbtm import fit_initial_score
+    from landau_nb.scores.sbtm import fit_initial_score
     p = ln.anisotropic_gaussian(3)
     x = p.sample(n, ln.make_generator(0, "x"))
     target = p.initial_score(x)
@@ -262,7 +262,7 @@ def test_chunked_cpu_step_sums_the_same_gradient(depth):
     # The CPU step sums the analytic gradient over chunks of particles (cache-sized); any chunk
     # size gives the one-pass step's parameters, Adam moments and losses to round-off, for every
     # member of a batch (the gradient accumulates into strided views of the (S, P) buffer).
-    from landau_nb import _sbtm_torch
+    from landau_nb.scores import _sbtm_torch
     S, n, d, w, steps = 3, 50, 3, 12, 5
     g = ln.make_generator(0, "chunks")
     x = torch.randn(S, n, d, generator=g, dtype=F64)

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import landau_nb as ln
-from landau_nb.health import ENERGY_DRIFT_RTOL, HealthMonitor, check_initial_sample
-from landau_nb.pairsum import numba_available
+from landau_nb.solver.health import ENERGY_DRIFT_RTOL, HealthMonitor, check_initial_sample
+from landau_nb.equation.pairsum import numba_available
 
 F64 = torch.float64
 

@@ -49,7 +49,7 @@ def test_kde_l2_error_matches_closed_form():
 def test_compiled_kde_log_density_equals_the_torch_path(monkeypatch, d, dtype, rtol):
     # The numba kernel (CPU, n >= 64) against the tiled torch log-sum-exp, with query points
     # far from every centre (log-density about -r^2/2 = -2e4: no underflow to -inf).
-    from landau_nb import kde
+    from landau_nb.equation import kde
     g = torch.Generator().manual_seed(d)
     x = torch.randn(300, d, generator=g, dtype=torch.float64).to(dtype)
     y = torch.cat([torch.randn(70, d, generator=g, dtype=torch.float64),

@@ -6,7 +6,8 @@ import torch
 
 import landau_nb as ln
 from conftest import gen
-from landau_nb import collision, pairsum
+from landau_nb.equation import collision
+from landau_nb.equation import pairsum
 
 F32, F64 = torch.float32, torch.float64
 

@@ -1,4 +1,4 @@
-"""Provenance of stored runs (landau_nb.provenance), compact paper-scale results, re-running a
+"""Provenance of stored runs (landau_nb.experiments.provenance), compact paper-scale results, re-running a
 stored run from its recorded settings (experiments.rerun_stored), Results.missing/provenance."""
 
 import json
@@ -12,7 +12,7 @@ import torch
 from helpers import assert_same_run
 
 import landau_nb as ln
-from landau_nb import provenance
+from landau_nb.experiments import provenance
 from landau_nb.experiments import rerun_stored
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The claims registry and the reproduction scoreboard (landau_nb.claims; book: "Reproduction
+"""The claims registry and the reproduction scoreboard (landau_nb.book.claims; book: "Reproduction
 scoreboard"). Claims are registered here in a private registry, tested on a small paper-scale
 folder written by the runner, so these tests do not depend on the claims of the chapters."""
 
@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import landau_nb as ln
-from landau_nb import claims
-from landau_nb.claims import Verdict
+from landau_nb.book import claims
+from landau_nb.book.claims import Verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,7 +120,7 @@ def test_registered_claims_give_verdicts_on_the_committed_runs():
     if not (ROOT / "results" / "paper").is_dir():
         pytest.skip("no committed paper-scale runs here (results/paper is absent)")
     if not claims.CLAIMS:
-        pytest.skip("no claims registered in landau_nb/claims.py yet")
+        pytest.skip("no claims registered in landau_nb/book/claims.py yet")
     evaluated = claims.evaluate()
     assert all(isinstance(v, Verdict) for _, v in evaluated)
     assert sum(claims.tally(evaluated).values()) == len(claims.CLAIMS)

@@ -197,9 +197,9 @@ def test_random_batch_run_conserves_momentum_and_differs_from_full_sum():
 def test_run_loop_parts_compose_to_solve():
     # the parts the chapter shows (ParticleVelocity, Recorder, HealthMonitor, time_march) are
     # the whole run: driven by hand they give solve's result bit for bit
-    from landau_nb.health import HealthMonitor
-    from landau_nb.recording import Recorder
-    from landau_nb.stepping import ParticleVelocity, time_march
+    from landau_nb.solver.health import HealthMonitor
+    from landau_nb.solver.recording import Recorder
+    from landau_nb.solver.stepping import ParticleVelocity, time_march
     p = ln.anisotropic_gaussian(3, -3.0)
     x0 = p.sample(40, ln.make_generator(0, "parts"))
     ref = ln.solve(p, "blob", x0=x0, t_end=4.0, stepper="heun")
@@ -218,9 +218,9 @@ def test_carried_quantities_move_with_the_particles(stepper):
     # the hook for per-step extra transport (tracers, log-density): a copy of the particles
     # carried with the particles' own velocity stays equal to them bit for bit, and a clock
     # with rate 1 reads the elapsed time
-    from landau_nb.health import HealthMonitor
-    from landau_nb.recording import Recorder
-    from landau_nb.stepping import Carried, ParticleVelocity, time_march
+    from landau_nb.solver.health import HealthMonitor
+    from landau_nb.solver.recording import Recorder
+    from landau_nb.solver.stepping import Carried, ParticleVelocity, time_march
     p = ln.bkw(2)
     x0 = p.sample(30, ln.make_generator(0, "carried"))
     est = ln.ExactScore()
@@ -236,5 +236,5 @@ def test_carried_quantities_move_with_the_particles(stepper):
 
 def test_euler_and_heun_steps():
     x, v, w = torch.tensor([1.0]), torch.tensor([2.0]), torch.tensor([4.0])
-    from landau_nb.stepping import euler_step, heun_step
+    from landau_nb.solver.stepping import euler_step, heun_step
     assert float(euler_step(x, 0.5, v)) == 2.0 and float(heun_step(x, 0.5, v, w)) == 2.5

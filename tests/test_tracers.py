@@ -1,4 +1,4 @@
-"""Held-out tracer particles (landau_nb.tracers; book: "The KL bound")."""
+"""Held-out tracer particles (landau_nb.solver.tracers; book: "The KL bound")."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import landau_nb as ln
-from landau_nb.checkpoint import load_checkpoint
+from landau_nb.solver.checkpoint import load_checkpoint
 from conftest import gen
 
 

@@ -17,13 +17,12 @@ import re
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ._version import __version__
-from .locks import HOST, atomic_write, process_alive
+from .._version import __version__
+from .._files import HOST, atomic_write, process_alive
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "has_checkpoint",
-           "remove_checkpoint", "tensor_state", "generator_state", "set_generator_state"]
+           "remove_checkpoint", "own_or_orphan"]
 
 INDEX = "checkpoint.json"
 
@@ -106,7 +105,7 @@ def load_checkpoint(folder) -> tuple[int, dict, dict]:
     return step, arrays, index["meta"]
 
 
-def _own_or_orphan(name: str) -> bool:
+def own_or_orphan(name: str) -> bool:
     """A temporary file of this process, or of a dead process on this host."""
     m = re.search(r"-(\d+)-[0-9a-f]{8}\.tmp$", name)
     if m is None or not name[:m.start()].endswith("." + HOST):
@@ -125,29 +124,9 @@ def remove_checkpoint(folder) -> None:
     for f in folder.iterdir():
         if f.name == INDEX or (f.name.startswith("state-") and f.name.endswith(".npz")):
             f.unlink(missing_ok=True)
-        elif f.name.endswith(".tmp") and _own_or_orphan(f.name):
+        elif f.name.endswith(".tmp") and own_or_orphan(f.name):
             f.unlink(missing_ok=True)
     try:
         folder.rmdir()
     except OSError:
         pass
-
-
-def tensor_state(prefix: str, state: dict) -> dict:
-    """Flatten a (nested) dict of tensors into ``{prefix.key: numpy array}``."""
-    out = {}
-    for k, v in state.items():
-        name = f"{prefix}.{k}"
-        if isinstance(v, dict):
-            out.update(tensor_state(name, v))
-        elif isinstance(v, torch.Tensor):
-            out[name] = v.detach().cpu().numpy().copy()
-    return out
-
-
-def generator_state(g: torch.Generator) -> np.ndarray:
-    return g.get_state().numpy().copy()
-
-
-def set_generator_state(g: torch.Generator, state: np.ndarray) -> None:
-    g.set_state(torch.from_numpy(np.asarray(state, dtype=np.uint8).copy()))

@@ -15,7 +15,7 @@ import math
 
 import torch
 
-from ._checks import (check_dimension, check_gamma, check_int, check_points, check_positive,
+from .._checks import (check_dimension, check_gamma, check_int, check_points, check_positive,
                       check_real)
 from .collision import landau_velocity, velocity_divergence
 
@@ -506,7 +506,7 @@ PROBLEMS = {
 
 def get_problem(name: str, **kwargs) -> Problem:
     """Build a problem by name (CLI and registry use)."""
-    from ._checks import check_choice
+    from .._checks import check_choice
     check_choice("problem", name, tuple(PROBLEMS))
     return PROBLEMS[name](**kwargs)
 
@@ -516,7 +516,7 @@ def problem_from_params(params: dict) -> Problem:
     import inspect
     params = dict(params)
     name = params.pop("name")
-    from ._checks import check_choice
+    from .._checks import check_choice
     check_choice("problem", name, tuple(PROBLEMS))
     cls = {"bkw": BKW, "anisotropic_gaussian": AnisotropicGaussian, "gaussian_mixture": GaussianMixture,
            "heat": HeatEquation, "fokker_planck": FokkerPlanck}[name]

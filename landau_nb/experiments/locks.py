@@ -15,14 +15,13 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import socket
 import threading
 import time
 from pathlib import Path
 
-__all__ = ["RunLock", "RunTakenError", "process_alive", "temp_name", "atomic_write"]
+from .._files import HOST, process_alive, process_start_time
 
-HOST = socket.gethostname()
+__all__ = ["RunLock", "RunTakenError"]
 
 
 class RunTakenError(RuntimeError):
@@ -38,42 +37,6 @@ class RunTakenError(RuntimeError):
 
 def _taken(message, owner, path):
     return RunTakenError(message, owner=owner, path=Path(path))
-
-
-def _start_time(pid: int) -> str | None:
-    """The start time of process ``pid`` (Linux: field 22 of /proc/PID/stat), or None."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def process_alive(pid: int, start: str | None = None) -> bool:
-    """Whether process ``pid`` runs on this host (and, if ``start`` is given, is the process
-    that started then rather than a later one that reused the pid)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    if start is not None:
-        now = _start_time(pid)
-        if now is not None and now != start:
-            return False
-    try:        # a zombie (killed, not yet reaped) holds no lock
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state in ("Z", "X"):
-            return False
-    except OSError:
-        pass
-    return True
-
-
-def temp_name(path: Path) -> Path:
-    """A temporary name next to ``path`` that no other process uses: host, pid, random."""
-    return path.with_name(f".{path.name}.{HOST}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
 
 
 def _create_exclusive(path: Path, record: dict) -> bool:
@@ -119,7 +82,7 @@ class RunLock:
         self.held = False
 
     def _record(self) -> dict:
-        return {"host": HOST, "pid": os.getpid(), "start": _start_time(os.getpid()), "token": self.token,
+        return {"host": HOST, "pid": os.getpid(), "start": process_start_time(os.getpid()), "token": self.token,
                 "since": time.time()}
 
     def owner(self) -> dict | None:
@@ -218,20 +181,3 @@ class RunLock:
 
     def __exit__(self, *exc):
         self.release()
-
-
-def atomic_write(path: Path, write) -> None:
-    """``write(fh)`` into a unique temporary file, fsync, rename onto ``path``; on any error
-    the temporary file is removed and the error re-raised (naming ``path``)."""
-    tmp = temp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:
-            exc.filename = str(path)
-        raise

@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ._checks import check_int, check_points
+from .._checks import check_int, check_points
 from .pairsum import _kernels, _set_threads, _soa, compiled_usable, tile_rows
 
 __all__ = ["scott_covariance", "kde_log_density", "kde_sample", "kde_l2_error"]

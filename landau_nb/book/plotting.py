@@ -34,7 +34,7 @@ def plot_second_moments(ax, trajectory, entries=((0, 0), (1, 1)), *, closed_form
     import numpy as np
     import torch
 
-    from .problems import problem_from_params
+    from ..equation.problems import problem_from_params
 
     method = trajectory.method
     sig = trajectory["second_moment"]
@@ -78,7 +78,7 @@ def plot_second_moment_runs(ax, results, entry=(0, 0), *, ns=None, labels=None, 
     import numpy as np
     import torch
 
-    from .problems import problem_from_params
+    from ..equation.problems import problem_from_params
 
     a, b = entry
     labels = labels or results.labels
@@ -111,7 +111,7 @@ def plot_error_vs_n(ax, table, *, ylabel=None, slopes=True, bars="std", labels=N
     paper's figures), with the fitted slope in the legend."""
     import numpy as np
 
-    from ._checks import check_choice
+    from .._checks import check_choice
     check_choice("bars", bars, ("std", "sem"))
     spread = table.std if bars == "std" else table.sem
     for lab, d in table.mean.items():
@@ -153,7 +153,7 @@ def plot_timing(ax, timing: dict, *, unit="s"):
     fitted log-log slope in the legend."""
     import numpy as np
 
-    from .experiments import loglog_slope
+    from ..experiments import loglog_slope
     for lab, d in timing.items():
         ns = np.array(list(d))
         secs = np.array(list(d.values()))

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from ._checks import check_choice
+from .._checks import check_choice
 
 __all__ = ["Claim", "Verdict", "CLAIMS", "claim", "evaluate", "scoreboard", "summary", "tally", "VERDICTS",
            "score_step_timing", "upper_half_slope"]
@@ -54,7 +54,7 @@ class Claim:
         """Run the test on ``results`` (default: the committed paper-scale runs). Runs that
         are not committed yet give a "pending" verdict naming what is missing."""
         if results is None:
-            from .experiments import paper_results
+            from ..experiments import paper_results
             try:
                 results = paper_results(self.experiment, folder)
             except FileNotFoundError:
@@ -88,7 +88,7 @@ def claim(key: str, *, experiment: str, quote: str, where: str, chapter: str):
 def evaluate(keys=None, folder=None) -> list[tuple[Claim, Verdict]]:
     """Each claim (all, or those in ``keys``) with its verdict on the committed runs; the
     runs of an experiment are read once."""
-    from .experiments import paper_results
+    from ..experiments import paper_results
     keys = list(CLAIMS) if keys is None else [check_choice("claim", k, tuple(CLAIMS)) for k in keys]
     cache: dict = {}
     out = []
@@ -648,7 +648,7 @@ def _coulomb_entropy(results):
 def upper_half_slope(timing: dict) -> tuple[float, list]:
     """Log-log slope of ``timing`` = {n: seconds per step} over the upper half of the n range
     (where the arithmetic, not per-call overhead, sets the cost) and those n. Book: "Cost"."""
-    from .experiments import loglog_slope
+    from ..experiments import loglog_slope
     ns = sorted(timing)[len(timing) // 2:]
     if len(ns) < 2:
         raise ValueError(f"needs at least four particle counts to fit an upper-half slope, has {sorted(timing)}")
@@ -694,7 +694,7 @@ def _runtime_blob_quadratic(results):
 def _runtime_gpu_heat(results):
     import numpy as np
 
-    from .experiments import loglog_slope
+    from ..experiments import loglog_slope
     gpu: dict = {}
     for spec, tr in results.runs:
         if spec["label"] == "sbtm" and tr.meta.get("device", "cpu").startswith("cuda"):

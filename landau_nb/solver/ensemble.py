@@ -22,9 +22,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ._checks import check_choice, check_int
-from .sbtm import SBTM, train_fused
-from .solve import ESTIMATORS, solve
+from .._checks import check_choice, check_int
+from ..scores.sbtm import SBTM, train_fused
+from .integrate import ESTIMATORS, solve
 
 __all__ = ["solve_ensemble", "EnsembleError"]
 

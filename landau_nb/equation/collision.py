@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_choice, check_gamma, check_int, check_like, check_points, check_positive
+from .._checks import check_choice, check_gamma, check_int, check_like, check_points, check_positive
 from .pairsum import (check_compiled_inputs, compiled_usable, compiled_velocity_sum, tile_rows)
 
 __all__ = [

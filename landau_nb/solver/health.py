@@ -14,6 +14,8 @@ import warnings
 
 import torch
 
+from .._checks import ZERO_VARIANCE_RTOL
+
 __all__ = ["Blowup", "check_finite", "check_initial_sample", "HealthMonitor", "ENERGY_DRIFT_RTOL",
            "ZERO_VARIANCE_RTOL"]
 
@@ -22,9 +24,6 @@ __all__ = ["Blowup", "check_finite", "check_initial_sample", "HealthMonitor", "E
 #: Coulomb run at dt = 1e6 goes from 2.9 to 1.9e8.
 ENERGY_DRIFT_RTOL = 0.05
 
-#: a sample covariance whose smallest eigenvalue is below this times its largest has a
-#: zero-variance direction (round-off of exactly flat samples, float32 too, is ~1e-14)
-ZERO_VARIANCE_RTOL = 1e-12
 
 
 class Blowup(Exception):

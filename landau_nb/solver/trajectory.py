@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ._version import __version__
-from .locks import atomic_write
+from .._version import __version__
+from .._files import atomic_write
 
 __all__ = ["Trajectory", "ResultFileError", "environment_versions"]
 

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ._checks import check_dimension, check_int
+from .._checks import check_dimension, check_int
 
 __all__ = ["score_mlp"]
 

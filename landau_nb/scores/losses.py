@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from ._checks import check_like, check_points, check_positive
+from .._checks import check_like, check_points, check_positive
 
 __all__ = [
     "value_and_jacobian", "divergence", "denoising_divergence", "denoising_loss", "implicit_loss",

@@ -18,18 +18,18 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import (check_bool, check_choice, check_device, check_dtype, check_int, check_points,
+from .._checks import (check_bool, check_choice, check_device, check_dtype, check_int, check_points,
                       check_positive, check_real)
-from .blob import Blob
-from .checkpoint import (CheckpointError, generator_state, has_checkpoint, load_checkpoint,
-                         save_checkpoint, set_generator_state)
-from .collision import VELOCITY_METHODS
+from ..scores.blob import Blob
+from .._state import generator_state, set_generator_state
+from .checkpoint import CheckpointError, has_checkpoint, load_checkpoint, save_checkpoint
+from ..equation.collision import VELOCITY_METHODS
 from .health import Blowup, HealthMonitor, check_initial_sample
-from .problems import Problem
+from ..equation.problems import Problem
 from .recording import Recorder
-from .sbtm import SBTM
-from .score import ExactScore, ScoreEstimator
-from .seeding import make_generator
+from ..scores.sbtm import SBTM
+from ..scores.base import ExactScore, ScoreEstimator
+from .._seeding import make_generator
 from .stepping import STEPPERS, Carried, ParticleVelocity, log_density_rate, time_march
 from .tracers import TRACER_KEYS, TracerFlow, TracerParticles
 from .trajectory import Trajectory, environment_versions

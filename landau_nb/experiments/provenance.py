@@ -112,7 +112,7 @@ def summarize(folder=None, names=None) -> dict:
     the wall time times the torch threads of each run, summed (CPU-hours on a CPU, device-hours
     on a GPU); ``finished`` is (first, last) UTC date. Nothing is computed; an experiment with
     no runs committed has ``runs`` 0. Book: "Reproduction scoreboard"."""
-    from .experiments import EXPERIMENTS, get_experiment, paper_results
+    from . import EXPERIMENTS, get_experiment, paper_results
     names = list(EXPERIMENTS) if names is None else [get_experiment(n).name for n in names]
     out = {}
     for name in names:

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from ._checks import check_int, check_points, check_positive, check_real
+from .._checks import check_int, check_points, check_positive, check_real
 from .kde import kde_log_density
 
 __all__ = ["regularised_entropy", "estimated_entropy", "bkw_entropy"]

@@ -24,7 +24,7 @@ import time
 import numpy as np
 import torch
 
-from ._checks import check_choice, check_int, check_positive, check_real
+from .._checks import check_choice, check_int, check_positive, check_real
 
 __all__ = ["relaxation_curves", "plot_relaxation", "relaxation_explorer", "RELAXATION_DEFAULTS",
            "denoising_bias_variance", "plot_denoising", "denoising_explorer", "DENOISING_DEFAULTS"]
@@ -68,8 +68,8 @@ def relaxation_curves(gamma=0.0, n=100, method="sbtm", *, alpha=0.4, lr=4e-4, dt
     gamma = -3), ``entropy_rate``, ``trajectory`` (the :class:`~landau_nb.Trajectory`),
     ``params`` (the arguments used), ``paper_t_end`` and ``seconds`` (wall time of the run).
     """
-    from .problems import anisotropic_gaussian
-    from .solve import solve
+    from ..equation.problems import anisotropic_gaussian
+    from ..solver.integrate import solve
 
     gamma = _check_gamma(gamma)
     n = check_int("n", n, low=2, high=5000)
@@ -135,7 +135,7 @@ def _jacobian(field, x):
 
 
 def _default_field():
-    from .problems import gaussian_mixture
+    from ..equation.problems import gaussian_mixture
 
     mixture = gaussian_mixture(3)
     return mixture, (lambda y: mixture.score(y, 0.0))
@@ -156,8 +156,8 @@ def denoising_bias_variance(alphas=None, *, n=200, draws=200, field=None, seed=0
     ``variance`` (variance of one draw, averaged over the points), ``std`` (its square root),
     ``std_limit`` (the alpha -> 0 limit sqrt(2 |J_sym|_F^2)), ``n``, ``draws``.
     """
-    from .losses import denoising_divergence, divergence
-    from .seeding import make_generator
+    from ..scores.losses import denoising_divergence, divergence
+    from .._seeding import make_generator
 
     n = check_int("n", n, low=2, high=20_000)
     draws = check_int("draws", draws, low=2, high=10_000)

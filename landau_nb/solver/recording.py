@@ -8,10 +8,10 @@ import numpy as np
 import torch
 
 from . import diagnostics as dg
-from .collision import collision_matrix
-from .kde import kde_l2_error
-from .losses import relative_score_error
-from .seeding import make_generator
+from ..equation.collision import collision_matrix
+from ..equation.kde import kde_l2_error
+from ..scores.losses import relative_score_error
+from .._seeding import make_generator
 from .trajectory import Trajectory
 
 __all__ = ["Recorder", "STEP_KEYS"]
@@ -128,7 +128,7 @@ class Recorder:
     # -- checkpoints ------------------------------------------------------------------------
     def state(self) -> dict:
         """Arrays for a checkpoint (the names of the checkpoint format)."""
-        from .checkpoint import generator_state
+        from .._state import generator_state
         arrays = {f"rec.{name}": a for name, a in self.rec.items()}
         arrays["kde_gen"] = generator_state(self.kde_gen)
         if self.saved_x:
@@ -140,7 +140,7 @@ class Recorder:
 
     def restore(self, arrays: dict) -> None:
         """Undo :meth:`state` (from a checkpoint's arrays)."""
-        from .checkpoint import set_generator_state
+        from .._state import set_generator_state
         for name in self.rec:
             self.rec[name][:] = arrays[f"rec.{name}"]
         set_generator_state(self.kde_gen, arrays["kde_gen"])

@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._checks import MAX_RUNS, check_choice, check_int, check_request_size
-from ._version import __version__
-from .checkpoint import CheckpointError, remove_checkpoint
+from .._checks import MAX_RUNS, check_choice, check_int, check_request_size
+from .._version import __version__
+from ..solver.checkpoint import CheckpointError, remove_checkpoint
 from .locks import RunLock, RunTakenError
-from .problems import get_problem, problem_from_params
-from .trajectory import ResultFileError, Trajectory, environment_versions
+from ..equation.problems import get_problem, problem_from_params
+from ..solver.trajectory import ResultFileError, Trajectory, environment_versions
 
 __all__ = ["Sweep", "Experiment", "RunSpec", "EXPERIMENTS", "SCALES", "get_experiment",
            "run_experiment", "reproduce", "Results", "paper_results", "settings", "loglog_slope", "parse_seeds",
@@ -396,7 +396,7 @@ def _set_threads(threads: int) -> None:
     """torch's thread count for a run, set after numba's thread pool is up: the pool's first
     launch (the first numba kernel of a process) resets the count, so the first run of a
     worker would otherwise compute, and record, another thread count than the later ones."""
-    from .pairsum import _set_threads as sync_numba
+    from ..equation.pairsum import _set_threads as sync_numba
     torch.set_num_threads(threads)
     sync_numba()
 
@@ -406,7 +406,7 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
     """Run (or resume, or load) one run under its lock; returns a status dict ("done",
     "failed", "taken", "interrupted"). Executed in worker processes (local pool or Dask)."""
     from .executors import stop_requested
-    from .solve import NonFiniteError, solve
+    from ..solver.integrate import NonFiniteError, solve
 
     def should_stop():
         return stop_requested() or (stop_file is not None and os.path.exists(stop_file))
@@ -457,9 +457,9 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
 def _claim(paths: dict, identity: dict) -> str | None:
     """With the run's lock held: remove temporary files of a killed holder, and either finish
     the clean-up of a run stored meanwhile ('done') or prepare its checkpoint folder (None)."""
-    from .checkpoint import _own_or_orphan
+    from ..solver.checkpoint import own_or_orphan
     for tmp in paths["base"].parent.glob(f".{paths['base'].name}*.tmp"):    # left by a killed holder
-        if _own_or_orphan(tmp.name):
+        if own_or_orphan(tmp.name):
             tmp.unlink(missing_ok=True)
     ckpt = paths["ckpt"]
     if _stored_state(paths, identity) == "done":   # finished meanwhile, or killed while cleaning up
@@ -468,7 +468,7 @@ def _claim(paths: dict, identity: dict) -> str | None:
         return "done"
     ckpt.mkdir(parents=True, exist_ok=True)
     if not (ckpt / "run.json").exists():
-        from .locks import atomic_write
+        from .._files import atomic_write
         text = json.dumps(identity, indent=1, sort_keys=True).encode()
         atomic_write(ckpt / "run.json", lambda fh: fh.write(text))
     return None
@@ -576,7 +576,7 @@ def _run_group(specs: list, out: str, device: str, dtype: str, checkpoint_every:
                 continue
             members.append((sp, paths, identity))
         if members:
-            from .ensemble import EnsembleError, solve_ensemble
+            from ..solver.ensemble import EnsembleError, solve_ensemble
             head = members[0][0]
 
             halt = threading.Event()
@@ -682,7 +682,7 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device="cpu", dt
     Ctrl-C or SIGTERM stops the whole sweep within seconds (workers included; each running
     run keeps its last checkpoint) and raises :class:`SweepInterrupted`.
     """
-    from ._checks import check_device, check_dtype
+    from .._checks import check_device, check_dtype
     from .executors import make_executor
     exp = get_experiment(name)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
@@ -804,7 +804,7 @@ def reproduce(scale: str = "book", *, out=None, device="cpu", dtype=torch.float6
                                        "failed": [f["stem"] for f in res.failed]}
     record["seconds"] = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
-    from .locks import atomic_write
+    from .._files import atomic_write
     text = json.dumps(record, indent=1).encode()
     atomic_write(out / "reproduce.json", lambda fh: fh.write(text))
     return record

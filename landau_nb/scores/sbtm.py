@@ -24,14 +24,14 @@ import torch
 
 import numpy as np
 
-from ._checks import check_bool, check_choice, check_int, check_positive, check_real
-from .collision import collision_divergence, collision_matrix
+from .._checks import check_bool, check_choice, check_int, check_positive, check_real
+from ..equation.collision import collision_divergence, collision_matrix
 from .losses import (denoising_loss, implicit_loss, weighted_denoising_loss,
                      weighted_implicit_loss)
 from .networks import score_mlp
-from .score import ScoreEstimator
-from .checkpoint import generator_state, set_generator_state, tensor_state
-from .seeding import make_generator
+from .base import ScoreEstimator
+from .._state import generator_state, set_generator_state, tensor_state
+from .._seeding import make_generator
 
 __all__ = ["SBTM", "fit_initial_score", "fused_unsupported"]
 
@@ -39,7 +39,7 @@ LOSSES = ("denoising", "implicit", "weighted_denoising", "weighted_implicit")
 BACKENDS = ("auto", "torch", "fused")
 BETAS, ADAM_EPS = (0.9, 0.999), 1e-8        # torch.optim.Adam's defaults, used by both paths
 _KERNELS = None
-_log = logging.getLogger("landau_nb.sbtm")
+_log = logging.getLogger("landau_nb.scores.sbtm")
 
 
 def _kernels():
@@ -255,7 +255,7 @@ class SBTM(ScoreEstimator):
         per Adam step for depth 1 on the CPU, batched products over cache-sized chunks of
         particles for deeper networks on the CPU, a CUDA graph of batched products on a GPU;
         the same loss, gradients, update and noise to round-off), or "auto" (fused on the CPU
-        where supported, else torch, saying so once in the "landau_nb.sbtm" log). Book: "Runtime".
+        where supported, else torch, saying so once in the "landau_nb.scores.sbtm" log). Book: "Runtime".
     """
 
     name = "sbtm"

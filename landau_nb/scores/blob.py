@@ -17,9 +17,9 @@ import math
 
 import torch
 
-from ._checks import check_bool, check_choice, check_points, check_positive
-from .pairsum import check_compiled_inputs, compiled_blob_score, compiled_usable, tile_rows
-from .score import ScoreEstimator
+from .._checks import ZERO_VARIANCE_RTOL, check_bool, check_choice, check_points, check_positive
+from ..equation.pairsum import check_compiled_inputs, compiled_blob_score, compiled_usable, tile_rows
+from .base import ScoreEstimator
 
 __all__ = ["blob_score", "kde_score", "blob_bandwidth", "Blob", "BANDWIDTH_RULES", "BLOB_METHODS"]
 
@@ -41,7 +41,6 @@ def blob_bandwidth(x: torch.Tensor, rule: str = "paper") -> float:
     give det(Sigma) ~ 0, a bandwidth ~ 0 and scores that all vanish (frozen particles), so
     they raise ``ValueError``.
     """
-    from .health import ZERO_VARIANCE_RTOL
     x = check_points("x", x)
     check_choice("bandwidth", rule, BANDWIDTH_RULES)
     n, d = x.shape

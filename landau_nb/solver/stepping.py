@@ -142,7 +142,7 @@ class Carried:
 
 def log_density_rate(problem, estimator) -> Callable:
     """d/dt log u(X_i) = -div v(X_i) (book: "The KL bound"), from the estimator's score field."""
-    from .losses import _value_and_jacobian
+    from ..scores.losses import _value_and_jacobian
 
     def rate(x, s, t):
         _, jac = _value_and_jacobian(estimator.field(t), x, False)

@@ -28,11 +28,11 @@ import math
 
 import torch
 
-from ._checks import check_int, check_points, check_positive
-from .collision import _pair_sum, _radial, collision_matrix
-from .losses import value_and_jacobian
-from .pairsum import tile_rows
-from .seeding import make_generator
+from .._checks import check_int, check_points, check_positive
+from ..equation.collision import _pair_sum, _radial, collision_matrix
+from ..scores.losses import value_and_jacobian
+from ..equation.pairsum import tile_rows
+from .._seeding import make_generator
 from .stepping import Carried
 
 __all__ = ["TracerParticles", "TracerFlow", "tracer_velocity", "tracer_field_derivatives", "tracer_kl",

@@ -11,9 +11,9 @@ import math
 
 import torch
 
-from ._checks import check_points
-from .collision import collision_divergence, collision_matrix
-from .losses import divergence, value_and_jacobian
+from .._checks import check_points
+from ..equation.collision import collision_divergence, collision_matrix
+from ..scores.losses import divergence, value_and_jacobian
 
 __all__ = ["mean", "energy", "second_moment", "fourth_moment", "entropy_rate", "frobenius",
            "stein_rate", "stein_recorder", "at_and_away_from_particles"]

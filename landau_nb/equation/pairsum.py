@@ -19,7 +19,7 @@ import importlib.util
 import numpy as np
 import torch
 
-from ._checks import check_int
+from .._checks import check_int
 
 __all__ = ["tile_rows", "numba_available", "compiled_velocity_sum", "compiled_blob_score",
            "COMPILED_MIN_N", "TILE_BUDGET"]
