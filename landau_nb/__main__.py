@@ -82,8 +82,9 @@ def _resolve(args):
     import torch
 
     from ._checks import check_device
+    from .experiments.defaults import default_device, default_dtype, default_out
     scale = args.scale
-    device = args.device or ("cuda" if scale == "paper" and torch.cuda.is_available() else "cpu")
+    device = args.device or default_device(scale)
     if args.executor == "local":
         dev = check_device(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
@@ -93,8 +94,8 @@ def _resolve(args):
             dev = torch.device(device)
         except (RuntimeError, TypeError):
             raise ValueError(f"device={device!r} is not a valid torch device") from None
-    dtype = getattr(torch, args.dtype or ("float32" if dev.type == "cuda" or scale == "paper" else "float64"))
-    out = args.out or os.path.join("results", scale)
+    dtype = getattr(torch, args.dtype) if args.dtype else default_dtype(scale, dev)
+    out = args.out or str(default_out(scale))
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"workers={args.workers}: must be >= 1")
     _check_out(out)

@@ -135,6 +135,28 @@ def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
     return bad
 
 
+def private_imports(root: Path = ROOT) -> list[tuple[str, str]]:
+    """(importing module, name) for every private name (``_x``) imported from another wing,
+    the private floor and ``__version__`` excepted."""
+    mods = modules(root)
+    bad = []
+    for mod, path in mods.items():
+        is_pkg = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = _resolve(mod, is_pkg, node)
+            if not base.startswith("landau_nb"):
+                continue
+            for a in node.names:
+                target = f"{base}.{a.name}" if f"{base}.{a.name}" in mods else base
+                private = a.name.startswith("_") and not a.name.startswith("__")
+                private_module = base.rpartition(".")[2].startswith("_") and wing(base) != "_base"
+                if (private or private_module) and wing(target) != wing(mod):
+                    bad.append((mod, f"{base}.{a.name}"))
+    return bad
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--edges", action="store_true")
@@ -147,6 +169,8 @@ def main(argv=None) -> int:
     print(f"circles: {circles(g) or 'none'}")
     up = upward(g)
     print(f"imports that run up a wing: {len(up)}" + "".join(f"\n  {a} -> {b}" for a, b in up))
+    priv = private_imports()
+    print(f"private names imported across wings: {len(priv)}" + "".join(f"\n  {a} <- {b}" for a, b in priv))
     print(f"largest module: {big} ({sizes[big]} lines)")
     if args.edges:
         for a in sorted(g):

@@ -120,9 +120,9 @@ def test_run_identity_is_the_full_settings(tiny):
     for other in (ex.run_identity(spec, "paper", "cpu", torch.float64),
                   ex.run_identity(spec, "book", "cpu", torch.float32)):
         assert other != ident
-    assert "scale: stored 'book', asked 'paper'" in ex._identity_difference(
+    assert "scale: stored 'book', asked 'paper'" in ex.store._identity_difference(
         ident, ex.run_identity(spec, "paper", "cpu", torch.float64))
-    assert "older landau_nb" in ex._identity_difference(None, ident)
+    assert "older landau_nb" in ex.store._identity_difference(None, ident)
 
 
 def test_workers_do_not_change_results(tiny, tmp_path):
@@ -148,7 +148,7 @@ class _Poison(ln.ScoreEstimator):
 
 def test_failed_run_is_saved_and_reported(tmp_path, monkeypatch):
     import importlib
-    solve_module = importlib.import_module("landau_nb.solver.integrate")
+    solve_module = importlib.import_module("landau_nb.scores.registry")
     monkeypatch.setitem(solve_module.ESTIMATORS, "poison", _Poison)
     unstable = ex.Experiment(
         name="unstable", title="breaks at step 3", paper="none",

@@ -4,7 +4,7 @@ working directory, and the random name of a book-scale temporary folder is hidde
 import tempfile
 from pathlib import Path
 
-from landau_nb.experiments import _display_folder
+from landau_nb.experiments import display_folder as _display_folder
 
 
 def test_temporary_and_relative_folders(tmp_path, monkeypatch):

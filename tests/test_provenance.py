@@ -12,6 +12,7 @@ import torch
 from helpers import assert_same_run
 
 import landau_nb as ln
+from landau_nb.book import scoreboard
 from landau_nb.experiments import provenance
 from landau_nb.experiments import rerun_stored
 
@@ -110,11 +111,11 @@ def test_results_missing_and_provenance(paper_run):
     assert prov["devices"] == {"cpu"} and prov["versions"] == {ln.__version__}
     assert prov["commits"] == {provenance.git_commit()["commit"]}
     assert prov["seconds"] == res.runs[0][1].meta["run"]["seconds"]
-    summary = provenance.summarize(out, names=["anisotropic_d3", "bkw"])
+    summary = scoreboard.summarize(out, names=["anisotropic_d3", "bkw"])
     assert summary["anisotropic_d3"]["runs"] == 1 and summary["bkw"]["runs"] == 0
     assert summary["anisotropic_d3"]["missing"] == missing
     assert summary["anisotropic_d3"]["core_hours"] == pytest.approx(prov["seconds"] / 3600)
-    table = provenance.runs_table(summary).splitlines()
+    table = scoreboard.runs_table(summary).splitlines()
     assert len(table) == 2 + 2 + 1 and table[-1].startswith("| **all** | 1 of 160 |")
 
 

@@ -31,6 +31,8 @@ __all__ = [
     "collision_divergence",
     "velocity_divergence",
     "VELOCITY_METHODS",
+    "pair_sum",
+    "radial_factors",
 ]
 
 VELOCITY_METHODS = ("auto", "direct", "moments", "compiled", "random_batch")
@@ -38,7 +40,7 @@ VELOCITY_METHODS = ("auto", "direct", "moments", "compiled", "random_batch")
 MATRIX_METHODS = ("auto", "direct", "moments")
 
 
-def _radial(r2: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+def radial_factors(r2: torch.Tensor, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(|z|^(gamma+2), 1/|z|^2) from r2 = |z|^2, both exactly 0 where z = 0 (gamma != 0).
 
     The sums below need |z|^gamma (|z|^2 w - (z.w) z), |z|^gamma z z^T or |z|^gamma z, and
@@ -82,7 +84,7 @@ def collision_kernel(z: torch.Tensor, *, gamma: float, B: float = 1 / 24) -> tor
     eye = torch.eye(d, dtype=z.dtype, device=z.device)
     if gamma == 0:
         return B * (r2[..., None, None] * eye - z[..., :, None] * z[..., None, :])
-    a, inv_r2 = _radial(r2, gamma)
+    a, inv_r2 = radial_factors(r2, gamma)
     zh = z * inv_r2.sqrt()[..., None]                   # z / |z| (0 at z = 0)
     return B * a[..., None, None] * (eye - zh[..., :, None] * zh[..., None, :])
 
@@ -152,7 +154,7 @@ def landau_velocity(x: torch.Tensor, s: torch.Tensor, *, gamma: float, B: float 
     return _velocity_direct(x, s, gamma, B, tile)
 
 
-def _pair_sum(xi, x, si, s, gamma):
+def pair_sum(xi, x, si, s, gamma):
     """sum_j c_ij (|z_ij|^2 w_ij - (z_ij.w_ij) z_ij) for rows xi against partners x, with any
     leading batch dimensions: xi (..., m, d), x (..., n, d) -> (..., m, d)."""
     z = xi[..., :, None, :] - x[..., None, :, :]
@@ -161,7 +163,7 @@ def _pair_sum(xi, x, si, s, gamma):
     zw = (z * w).sum(-1)
     if gamma == 0:
         return (r2[..., None] * w - zw[..., None] * z).sum(-2)
-    a, inv_r2 = _radial(r2, gamma)         # |z|^(gamma+2) (w - (z.w / r2) z): bounded intermediates
+    a, inv_r2 = radial_factors(r2, gamma)         # |z|^(gamma+2) (w - (z.w / r2) z): bounded intermediates
     return (a[..., None] * (w - (zw * inv_r2)[..., None] * z)).sum(-2)
 
 
@@ -170,7 +172,7 @@ def _velocity_direct(x, s, gamma, B, tile):
     rows = tile_rows(n, d, tile)
     out = torch.empty_like(x)
     for i0 in range(0, n, rows):
-        out[i0:i0 + rows] = _pair_sum(x[i0:i0 + rows], x, s[i0:i0 + rows], s, gamma)
+        out[i0:i0 + rows] = pair_sum(x[i0:i0 + rows], x, s[i0:i0 + rows], s, gamma)
     return out.mul_(-B / n)
 
 
@@ -194,11 +196,11 @@ def _velocity_random_batch(x, s, gamma, B, p, generator, tile):
             chunk = tile_rows(p, p * d, tile, rows=q - 1)    # batches per torch temporary
             for b0 in range(0, q - 1, chunk):
                 xc, sc = xb[b0:b0 + chunk], sb[b0:b0 + chunk]
-                vp[b0 * p:(b0 + chunk) * p] = _pair_sum(xc, xc, sc, sc, gamma).reshape(-1, d)
+                vp[b0 * p:(b0 + chunk) * p] = pair_sum(xc, xc, sc, sc, gamma).reshape(-1, d)
         xl, sl = xp[full:], sp[full:]
         rows = tile_rows(xl.shape[0], d, tile)
         for i0 in range(0, xl.shape[0], rows):
-            vp[full + i0:full + i0 + rows] = _pair_sum(xl[i0:i0 + rows], xl, sl[i0:i0 + rows], sl, gamma)
+            vp[full + i0:full + i0 + rows] = pair_sum(xl[i0:i0 + rows], xl, sl[i0:i0 + rows], sl, gamma)
     # unbiased: each of the |b| - 1 partners stands for (n - 1)/(|b| - 1) particles
     scale = torch.full((n, 1), -B / n * (n - 1) / (p - 1), dtype=x.dtype, device=x.device)
     scale[full:] = -B / n * (n - 1) / (n - full - 1)
@@ -273,7 +275,7 @@ def collision_matrix(x: torch.Tensor, *, gamma: float, B: float = 1 / 24, at: to
         if gamma == 0:
             a, c, zh = r2, torch.ones_like(r2), z
         else:                                           # |z|^gamma z z^T = |z|^(gamma+2) zh zh^T
-            a, inv_r2 = _radial(r2, gamma)
+            a, inv_r2 = radial_factors(r2, gamma)
             c, zh = a, z * inv_r2.sqrt()[..., None]
         out[i0:i0 + rows] = a.sum(1)[:, None, None] * eye - torch.einsum("tj,tja,tjb->tab", c, zh, zh)
     return out.mul_(B / n)
@@ -297,7 +299,7 @@ def collision_divergence(x: torch.Tensor, *, gamma: float, B: float = 1 / 24, at
     out = torch.empty_like(y)
     for i0 in range(0, y.shape[0], rows):
         z = y[i0:i0 + rows, None, :] - x[None, :, :]
-        a, inv_r2 = _radial((z * z).sum(-1), gamma)     # |z|^gamma z = |z|^(gamma+2) (z / r2)
+        a, inv_r2 = radial_factors((z * z).sum(-1), gamma)     # |z|^gamma z = |z|^(gamma+2) (z / r2)
         out[i0:i0 + rows] = (a[..., None] * (z * inv_r2[..., None])).sum(1)
     return out.mul_(-B * (d - 1) / n)
 
@@ -331,7 +333,7 @@ def velocity_divergence(x: torch.Tensor, s: torch.Tensor, jac: torch.Tensor, *, 
         for i0 in range(0, n, rows):
             z = x[i0:i0 + rows, None, :] - x[None, :, :]
             w = s[i0:i0 + rows, None, :] - s[None, :, :]
-            a, inv_r2 = _radial((z * z).sum(-1), gamma)
+            a, inv_r2 = radial_factors((z * z).sum(-1), gamma)
             pair[i0:i0 + rows] = (a * ((z * w).sum(-1) * inv_r2)).sum(1)
     D = collision_matrix(x, gamma=gamma, B=B, tile=tile)
     return (d - 1) * (B / n) * pair - torch.einsum("nak,nka->n", D, jac)

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from .._checks import check_int, check_points
-from .pairsum import _kernels, _set_threads, _soa, compiled_usable, tile_rows
+from .pairsum import _kernels, _soa, sync_threads, compiled_usable, tile_rows
 
 __all__ = ["scott_covariance", "kde_log_density", "kde_sample", "kde_l2_error"]
 
@@ -42,7 +42,7 @@ def kde_log_density(x: torch.Tensor, at: torch.Tensor, H: torch.Tensor | None = 
     log_norm = -0.5 * d * math.log(2 * math.pi) - torch.log(torch.diagonal(L)).sum() - math.log(n)
     if compiled_usable(xw, yw):                          # the numba kernel: one pass per query point
         kern = _kernels()
-        _set_threads()
+        sync_threads()
         out = np.empty(at.shape[0], dtype=np.float64)
         kern.gauss_logsumexp(_soa(yw), _soa(xw), out)
         return torch.from_numpy(out).to(x.dtype) + log_norm

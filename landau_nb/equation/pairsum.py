@@ -105,7 +105,7 @@ def _soa(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().numpy().T)
 
 
-def _set_threads() -> None:
+def sync_threads() -> None:
     """numba uses as many threads as torch (torch.set_num_threads / seed_everything), at
     most numba's own limit NUMBA_NUM_THREADS."""
     import numba
@@ -124,7 +124,7 @@ def compiled_velocity_sum(x: torch.Tensor, s: torch.Tensor, gamma: float,
     runs only over the partners in row i's group [b_k, b_{k+1}) (random batches). Inputs are
     assumed validated (CPU, finite, same dtype)."""
     kern = _kernels()
-    _set_threads()
+    sync_threads()
     X, S = _soa(x), _soa(s)
     n, d = x.shape
     tiles = kern.make_tiles([0, n] if bounds is None else bounds)
@@ -141,7 +141,7 @@ def compiled_velocity_sum(x: torch.Tensor, s: torch.Tensor, gamma: float,
 def compiled_blob_score(x: torch.Tensor, eps: float) -> torch.Tensor:
     """The blob score (see :func:`landau_nb.blob_score`) by the compiled kernels."""
     kern = _kernels()
-    _set_threads()
+    sync_threads()
     X = _soa(x)
     n, d = x.shape
     rho = np.empty(n, dtype=np.float64)

@@ -17,12 +17,12 @@ import torch
 
 from .._checks import (check_dimension, check_gamma, check_int, check_points, check_positive,
                       check_real)
-from .collision import landau_velocity, velocity_divergence
+from .operators import Equation, FokkerPlanckOperator, HeatOperator, LandauOperator
 
 __all__ = [
     "Problem", "BKW", "AnisotropicGaussian", "GaussianMixture", "HeatEquation", "FokkerPlanck",
     "bkw", "anisotropic_gaussian", "gaussian_mixture", "heat", "fokker_planck",
-    "maxwell_second_moment", "PROBLEMS", "get_problem", "problem_from_params",
+    "maxwell_second_moment", "PROBLEMS", "register_problem", "get_problem", "problem_from_params",
 ]
 
 
@@ -48,12 +48,15 @@ def maxwell_second_moment(sigma0: torch.Tensor, tau, *, B: float, mean: torch.Te
 class Problem:
     """Base class. Subclasses set the attributes below and implement what they know.
 
-    Attributes: ``name``, ``equation`` ("landau", "heat" or "fokker_planck"), ``d``,
-    ``gamma`` (None for the linear equations), ``B``, ``t0``, ``dt``, ``t_end``.
+    Attributes: ``name``, ``equation`` (an :class:`~landau_nb.equation.operators.Equation`:
+    the Landau operator, the heat or the Fokker-Planck equation), ``d``, ``gamma`` (None for
+    the linear equations), ``B``, ``t0``, ``dt``, ``t_end``.
+
+    A new problem: a subclass with a ``name``, the closed forms it knows, and (for another
+    equation than Landau's) :meth:`make_equation`; then :func:`register_problem`.
     """
 
     name: str = "problem"
-    equation: str = "landau"
     gamma: float | None = None
     B: float = 1 / 24
 
@@ -68,7 +71,7 @@ class Problem:
     # -- what every problem has ---------------------------------------------------------
     def params(self) -> dict:
         """JSON-ready description (used in saved trajectories)."""
-        out = {"name": self.name, "equation": self.equation, "d": self.d, "gamma": self.gamma,
+        out = {"name": self.name, "equation": self.equation.name, "d": self.d, "gamma": self.gamma,
                "B": self.B, "t0": self.t0, "dt": self.dt, "t_end": self.t_end}
         out.update(self._extra_params())
         return out
@@ -89,17 +92,24 @@ class Problem:
         n = check_int("n", n, low=2)
         return self._sample(n, generator)
 
+    def make_equation(self) -> Equation:
+        """The equation the particles follow (default: the Landau operator with this
+        problem's gamma and B)."""
+        return LandauOperator(self.gamma, self.B)
+
+    @property
+    def equation(self) -> Equation:
+        return self.make_equation()
+
     def velocity(self, x: torch.Tensor, s: torch.Tensor, *, method: str = "auto",
                  tile: int | None = None, **batch) -> torch.Tensor:
         """The equation's particle velocity from positions x and scores s (``batch``:
         ``batch_size`` and ``generator`` of method "random_batch")."""
-        if self.equation == "landau":
-            return landau_velocity(x, s, gamma=self.gamma, B=self.B, method=method, tile=tile, **batch)
-        raise NotImplementedError
+        return self.equation.velocity(x, s, method=method, tile=tile, **batch)
 
     def velocity_divergence(self, x: torch.Tensor, s: torch.Tensor, jac: torch.Tensor) -> torch.Tensor:
         """div v at the particles when the score is a field with Jacobians ``jac`` (n, d, d)."""
-        return velocity_divergence(x, s, jac, gamma=self.gamma, B=self.B)
+        return self.equation.velocity_divergence(x, s, jac)
 
     # -- closed forms where known --------------------------------------------------------
     has_exact_solution = False   #: density and score known for all t
@@ -414,7 +424,6 @@ class HeatEquation(_IsotropicGaussianFlow):
     """Heat equation du/dt = D Lap u as transport: v = -D s. Exact u_t = N(0, 2 D t I)."""
 
     name = "heat"
-    equation = "heat"
 
     def __init__(self, d=2, *, D=0.25, t0=1.0, dt=0.01, t_end=5.0):
         self.D = check_positive("D", D)
@@ -427,11 +436,8 @@ class HeatEquation(_IsotropicGaussianFlow):
     def variance(self, t):
         return 2 * self.D * t
 
-    def velocity(self, x, s, *, method="auto", tile=None, **batch):
-        return -self.D * s
-
-    def velocity_divergence(self, x, s, jac):
-        return -self.D * jac.diagonal(dim1=1, dim2=2).sum(1)
+    def make_equation(self):
+        return HeatOperator(self.D)
 
     def second_moment_from(self, sigma0, mean, t):
         t = torch.as_tensor(t, dtype=sigma0.dtype, device=sigma0.device)
@@ -444,7 +450,6 @@ class FokkerPlanck(_IsotropicGaussianFlow):
     Exact u_t = N(0, (1 - exp(-2t)) I)."""
 
     name = "fokker_planck"
-    equation = "fokker_planck"
 
     def __init__(self, d=2, *, t0=0.5, dt=0.01, t_end=5.0):
         t0 = check_real("t0", t0, low=0.0, low_open=True)
@@ -453,11 +458,8 @@ class FokkerPlanck(_IsotropicGaussianFlow):
     def variance(self, t):
         return -math.expm1(-2 * t)
 
-    def velocity(self, x, s, *, method="auto", tile=None, **batch):
-        return -x - s
-
-    def velocity_divergence(self, x, s, jac):
-        return -self.d - jac.diagonal(dim1=1, dim2=2).sum(1)
+    def make_equation(self):
+        return FokkerPlanckOperator()
 
     def second_moment_from(self, sigma0, mean, t):
         t = torch.as_tensor(t, dtype=sigma0.dtype, device=sigma0.device)
@@ -495,30 +497,42 @@ def fokker_planck(d: int = 2, **kwargs) -> FokkerPlanck:
     return FokkerPlanck(d, **kwargs)
 
 
-PROBLEMS = {
-    "bkw": bkw,
-    "anisotropic_gaussian": anisotropic_gaussian,
-    "gaussian_mixture": gaussian_mixture,
-    "heat": heat,
-    "fokker_planck": fokker_planck,
-}
+#: the problem registry: name -> class (its constructor takes d first, then keywords). The one
+#: place a problem is registered: :func:`get_problem` builds by name, :func:`problem_from_params`
+#: rebuilds a saved run's problem (e.g. in a sweep worker) from the same entry.
+PROBLEMS: dict[str, type[Problem]] = {}
+
+
+def register_problem(cls: type[Problem]) -> type[Problem]:
+    """Add a :class:`Problem` subclass to :data:`PROBLEMS` under ``cls.name`` (usable as a
+    class decorator); a name taken by another class raises ``ValueError``."""
+    if not (isinstance(cls, type) and issubclass(cls, Problem)):
+        raise TypeError(f"register_problem takes a Problem subclass, got {cls!r}")
+    if PROBLEMS.get(cls.name, cls) is not cls:
+        raise ValueError(f"problem name {cls.name!r} is already registered to {PROBLEMS[cls.name].__name__}")
+    PROBLEMS[cls.name] = cls
+    return cls
+
+
+for _cls in (BKW, AnisotropicGaussian, GaussianMixture, HeatEquation, FokkerPlanck):
+    register_problem(_cls)
 
 
 def get_problem(name: str, **kwargs) -> Problem:
-    """Build a problem by name (CLI and registry use)."""
+    """Build a registered problem by name (CLI and registry use)."""
     from .._checks import check_choice
     check_choice("problem", name, tuple(PROBLEMS))
     return PROBLEMS[name](**kwargs)
 
 
 def problem_from_params(params: dict) -> Problem:
-    """Rebuild a problem from :meth:`Problem.params` (e.g. from a saved trajectory's metadata)."""
+    """Rebuild a problem from :meth:`Problem.params` (e.g. from a saved trajectory's metadata):
+    the registered class of ``params["name"]`` with the parameters its constructor takes."""
     import inspect
     params = dict(params)
     name = params.pop("name")
     from .._checks import check_choice
     check_choice("problem", name, tuple(PROBLEMS))
-    cls = {"bkw": BKW, "anisotropic_gaussian": AnisotropicGaussian, "gaussian_mixture": GaussianMixture,
-           "heat": HeatEquation, "fokker_planck": FokkerPlanck}[name]
+    cls = PROBLEMS[name]
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
     return cls(**{k: v for k, v in params.items() if k in accepted})

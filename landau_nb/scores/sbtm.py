@@ -373,9 +373,9 @@ class SBTM(ScoreEstimator):
         if not self.loss.startswith("weighted"):
             return None, None
         p = self.problem
-        if p.equation != "landau":
+        if not p.equation.collisional:
             raise ValueError(f"loss={self.loss!r} needs a Landau problem (collision-matrix weight); "
-                             f"{p.name} is a {p.equation} problem")
+                             f"{p.name} is a {p.equation.name} problem")
         return (collision_matrix(x, gamma=p.gamma, B=p.B),
                 collision_divergence(x, gamma=p.gamma, B=p.B))
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 from .._checks import check_choice, check_int
 from ..scores.sbtm import SBTM, train_fused
-from .integrate import ESTIMATORS, solve
+from ..scores.registry import ESTIMATORS
+from .integrate import solve
 
 __all__ = ["solve_ensemble", "EnsembleError"]
 

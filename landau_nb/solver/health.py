@@ -88,8 +88,9 @@ class HealthMonitor:
     ``energy_rtol`` (default :data:`ENERGY_DRIFT_RTOL`) means the time step is too large.
     """
 
-    def __init__(self, equation: str, dtype: torch.dtype, dt: float, *, energy_rtol: float = ENERGY_DRIFT_RTOL):
-        self.watch = equation == "landau"
+    def __init__(self, equation, dtype: torch.dtype, dt: float, *, energy_rtol: float = ENERGY_DRIFT_RTOL):
+        # an Equation object; a name is looked up ("landau" conserves the energy)
+        self.watch = equation == "landau" if isinstance(equation, str) else bool(equation.conserves_energy)
         self.eps = torch.finfo(dtype).eps
         self.dt = dt
         self.energy_rtol = energy_rtol

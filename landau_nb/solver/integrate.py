@@ -20,25 +20,20 @@ from tqdm.auto import tqdm
 
 from .._checks import (check_bool, check_choice, check_device, check_dtype, check_int, check_points,
                       check_positive, check_real)
-from ..scores.blob import Blob
-from .._state import generator_state, set_generator_state
-from .checkpoint import CheckpointError, has_checkpoint, load_checkpoint, save_checkpoint
-from ..equation.collision import VELOCITY_METHODS
-from .health import Blowup, HealthMonitor, check_initial_sample
-from ..equation.problems import Problem
-from .recording import Recorder
-from ..scores.sbtm import SBTM
-from ..scores.base import ExactScore, ScoreEstimator
 from .._seeding import make_generator
-from .stepping import STEPPERS, Carried, ParticleVelocity, log_density_rate, time_march
+from .._state import generator_state, set_generator_state
+from ..equation.collision import VELOCITY_METHODS
+from ..equation.problems import Problem
+from ..scores.base import ExactScore
+from ..scores.registry import make_estimator
+from .checkpoint import CheckpointError, has_checkpoint, load_checkpoint, save_checkpoint
+from .health import Blowup, HealthMonitor, check_initial_sample
+from .recording import Recorder
+from .stepping import Carried, ParticleVelocity, get_stepper, log_density_rate, time_march
 from .tracers import TRACER_KEYS, TracerFlow, TracerParticles
 from .trajectory import Trajectory, environment_versions
 
-__all__ = ["solve", "make_estimator", "NonFiniteError", "STEPPERS", "ESTIMATORS", "save_run_state",
-           "restore_run_state"]
-
-ESTIMATORS = {"sbtm": SBTM, "blob": Blob, "exact": ExactScore}
-
+__all__ = ["solve", "NonFiniteError", "save_run_state", "restore_run_state"]
 
 class NonFiniteError(FloatingPointError):
     """A run produced NaN or Inf. Attributes: ``step``, ``time``, ``quantity`` and
@@ -47,20 +42,6 @@ class NonFiniteError(FloatingPointError):
     def __init__(self, message, *, step, time, quantity, trajectory):
         super().__init__(message)
         self.step, self.time, self.quantity, self.trajectory = step, time, quantity, trajectory
-
-
-def make_estimator(method, **options) -> ScoreEstimator:
-    """A score estimator from a name ("sbtm", "blob", "exact") and its options."""
-    if isinstance(method, ScoreEstimator):
-        if options:
-            raise TypeError(f"options {sorted(options)} cannot be combined with an estimator instance")
-        return method
-    check_choice("method", method, tuple(ESTIMATORS))
-    cls = ESTIMATORS[method]
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise TypeError(f"bad option for method={method!r}: {exc}") from None
 
 
 def _number_of_steps(t0, t_end, dt):
@@ -124,7 +105,7 @@ def restore_run_state(folder, identity, *, problem, estimator, recorder, health,
 
 # --------------------------------------------------------------------------- solve
 def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Tensor | None = None,
-          seed: int = 0, device="cpu", dtype=torch.float64, stepper: str = "euler",
+          seed: int = 0, device="cpu", dtype=torch.float64, stepper="euler",
           dt: float | None = None, t_end: float | None = None, save_every: int | None = None,
           velocity_method: str = "auto", batch_size: int | None = None, kde_l2: bool = False, kde_samples: int = 2**14,
           track_log_density: bool = False, tracers: int | None = None, progress: bool = False, callback=None,
@@ -141,7 +122,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         the initial particles themselves (their device and dtype then rule the run).
     seed : seeds the initial sample and the estimator's random streams.
     device, dtype : where and in which precision to run ("cpu"/"cuda", float32/float64).
-    stepper : "euler" (the paper's) or "heun".
+    stepper : "euler" (the paper's), "heun", or a :class:`~landau_nb.solver.stepping.Stepper`.
     dt, t_end : override the problem's time step and end time.
     save_every : keep positions every this many steps (default: first and last only).
     velocity_method : passed to :func:`landau_velocity` ("auto", "direct", "moments",
@@ -180,11 +161,12 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     """
     if not isinstance(problem, Problem):
         raise TypeError(f"problem must be a landau_nb Problem, got {type(problem).__name__}")
-    check_choice("stepper", stepper, STEPPERS)
+    scheme = get_stepper(stepper)
+    stepper = scheme.name
     check_choice("velocity_method", velocity_method, VELOCITY_METHODS)
-    if problem.equation != "landau" and (velocity_method != "auto" or batch_size is not None):
+    if not problem.equation.collisional and (velocity_method != "auto" or batch_size is not None):
         given = f"velocity_method={velocity_method!r}" if velocity_method != "auto" else f"batch_size={batch_size!r}"
-        raise ValueError(f"{given} chooses how the Landau pair sum is evaluated; the {problem.equation} "
+        raise ValueError(f"{given} chooses how the Landau pair sum is evaluated; the {problem.equation.name} "
                          f"problem {problem.name!r} has a velocity without pair sum: leave velocity_method='auto' "
                          "and batch_size=None")
     seed = check_int("seed", seed, low=0)
@@ -304,7 +286,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
 
     bar = tqdm(total=N, initial=k_start, disable=not progress, desc=f"{problem.name}/{estimator.name} n={n}")
     try:
-        time_march(x, times, dt, stepper, velocity, recorder, health, carried=carried, k_start=k_start,
+        time_march(x, times, dt, scheme, velocity, recorder, health, carried=carried, k_start=k_start,
                    save_every=save_every, callback=callback,
                    checkpoint=save_state if checkpoint is not None else None, bar=bar)
     except Blowup as b:

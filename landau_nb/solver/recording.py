@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from . import diagnostics as dg
-from ..equation.collision import collision_matrix
 from ..equation.kde import kde_l2_error
 from ..scores.losses import relative_score_error
 from .._seeding import make_generator
@@ -83,9 +82,9 @@ class Recorder:
                 rec["entropy"][k] = float(log_u.to(f64).mean())
                 if p.has_exact_solution:
                     rec["kl"][k] = float((log_u.to(f64) - p.log_density(xk, tk)).mean())
-                    if p.equation == "landau":
+                    if p.equation.collisional:
                         err = s.to(f64) - s_true
-                        D = collision_matrix(xk, gamma=p.gamma, B=p.B)
+                        D = p.equation.collision_matrix(xk)
                         rec["score_loss_D"][k] = float(torch.einsum("na,nab,nb->n", err, D, err).mean())
 
     def record_values(self, k: int, values: dict) -> None:

@@ -22,10 +22,8 @@ import torch
 
 from .health import Blowup, check_finite
 
-__all__ = ["euler_step", "heun_step", "advance", "time_march", "Stage", "ParticleVelocity", "Carried", "log_density_rate",
-           "STEPPERS"]
-
-STEPPERS = ("euler", "heun")
+__all__ = ["euler_step", "heun_step", "Stepper", "Euler", "Heun", "STEPPERS", "get_stepper", "advance", "time_march",
+           "Stage", "ParticleVelocity", "Carried", "log_density_rate"]
 
 
 def euler_step(x: torch.Tensor, dt: float, v: torch.Tensor) -> torch.Tensor:
@@ -38,15 +36,42 @@ def heun_step(x: torch.Tensor, dt: float, v: torch.Tensor, v_pred: torch.Tensor)
     return x + 0.5 * dt * (v + v_pred)
 
 
-def advance(stepper, velocity, x, t, dt, k, stage, carried=(), rates=()):
-    """X^{k+1} from X^k = x at time t and its stage (s^k, v^k): forward Euler, or Heun with a
-    second stage at the Euler prediction. Each :class:`Carried` quantity moves with the
-    particles (its ``rates`` at X^k given). Returns (X^{k+1}, Heun's second stage or None)."""
-    if stepper == "euler":
+class Stepper:
+    """A time-stepping scheme for the particle ODE. :meth:`advance` takes X^k = x at time t
+    with its first stage (s^k, v^k) to X^{k+1}, moving each :class:`Carried` quantity with the
+    particles (its ``rates`` at X^k given), and returns (X^{k+1}, a second stage or None).
+    A new scheme is one subclass with a ``name``, registered in :data:`STEPPERS`."""
+
+    name: str = "stepper"
+    order: int = 0
+
+    def advance(self, velocity, x, t, dt, k, stage, carried=(), rates=()):
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Euler(Stepper):
+    """Forward Euler, the paper's scheme: X^{k+1} = X^k + dt v(X^k, s^k)."""
+
+    name, order = "euler", 1
+
+    def advance(self, velocity, x, t, dt, k, stage, carried=(), rates=()):
         for c, r in zip(carried, rates):
             c.value = c.euler(c.value, dt, r)
-        x_new, second = euler_step(x, dt, stage.v).detach(), None
-    else:
+        x_new = euler_step(x, dt, stage.v).detach()
+        check_finite("positions", x_new, k + 1, k)
+        return x_new, None
+
+
+class Heun(Stepper):
+    """Heun (explicit trapezoid): a second stage at the Euler prediction X~,
+    X^{k+1} = X^k + dt/2 (v(X^k, s^k) + v(X~, s~))."""
+
+    name, order = "heun", 2
+
+    def advance(self, velocity, x, t, dt, k, stage, carried=(), rates=()):
         x_pred = euler_step(x, dt, stage.v).detach()
         check_finite("positions", x_pred, k + 1, k)
         second = velocity(x_pred, t + dt, k + 1, k)
@@ -54,8 +79,27 @@ def advance(stepper, velocity, x, t, dt, k, stage, carried=(), rates=()):
             predicted = c.euler(c.value, dt, r) if c.depends_on_value else c.value
             c.value = c.heun(c.value, dt, r, c.rate_at(x_pred, second.s, t + dt, predicted))
         x_new = heun_step(x, dt, stage.v, second.v).detach()
-    check_finite("positions", x_new, k + 1, k)
-    return x_new, second
+        check_finite("positions", x_new, k + 1, k)
+        return x_new, second
+
+
+#: the stepper registry: name -> class (``solve(stepper=NAME)``)
+STEPPERS: dict[str, type[Stepper]] = {"euler": Euler, "heun": Heun}
+
+
+def get_stepper(stepper) -> Stepper:
+    """A :class:`Stepper` from its name in :data:`STEPPERS` (or a Stepper, returned as is)."""
+    if isinstance(stepper, Stepper):
+        return stepper
+    from .._checks import check_choice
+    check_choice("stepper", stepper, tuple(STEPPERS))
+    return STEPPERS[stepper]()
+
+
+def advance(stepper, velocity, x, t, dt, k, stage, carried=(), rates=()):
+    """X^{k+1} from X^k = x by ``stepper`` (a name or a :class:`Stepper`); see
+    :meth:`Stepper.advance`."""
+    return get_stepper(stepper).advance(velocity, x, t, dt, k, stage, carried, rates)
 
 
 class Stage(NamedTuple):
@@ -142,10 +186,10 @@ class Carried:
 
 def log_density_rate(problem, estimator) -> Callable:
     """d/dt log u(X_i) = -div v(X_i) (book: "The KL bound"), from the estimator's score field."""
-    from ..scores.losses import _value_and_jacobian
+    from ..scores.losses import value_and_jacobian
 
     def rate(x, s, t):
-        _, jac = _value_and_jacobian(estimator.field(t), x, False)
+        _, jac = value_and_jacobian(estimator.field(t), x)
         return -problem.velocity_divergence(x, s, jac.detach())
     return rate
 
@@ -159,6 +203,7 @@ def time_march(x, times, dt, stepper, velocity, recorder, health, *, carried=(),
     ``checkpoint(k, x)`` (optional) saves the state at the start of due steps. A
     :class:`Blowup` leaves with the last finite positions as its ``last_x``."""
     N = len(times) - 1
+    stepper = get_stepper(stepper)
     try:
         for k in range(k_start, N + 1):
             if checkpoint is not None and k > k_start:
@@ -180,7 +225,7 @@ def time_march(x, times, dt, stepper, velocity, recorder, health, *, carried=(),
             if k == N:
                 break
             # the step (scores are computed outside no_grad: SBTM trains inside)
-            x, second = advance(stepper, velocity, x, tk, dt, k, stage, carried, rates)
+            x, second = stepper.advance(velocity, x, tk, dt, k, stage, carried, rates)
             if second is not None:
                 recorder.add_cost(k, second.time_score, second.time_velocity)
             if bar is not None:

@@ -29,7 +29,7 @@ import math
 import torch
 
 from .._checks import check_int, check_points, check_positive
-from ..equation.collision import _pair_sum, _radial, collision_matrix
+from ..equation.collision import pair_sum, radial_factors, collision_matrix
 from ..scores.losses import value_and_jacobian
 from ..equation.pairsum import tile_rows
 from .._seeding import make_generator
@@ -55,7 +55,7 @@ def _check_field_inputs(y, x, score_field):
 
 def _field(problem, y, x, s, sy, jac, tile):
     """v(y) and div v(y) from s(y) = sy and its Jacobian jac (differentiable in all of them)."""
-    if problem.equation != "landau":
+    if not problem.equation.collisional:
         return problem.velocity(y, sy), problem.velocity_divergence(y, sy, jac)
     n, d = x.shape
     gamma, B = problem.gamma, problem.B
@@ -65,10 +65,10 @@ def _field(problem, y, x, s, sy, jac, tile):
     pulls, pairs = [], []
     for i0 in range(0, y.shape[0], rows):
         yi, si = y[i0:i0 + rows], sy[i0:i0 + rows]
-        pulls.append(_pair_sum(yi, x, si, s, gamma))     # the particles' own pair sum, at y
+        pulls.append(pair_sum(yi, x, si, s, gamma))     # the particles' own pair sum, at y
         z = yi[:, None, :] - x[None, :, :]
         r2 = (z * z).sum(-1)
-        a, inv_r2 = _radial(r2, gamma)                    # |z|^(gamma+2), 1/|z|^2; 0 at z = 0
+        a, inv_r2 = radial_factors(r2, gamma)                    # |z|^(gamma+2), 1/|z|^2; 0 at z = 0
         pairs.append((a * inv_r2 * (z * (si[:, None, :] - s[None, :, :])).sum(-1)).sum(1))
     D = collision_matrix(x, gamma=gamma, B=B, at=y, tile=tile)
     div = (d - 1) * (B / n) * torch.cat(pairs) - torch.einsum("nak,nka->n", D, jac)
@@ -168,8 +168,9 @@ def tracer_score_loss(problem, y: torch.Tensor, x: torch.Tensor, score_field, t:
     (the stand-in ``score_loss_D`` of solve, here at points the network never saw)."""
     x = check_points("x", x)
     y = check_points("y", y, min_n=1)
-    if problem.equation != "landau":
-        raise ValueError(f"tracer_score_loss needs a Landau problem, got equation={problem.equation!r}")
+    if not problem.equation.collisional:
+        raise ValueError(f"tracer_score_loss needs a collisional (Landau) problem, got equation="
+                         f"{problem.equation.name!r}")
     with torch.no_grad():
         y64 = y.to(torch.float64)
         g = problem.score(y64, t) if grad_log_u is None else grad_log_u.to(torch.float64)
@@ -297,7 +298,7 @@ class TracerFlow(Carried):
         out = {}
         if p.has_exact_solution:
             out["kl_tracers"], out["kl_tracers_se"] = tr.kl(t)
-        if p.equation == "landau":
+        if p.equation.collisional:
             if tr.grad_log_u is not None:
                 out["score_loss_tracers"] = tr.score_loss(field, x, t)
             if p.has_exact_solution:

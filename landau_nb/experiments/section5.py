@@ -1,0 +1,123 @@
+"""The experiments of Section 5 of the paper, registered with the paper's problems and
+hyper-parameters (§5.1) at the book's and the paper's scale, and this book's own additions
+(the BKW ablation). SBTM and the blob method share the initial sample of each (n, seed).
+Adding an experiment: one :func:`register` call here."""
+
+from __future__ import annotations
+
+from .registry import EXPERIMENTS, Experiment, Sweep, _paper_ns, register
+
+__all__: list[str] = []
+
+
+_SBTM = {"lr": 4e-4, "K": 25, "alpha": 0.4, "width": 100, "depth": 1}
+
+
+_PAPER_SEEDS = (0, 1, 2, 3, 4)
+
+
+def _both(book_sbtm, book_blob, book_seeds, paper_kmax=7, paper_kmax_blob=None, sbtm_opts=None):
+    """Book and paper sweeps for SBTM and blob sharing the initial samples."""
+    sbtm_opts = sbtm_opts or {}
+    return {
+        "book": (Sweep("sbtm", "sbtm", tuple(book_sbtm), tuple(book_seeds), sbtm_opts),
+                 Sweep("blob", "blob", tuple(book_blob), tuple(book_seeds))),
+        "paper": (Sweep("sbtm", "sbtm", _paper_ns(paper_kmax), _PAPER_SEEDS, sbtm_opts),
+                  Sweep("blob", "blob", _paper_ns(paper_kmax_blob or paper_kmax), _PAPER_SEEDS)),
+    }
+
+
+register(Experiment(
+    name="bkw", title="BKW solution, Maxwellian molecules, d = 3", paper="Example 5.1, Fig. 5.2",
+    problem={"name": "bkw", "d": 3},
+    options={"sbtm": {**_SBTM, "depth": 2, "init_tol": 1e-3, "init_lr": 1e-2}, "blob": {"bandwidth": "paper"}},
+    solve={"book": {"kde_l2": True, "save_every": 100, "kde_samples": 2**13},
+           "paper": {"kde_l2": True, "save_every": 50, "kde_samples": 2**15}},
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0]),
+))
+
+
+register(Experiment(
+    name="anisotropic_d3", title="Anisotropic Gaussian start, Maxwellian molecules, d = 3",
+    paper="Example 5.2, Fig. 5.3",
+    problem={"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0},
+    options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0, 1]),
+))
+
+
+register(Experiment(
+    name="anisotropic_d10", title="Anisotropic Gaussian start, Maxwellian molecules, d = 10",
+    paper="Example 5.2, Fig. 5.4",
+    problem={"name": "anisotropic_gaussian", "d": 10, "gamma": 0.0},
+    options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0], paper_kmax=8),
+))
+
+
+register(Experiment(
+    name="coulomb_d3", title="Anisotropic Gaussian start, Coulomb kernel, d = 3",
+    paper="Example 5.3, Fig. 5.5",
+    problem={"name": "anisotropic_gaussian", "d": 3, "gamma": -3.0},
+    options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
+    scales=_both([100, 200, 800], [100, 200, 400, 800], [0]),
+))
+
+
+register(Experiment(
+    name="learning_rate", title="Under-fitting at a low learning rate and the adaptive strategy (BKW, d = 3)",
+    paper="§5.1, Fig. 5.1",
+    problem={"name": "bkw", "d": 3},
+    options={"sbtm": {**_SBTM, "depth": 2, "init_tol": 1e-3, "init_lr": 1e-2, "record_losses": True}},
+    solve={"book": {"t_end": 6.5}, "paper": {}},
+    scales={
+        scale: tuple(Sweep(f"sbtm_lr{lr:g}" + ("_adaptive" if ad else ""), "sbtm", ns, seeds,
+                           {"lr": lr, "adaptive": ad, "max_steps": 200})
+                     for ad in (False, True) for lr in (4e-4, 1e-4))
+        for scale, ns, seeds in (("book", (100,), (0,)), ("paper", (1600,), (0,)))
+    },
+))
+
+
+# Ablation of SBTM's bias on BKW (book: "The BKW solution", section "What makes SBTM's score
+# biased here"): each sweep changes ONE option of the bkw SBTM settings, or (n_...) only n. Over [5.5, 7.5], where the
+# bias appears; no KDE (the score error, entropy rate and fourth moment are what is compared).
+_BKW_ABLATION = (("baseline", {}), ("alpha_0.1", {"alpha": 0.1}), ("alpha_0.6", {"alpha": 0.6}),
+                 ("init_tol_1e-4", {"init_tol": 1e-4}), ("lr_1e-3", {"lr": 1e-3}),
+                 ("loss_weighted_denoising", {"loss": "weighted_denoising"}),
+                 ("loss_implicit", {"loss": "implicit"}))
+
+
+register(Experiment(
+    name="bkw_ablation", title="What causes SBTM's bias on BKW: one option changed at a time (d = 3)",
+    paper="Example 5.1, Fig. 5.2 (ablation, not in the paper)",
+    problem=dict(EXPERIMENTS["bkw"].problem),
+    options={"sbtm": dict(EXPERIMENTS["bkw"].options["sbtm"])},
+    solve={"book": {"t_end": 7.5, "save_every": 10}, "paper": {"t_end": 7.5, "save_every": 10}},
+    scales={scale: tuple(Sweep(label, "sbtm", (n,), (0,), opts) for label, opts in _BKW_ABLATION)
+            + (Sweep(f"n_{4 * n}", "sbtm", (4 * n,), (0,), {}),)      # the baseline with 4x the particles
+            for scale, n in (("book", 200), ("paper", 1600))},
+))
+
+
+_RUNTIME_SBTM = {**_SBTM, "init_tol": 1e-2, "init_lr": 1e-2}
+
+
+register(Experiment(
+    name="runtime", title="Time per step vs n, Maxwellian molecules, d = 3", paper="§5.4, Fig. 5.6 (left)",
+    problem={"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0},
+    options={"sbtm": _RUNTIME_SBTM, "blob": {"bandwidth": "paper"}},
+    solve={"book": {"t_end": 0.06}, "paper": {"t_end": 0.1}},
+    scales=_both([100, 200, 400, 800, 1600, 3200], [100, 200, 400, 800, 1600, 3200], [0]),
+    kind="runtime",
+))
+
+
+register(Experiment(
+    name="runtime_heat", title="Time per step vs n, heat equation, d = 3", paper="§5.4, Fig. 5.6 (right)",
+    problem={"name": "heat", "d": 3},
+    options={"sbtm": _RUNTIME_SBTM, "blob": {"bandwidth": "paper"}},
+    solve={"book": {"t_end": 1.06}, "paper": {"t_end": 1.1}},
+    scales=_both([100, 400, 1600, 6400], [100, 400, 1600], [0], paper_kmax=10, paper_kmax_blob=8),
+    kind="runtime",
+))
