@@ -78,6 +78,7 @@ from .experiments import (EXPERIMENTS, Experiment, Results, RunConflictError, Ru
                           get_experiment, loglog_slope, paper_results, reproduce, run_experiment)
 # 5. the book's helpers
 from .book import claims
+from .book.chapters import chapter_results
 from .book.explorers import (denoising_bias_variance, denoising_explorer, plot_denoising, plot_relaxation,
                              relaxation_curves, relaxation_explorer)
 from .book.reporting import above, below
@@ -111,6 +112,6 @@ __all__ = [
     "EXPERIMENTS", "Experiment", "get_experiment", "run_experiment", "reproduce", "Results", "paper_results",
     "loglog_slope", "RunConflictError", "RunTakenError", "SweepInterrupted",
     # 5. the book's helpers
-    "show_source", "below", "above", "relaxation_explorer", "denoising_explorer", "relaxation_curves",
+    "chapter_results", "show_source", "below", "above", "relaxation_explorer", "denoising_explorer", "relaxation_curves",
     "denoising_bias_variance", "plot_relaxation", "plot_denoising",
 ]

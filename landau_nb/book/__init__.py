@@ -6,7 +6,8 @@ explorers, code listings (:mod:`~landau_nb.book.source`), round-off printed as b
 """
 
 from . import claims
+from .chapters import chapter_results
 from .reporting import above, below
 from .source import show_source
 
-__all__ = ["claims", "show_source", "below", "above"]
+__all__ = ["claims", "chapter_results", "show_source", "below", "above"]

@@ -36,6 +36,9 @@ class Verdict:
     def __post_init__(self):
         check_choice("reproduced", self.reproduced, VERDICTS)
 
+    def __str__(self) -> str:
+        return f"{self.reproduced.upper()}: {self.value}" + (f" ({self.detail})" if self.detail else "")
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -70,6 +73,12 @@ class Claim:
         if not isinstance(verdict, Verdict):
             raise TypeError(f"claim {self.key!r}: its test returned {type(verdict).__name__}, not a Verdict")
         return verdict
+
+    def report(self, results=None, folder=None, *, verdict: Verdict | None = None) -> str:
+        """The claim as the chapters print it: key, the paper's words and where, and the verdict
+        (``verdict``, or :meth:`check` on ``results``)."""
+        verdict = self.check(results, folder) if verdict is None else verdict
+        return f"[{self.key}] {self.where}: \"{self.quote}\"\n  -> {verdict}"
 
 
 CLAIMS: dict[str, Claim] = {}

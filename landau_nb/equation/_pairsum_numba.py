@@ -1,4 +1,4 @@
-"""numba kernels for the compiled CPU pair sums (imported lazily by :mod:`landau_nb.pairsum`).
+"""numba kernels for the compiled CPU pair sums (imported lazily by :mod:`landau_nb.equation.pairsum`).
 
 Layout and loop structure (written for the SIMD units, measured in ``benchmarks/pair_sums.py``):
 

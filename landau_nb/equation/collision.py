@@ -12,7 +12,7 @@ Particle velocity (paper (3.1) on particles)::
 
 Evaluation methods: ``"direct"`` (tiled torch pair sum, O(n^2 d) time, O(n * tile) memory,
 any gamma, any device: the reference), ``"compiled"`` (the same sum by a fused numba kernel on
-the CPU, :mod:`landau_nb.pairsum`), ``"moments"`` (gamma = 0 only: A is a quadratic polynomial
+the CPU, :mod:`landau_nb.equation.pairsum`), ``"moments"`` (gamma = 0 only: A is a quadratic polynomial
 in z, so the sum over j collapses into moments of the particles; exact, O(n d^2)) and
 ``"random_batch"`` (the sum inside random batches only, O(n * batch)).
 """

@@ -2,9 +2,9 @@
 kernels behind ``landau_velocity(..., method="compiled")`` and ``blob_score(..., method=
 "compiled")`` (book: the runtime chapter; measurements in ``benchmarks/pair_sums.py``).
 
-The torch sums (tiled, in :mod:`landau_nb.collision`, :mod:`landau_nb.blob`,
-:mod:`landau_nb.kde`) are the reference and run on any device. The compiled kernels
-(:mod:`landau_nb._pairsum_numba`) are fused loops over pairs written for the SIMD units,
+The torch sums (tiled, in :mod:`landau_nb.equation.collision`, :mod:`landau_nb.scores.blob`,
+:mod:`landau_nb.equation.kde`) are the reference and run on any device. The compiled kernels
+(:mod:`landau_nb.equation._pairsum_numba`) are fused loops over pairs written for the SIMD units,
 multithreaded with numba's ``prange``, O(n) memory; they run on CPU tensors in float32 and
 float64, any d >= 2 (a specialised loop for d = 3), and do not support autograd.
 

@@ -233,6 +233,27 @@ class BKW(Problem):
         d = self.d
         return P * K**2 * d * (d + 2) + Q * K**3 * d * (d + 2) * (d + 4)
 
+    def radial_expectation(self, f, t, *, r_max: float = 14.0, points: int = 28_001) -> float:
+        """E_{u_t} f(X) for a radial f, given as a function of the points r e_1 ((m, d) float64
+        tensor -> (m,) values): |S^{d-1}| int_0^r_max f(r e_1) r^{d-1} u_t(r e_1) dr by the
+        trapezoidal rule (u_t has Gaussian tails: the default grid integrates u_t to 1 within
+        1e-8 for d = 3 at the paper's times). Book: "The BKW solution" (references)."""
+        import numpy as np
+        r = np.linspace(0.0, r_max, points)
+        pts = torch.zeros(len(r), self.d, dtype=torch.float64)
+        pts[:, 0] = torch.as_tensor(r)
+        sphere = 2 * math.pi ** (self.d / 2) / math.gamma(self.d / 2)
+        w = sphere * r ** (self.d - 1) * torch.exp(self.log_density(pts, float(t))).numpy()
+        values = f(pts)
+        values = values.numpy() if isinstance(values, torch.Tensor) else np.asarray(values, dtype=float)
+        return float(np.trapezoid(values * w, r))
+
+    def entropy_rate(self, t) -> float:
+        """The exact entropy-production rate dH/dt = -B(d-1) E|X + grad log u_t(X)|^2 of the
+        BKW solution (H = int u log u; by :meth:`exact_velocity`: -E[s . v*])."""
+        t = float(t)
+        return -self.B * (self.d - 1) * self.radial_expectation(lambda y: ((y + self.score(y, t)) ** 2).sum(1), t)
+
     def sample_at(self, n, t, generator=None):
         # mixture: N(0, K I) with weight P; sqrt(K) chi_{d+2} * uniform direction with weight QKd
         K, P, _ = self.constants(t)

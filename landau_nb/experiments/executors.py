@@ -1,7 +1,7 @@
 """Where the runs of a sweep execute: in this process, a local process pool, or a Dask cluster.
 
 Every executor runs the same function on the same run list; each run takes its lock
-(:mod:`landau_nb.locks`) and writes its own files, so results do not depend on the executor
+(:mod:`landau_nb.experiments.locks`) and writes its own files, so results do not depend on the executor
 (each run uses one torch thread). Stopping is cooperative first (a stop file that every run
 polls once per time step, and a flag set by SIGTERM in local workers), then forced after a
 grace period (local workers are killed; their runs keep their last checkpoint).
@@ -194,4 +194,4 @@ def make_executor(executor, workers: int) -> Executor:
     if Client and isinstance(executor, Client):
         return DaskExecutor(executor)
     raise ValueError(f"executor={executor!r} is not known; allowed: 'local', 'dask', a scheduler address "
-                     "'tcp://HOST:PORT', a distributed.Client or a landau_nb.executors.Executor")
+                     "'tcp://HOST:PORT', a distributed.Client or a landau_nb.experiments.executors.Executor")

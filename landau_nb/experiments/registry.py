@@ -56,7 +56,7 @@ class Experiment:
     """A numerical experiment of the paper.
 
     name, title, paper : identifier, one-line title, where it is in the paper.
-    problem : keyword arguments of :func:`landau_nb.problems.get_problem` (incl. ``name``).
+    problem : keyword arguments of :func:`landau_nb.equation.problems.get_problem` (incl. ``name``).
     options : estimator options per solver (the paper's hyper-parameters).
     solve : extra :func:`landau_nb.solve` arguments per scale (e.g. ``t_end``, ``kde_l2``).
     scales : the sweeps of each scale.

@@ -178,6 +178,27 @@ class Results:
     def ns(self, label: str) -> list[int]:
         return sorted({spec["n"] for spec, _ in self.runs if spec["label"] == label})
 
+    def seeds(self, label: str | None = None) -> list[int]:
+        """The seeds present (of ``label``, or of any run)."""
+        return sorted({spec["seed"] for spec, _ in self.runs if label is None or spec["label"] == label})
+
+    def first(self, label: str | None = None) -> Trajectory:
+        """The first run (of ``label``): what the chapters read the time grid and dtype from."""
+        for spec, tr in self.runs:
+            if label is None or spec["label"] == label:
+                return tr
+        raise KeyError(f"no run{'' if label is None else f' labelled {label!r}'} in {display_folder(self.folder)}")
+
+    @property
+    def times(self):
+        """The time grid of the runs (every run of an experiment shares it)."""
+        return self.first().t
+
+    @property
+    def dtype(self) -> str:
+        """The floating-point type the runs were computed in ("float32" or "float64")."""
+        return self.first().meta["dtype"]
+
     def _common_n(self, labels) -> int:
         """The largest n that every label in ``labels`` reached."""
         sets = [set(self.ns(lab)) for lab in labels]

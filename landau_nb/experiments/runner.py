@@ -287,7 +287,7 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device=None, dty
         they depend on ``threads`` (floating-point reduction order), 1 by default.
         Runtime experiments always run one at a time, with all of this process's threads.
     executor : "local" (the default), "dask", a Dask scheduler address or ``distributed.Client``
-        (:mod:`landau_nb.executors`).
+        (:mod:`landau_nb.experiments.executors`).
     wait : a run locked by another live process is waited for (True) or left to it (False:
         listed in ``Results.taken``).
     ensemble : run the SBTM seeds of each (label, n) together, as one

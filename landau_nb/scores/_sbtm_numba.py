@@ -1,4 +1,4 @@
-"""Fused CPU training step of SBTM (numba; imported lazily by :mod:`landau_nb.sbtm`).
+"""Fused CPU training step of SBTM (numba; imported lazily by :mod:`landau_nb.scores.sbtm`).
 
 One call runs K Adam steps of the denoising loss (3.5) for S independent networks
 s(y) = W2 softsign(W1 y + b1) + b2 (depth 1, R^d -> R^d, width w), each on its own

@@ -1,7 +1,7 @@
 """Batched SBTM training step in torch (any device): the fused kernel's computation written with
 batched matrix products, for S networks at once, optionally captured in a CUDA graph.
 
-Same layout and the same equations as :mod:`landau_nb._sbtm_numba` (see there): flat
+Same layout and the same equations as :mod:`landau_nb.scores._sbtm_numba` (see there): flat
 parameters [W1^T (d, w), b1 (w), W2 (d, w), b2 (d)] per member, the analytic gradient of the
 denoising loss (3.5) (no autograd), and torch.optim.Adam's update. On the GPU one Adam step is
 about 20 kernels; :class:`CapturedSteps` records them once in a CUDA graph and replays the
@@ -102,7 +102,7 @@ def denoising_step(x, z, theta, m1, m2, consts, adam, d, w, depth=1, chunk=None)
 
 
 def adam_denoising_torch(x, z, theta, m1, m2, consts, adam, losses, d, w, depth=1):
-    """K Adam steps, the torch twin of :func:`landau_nb._sbtm_numba.adam_denoising` for any
+    """K Adam steps, the torch twin of :func:`landau_nb.scores._sbtm_numba.adam_denoising` for any
     depth (z (S, K, n, d), adam (S, K, 2), losses (S, K) filled)."""
     cs = [float(v) for v in consts]
     for k in range(z.shape[1]):

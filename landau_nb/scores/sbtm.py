@@ -61,7 +61,7 @@ MIN_PARTICLES_PER_THREAD = 256
 
 
 def run_fused(x, z, theta, m1, m2, consts, adam, losses, d, width):
-    """Call the fused kernel (see :func:`landau_nb._sbtm_numba.adam_denoising`) on as many
+    """Call the fused kernel (see :func:`landau_nb.scores._sbtm_numba.adam_denoising`) on as many
     numba threads as the work S n warrants."""
     import numba
     kern = _kernels()
@@ -82,7 +82,7 @@ def train_fused(members, xs, steps: int) -> None:
     per step: each member draws its own noise from its own stream, packs its network and Adam
     state, and gets them back updated. Depth 1 on the CPU: the numba kernel; deeper networks
     (CPU) and every depth on CUDA: the batched torch step with the analytic gradient
-    (:mod:`landau_nb._sbtm_torch`), captured in a CUDA graph on a GPU. Book: "Runtime"."""
+    (:mod:`landau_nb.scores._sbtm_torch`), captured in a CUDA graph on a GPU. Book: "Runtime"."""
     first = members[0]
     x = torch.stack([xi.detach() for xi in xs]).contiguous()
     S, n, d = x.shape

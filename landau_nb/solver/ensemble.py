@@ -5,7 +5,7 @@
 ordinary :func:`~landau_nb.solve` (same named random streams, recording, checkpoints), run in
 its own Python thread, and the members' SBTM trainings (paper §3.1, step 6 of the pseudocode)
 meet at a rendezvous where one pass of the fused kernel trains all S networks together
-(:func:`landau_nb.sbtm.train_fused`: numba over members and particle chunks on the CPU, one
+(:func:`landau_nb.scores.sbtm.train_fused`: numba over members and particle chunks on the CPU, one
 batched CUDA graph on a GPU). The members take turns between rendezvous (one computes at a
 time), so the rest of each step costs what it costs in a single run. A member's numbers do not depend on the others (its chunks and
 reductions are its own), so on the CPU member k is bit-identical to the single run with

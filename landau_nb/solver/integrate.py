@@ -1,7 +1,7 @@
 """The ``solve`` entry point and its run loop (book: "Particles and conservation").
 
 A run is: check the arguments, draw or take the initial particles, then
-:func:`~landau_nb.stepping.time_march`: at every step the score is refreshed at the current positions (:class:`ParticleVelocity`),
+:func:`~landau_nb.solver.stepping.time_march`: at every step the score is refreshed at the current positions (:class:`ParticleVelocity`),
 the step's diagnostics are recorded (:class:`Recorder`), the invariants are watched
 (:class:`HealthMonitor`), and the particles are stepped by forward Euler, the paper's
 scheme, or Heun (:func:`advance`). Checkpoints are written by :func:`save_run_state` and
@@ -115,7 +115,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
 
     Parameters
     ----------
-    problem : a :class:`~landau_nb.problems.Problem` (e.g. ``anisotropic_gaussian(3)``).
+    problem : a :class:`~landau_nb.equation.problems.Problem` (e.g. ``anisotropic_gaussian(3)``).
     method : "sbtm", "blob", "exact" or a :class:`ScoreEstimator`; ``options`` go to its
         constructor (e.g. ``lr=1e-3``, ``bandwidth="reference"``).
     n, x0 : number of particles drawn from u_{t0} with ``seed`` (CPU, float64, then cast), or
@@ -134,7 +134,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         Records ``entropy`` = (1/n) sum log u(X_i), and for exact-solution problems ``kl`` =
         (1/n) sum [log u(X_i) - log u*(X_i)] (a Monte Carlo estimate of KL(u_t || u*_t)) and
         ``score_loss_D`` = (1/n) sum |s - grad log u*|^2_D (Landau problems).
-    tracers : a number m >= 2 of held-out tracers (:class:`~landau_nb.tracers.TracerParticles`,
+    tracers : a number m >= 2 of held-out tracers (:class:`~landau_nb.solver.tracers.TracerParticles`,
         own random stream): drawn from u_{t0}, moved by the same velocity field, carrying log u
         (and grad log u where the initial score is known), no part in training or in the
         interaction sum; the particles' run is unchanged. For exact-solution problems records
@@ -147,7 +147,7 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
         steps, with the network, optimiser and random-stream states). With ``resume=True`` a
         run that finds a checkpoint of the same run there continues from it and ends
         bit-identical (on CPU) to an uninterrupted run; a checkpoint of a different run, or a
-        damaged one, raises :class:`~landau_nb.checkpoint.CheckpointError`. The folder is
+        damaged one, raises :class:`~landau_nb.solver.checkpoint.CheckpointError`. The folder is
         left in place at the end (the caller removes it once the result is saved).
 
     Health (book: "Particles and conservation"): degenerate initial particles (n <= d, a

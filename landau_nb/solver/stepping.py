@@ -118,7 +118,7 @@ def _sync(device):
 class ParticleVelocity:
     """The right-hand side X -> v(X, s(X, t)) of the particle ODE: the estimator's score at
     the particles, then the equation's velocity (the Landau pair sum (3.1), or -D s for the
-    heat equation...). Calls raise :class:`~landau_nb.health.Blowup` on a non-finite score or
+    heat equation...). Calls raise :class:`~landau_nb.solver.health.Blowup` on a non-finite score or
     velocity. ``batch`` holds ``batch_size`` and ``generator`` for random-batch velocities."""
 
     def __init__(self, problem, estimator, *, velocity_method: str = "auto", batch: dict | None = None):
@@ -148,7 +148,7 @@ class Carried:
     """A quantity carried along the particle paths: ``value`` changes at ``rate(x, s, t)``,
     evaluated at every stage's particles and scores, and is stepped with the particles'
     weights (Euler or Heun). Examples: the log-density (rate -div v, :func:`log_density_rate`)
-    or held-out tracer particles (:class:`landau_nb.tracers.TracerFlow`, whose rate also
+    or held-out tracer particles (:class:`landau_nb.solver.tracers.TracerFlow`, whose rate also
     depends on the value: the velocity field at the tracers).
 
     Subclasses may override :meth:`rate_at` (a rate that depends on the value, with
