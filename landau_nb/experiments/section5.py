@@ -64,9 +64,33 @@ register(Experiment(
 ))
 
 
+# Fig. 5.1 as the authors made it: GradientFlows.jl scripts/denoising.jl (commit 689a2dd, "make the
+# plots showing the adaptive sbtm"): the linear Fokker-Planck (OU) equation, d = 2, n = 2000,
+# dt = 0.01, trainings at t = 0.1, 0.11, ..., 0.49 (t_end = 0.49: 40 trainings, as its
+# `while t < 0.5`), a fresh Adam at every time step, eta in {4e-4, 1e-4}, K = 25 or adaptive with
+# StoppingStrategy(): check the implicit loss every 5 steps, stop when it fell by less than
+# 0.005/5, at most 400 steps. Beside it, this package's adaptive rule (the first non-decrease).
+_OU_RULES = (("", {}),
+             ("_adaptive", {"adaptive": True, "check_every": 5, "adaptive_atol": 0.005 / 5, "max_steps": 400}),
+             ("_adaptive_pkg", {"adaptive": True, "check_every": 5, "max_steps": 400}))
+
+register(Experiment(
+    name="learning_rate_ou",
+    title="Fig. 5.1 as the authors ran it: learning rate and adaptive training on the OU equation (d = 2)",
+    paper="§5.1, Fig. 5.1 (the authors' scripts/denoising.jl)",
+    problem={"name": "fokker_planck", "d": 2, "t0": 0.1, "dt": 0.01, "t_end": 0.49},
+    options={"sbtm": {**_SBTM, "init_tol": 1e-4, "init_lr": 1e-2, "restart_optimizer": True,
+                      "record_losses": "all"}},
+    scales={
+        scale: tuple(Sweep(f"sbtm_lr{lr:g}{suffix}", "sbtm", ns, seeds, {"lr": lr, **rule})
+                     for suffix, rule in _OU_RULES for lr in (4e-4, 1e-4))
+        for scale, ns, seeds in (("book", (500,), (0,)), ("paper", (2000,), _PAPER_SEEDS))
+    },
+))
+
 register(Experiment(
     name="learning_rate", title="Under-fitting at a low learning rate and the adaptive strategy (BKW, d = 3)",
-    paper="§5.1, Fig. 5.1",
+    paper="§5.1, Fig. 5.1 (this book's second example: BKW)",
     problem={"name": "bkw", "d": 3},
     options={"sbtm": {**_SBTM, "depth": 2, "init_tol": 1e-3, "init_lr": 1e-2, "record_losses": True}},
     solve={"book": {"t_end": 6.5}, "paper": {}},

@@ -26,7 +26,7 @@ import numpy as np
 
 from .._checks import check_bool, check_choice, check_int, check_positive, check_real
 from ..equation.collision import collision_divergence, collision_matrix
-from .losses import (denoising_loss, implicit_loss, weighted_denoising_loss,
+from .losses import (denoising_loss, implicit_loss, relative_score_error, weighted_denoising_loss,
                      weighted_implicit_loss)
 from .networks import score_mlp
 from .base import ScoreEstimator
@@ -247,9 +247,23 @@ class SBTM(ScoreEstimator):
     loss : "denoising" (3.5) [default], "implicit" (3.4, exact autograd divergence),
         "weighted_denoising" or "weighted_implicit" (3.3, weighted by the collision matrix).
     adaptive [False] : §5.1 strategy: repeat ``check_every`` steps of the chosen loss until the
-        exact implicit loss (3.4) stops decreasing (or ``max_steps`` steps).
+        exact implicit loss (3.4) stops decreasing (or ``max_steps`` steps). What "stops
+        decreasing" means: a decrease over the last ``check_every`` steps of at most
+        ``adaptive_rtol`` times the loss [0: the first non-decrease, this package's rule], or of
+        less than ``adaptive_atol`` [0] in absolute terms. The authors' code (GradientFlows.jl,
+        ``scripts/denoising.jl``, ``StoppingStrategy()``, which made Fig. 5.1) stops when the
+        implicit loss falls by less than 0.005/5 over 5 steps, at most 400:
+        ``check_every=5, adaptive_atol=1e-3, max_steps=400``.
+    restart_optimizer [False] : a fresh Adam (zero moments) at every time step, as the authors'
+        Fig. 5.1 script does (``Flux.setup(Adam(η), s)`` inside its training call); by default
+        one Adam is kept over the whole run.
     init_tol [1e-4], init_lr, init_max_iter, init_batch_size : the initial fit.
-    record_losses : keep a per-gradient-step log of the training loss (``loss_log``).
+    record_losses : False; True keeps a per-gradient-step log of the training loss
+        (``loss_log``: rows (time step, loss)); "all" logs after every gradient step the
+        denoising loss (3.5) (one fresh noise draw), the implicit loss (3.4) with the exact
+        divergence and, where the problem has a closed-form score, the normalised score error
+        (rows (time step, denoising, implicit, score error); NaN where unknown): the three curves
+        of the authors' Fig. 5.1. "all" trains with the torch path (the fused step logs one loss).
     backend ["auto"] : "torch" (autograd and torch.optim.Adam, the reference), "fused" (the
         analytic backward of (3.5) and Adam fused, the denoising loss only: one numba sweep
         per Adam step for depth 1 on the CPU, batched products over cache-sized chunks of
@@ -263,8 +277,9 @@ class SBTM(ScoreEstimator):
     def __init__(self, *, width: int = 100, depth: int = 1, lr: float = 4e-4, K: int = 25,
                  alpha: float = 0.4, loss: str = "denoising", adaptive: bool = False,
                  check_every: int = 5, max_steps: int = 500, adaptive_rtol: float = 0.0,
+                 adaptive_atol: float = 0.0, restart_optimizer: bool = False,
                  init_tol: float = 1e-4, init_lr: float = 1e-3, init_max_iter: int = 20_000,
-                 init_batch_size: int = 256, record_losses: bool = False, backend: str = "auto"):
+                 init_batch_size: int = 256, record_losses: bool | str = False, backend: str = "auto"):
         super().__init__()
         self.width = check_int("width", width, low=1)
         self.depth = check_int("depth", depth, low=1)
@@ -276,11 +291,16 @@ class SBTM(ScoreEstimator):
         self.check_every = check_int("check_every", check_every, low=1)
         self.max_steps = check_int("max_steps", max_steps, low=1)
         self.adaptive_rtol = check_real("adaptive_rtol", adaptive_rtol, low=0.0, high=1.0)
+        self.adaptive_atol = check_real("adaptive_atol", adaptive_atol, low=0.0)
+        self.restart_optimizer = check_bool("restart_optimizer", restart_optimizer)
         self.init_tol = check_positive("init_tol", init_tol)
         self.init_lr = check_positive("init_lr", init_lr)
         self.init_max_iter = check_int("init_max_iter", init_max_iter, low=1)
         self.init_batch_size = check_int("init_batch_size", init_batch_size, low=1)
-        self.record_losses = check_bool("record_losses", record_losses)
+        if isinstance(record_losses, str):
+            self.record_losses = check_choice("record_losses", record_losses, ("all",))
+        else:
+            self.record_losses = check_bool("record_losses", record_losses)
         self.backend = check_choice("backend", backend, BACKENDS)
         if self.backend == "fused":
             why = fused_unsupported(depth=self.depth, loss=self.loss, device="cpu")
@@ -296,11 +316,17 @@ class SBTM(ScoreEstimator):
     def params(self) -> dict:
         keys = ("width", "depth", "lr", "K", "alpha", "loss", "adaptive", "check_every", "max_steps",
                 "adaptive_rtol", "init_tol", "init_lr", "init_max_iter", "init_batch_size", "backend")
-        return {"name": self.name, **{k: getattr(self, k) for k in keys}, "init": self.init_report}
+        out = {"name": self.name, **{k: getattr(self, k) for k in keys}, "init": self.init_report}
+        # options added later: recorded when set, so older runs' parameters read the same
+        for k, default in (("adaptive_atol", 0.0), ("restart_optimizer", False)):
+            if getattr(self, k) != default:
+                out[k] = getattr(self, k)
+        return out
 
     # ----------------------------------------------------------------------------------
     def initialize(self, problem, x, t, seed=0):
         super().initialize(problem, x, t, seed)
+        self._seed = seed
         gen_init = make_generator(seed, "sbtm/network")
         self.model = score_mlp(problem.d, width=self.width, depth=self.depth, generator=gen_init,
                                dtype=x.dtype, device=x.device)
@@ -323,6 +349,8 @@ class SBTM(ScoreEstimator):
         opt = self.optimizer.state_dict()["state"]
         arrays.update(tensor_state("optimizer", {str(i): st for i, st in opt.items()}))
         arrays["noise_gen"] = generator_state(self.noise_gen)
+        if hasattr(self, "_monitor_gen"):
+            arrays["monitor_gen"] = generator_state(self._monitor_gen)
         if self.loss_log:
             arrays["loss_log"] = np.asarray(self.loss_log, dtype=np.float64)
         meta = {"calls": self.calls, "init_report": self.init_report,
@@ -341,8 +369,12 @@ class SBTM(ScoreEstimator):
         self.optimizer.load_state_dict(sd)
         self.noise_gen = make_generator(seed, "sbtm/noise", device=x.device)
         set_generator_state(self.noise_gen, arrays["noise_gen"])
-        self.loss_log = [tuple(row) for row in arrays["loss_log"].tolist()] if "loss_log" in arrays else []
-        self.loss_log = [(int(c), v) for c, v in self.loss_log]
+        rows = arrays["loss_log"].tolist() if "loss_log" in arrays else []
+        self.loss_log = [(int(row[0]), *row[1:]) for row in rows]
+        self._seed = seed
+        if "monitor_gen" in arrays:
+            self._monitor_gen = make_generator(seed, "sbtm/monitor", device=x.device)
+            set_generator_state(self._monitor_gen, arrays["monitor_gen"])
         self.calls = int(meta["calls"])
         self.init_report = meta["init_report"]
         self._resolve_backend(x)
@@ -352,6 +384,12 @@ class SBTM(ScoreEstimator):
     def _resolve_backend(self, x):
         """Pick the training path for particles like x (once per run)."""
         if self.backend == "torch":
+            self.backend_used = "torch"
+            return
+        if self.record_losses == "all":
+            if self.backend == "fused":
+                raise ValueError("record_losses='all' logs three losses per gradient step, which the fused "
+                                 "step does not compute; use backend='torch' or 'auto'")
             self.backend_used = "torch"
             return
         why = fused_unsupported(depth=self.depth, loss=self.loss, device=x.device, dtype=x.dtype)
@@ -491,12 +529,41 @@ class SBTM(ScoreEstimator):
             loss = self.training_loss(x, D, div_D)
             loss.backward()
             self.optimizer.step()
-            if self.record_losses:
+            if self.record_losses == "all":
+                self.loss_log.append((self.calls, *self._monitor(x)))
+            elif self.record_losses:
                 self.loss_log.append((self.calls, float(loss.detach())))
 
-    def train(self, x: torch.Tensor) -> int:
-        """Train at particles x as the paper's step 6; returns the number of gradient steps."""
+    def _monitor(self, x) -> tuple[float, float, float]:
+        """(denoising loss, implicit loss, normalised score error) of the current network at x
+        (``record_losses="all"``): the authors' Fig. 5.1 curves. The denoising loss takes its
+        noise from a stream of its own, so the training's noise is the same with or without it."""
+        if not hasattr(self, "_monitor_gen"):
+            self._monitor_gen = make_generator(self._seed, "sbtm/monitor", device=x.device)
+        z = torch.randn(x.shape, dtype=x.dtype, device=x.device, generator=self._monitor_gen)
+        with torch.no_grad():
+            den = float(denoising_loss(self.model, x, z, self.alpha))
+        imp = float(implicit_loss(self.model, x).detach())
+        err = float("nan")
+        p, t = self.problem, self._time
+        if t is not None and p.has_exact_solution:
+            with torch.no_grad():
+                err = float(relative_score_error(self.model(x).to(torch.float64), p.score(x.to(torch.float64), t)))
+        return den, imp, err
+
+    def _stop(self, best: float, current: float) -> bool:
+        """The adaptive rule: stop when the implicit loss fell by at most ``adaptive_rtol`` times
+        its value (this package) or by less than ``adaptive_atol`` (the authors' code)."""
+        decrease = best - current
+        return not decrease > self.adaptive_rtol * abs(best) or decrease < self.adaptive_atol
+
+    def train(self, x: torch.Tensor, t: float | None = None) -> int:
+        """Train at particles x (time t, used only by ``record_losses="all"``) as the paper's
+        step 6; returns the number of gradient steps."""
         x = x.detach()
+        self._time = t
+        if self.restart_optimizer:
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
         D, div_D = self._weights(x)
         if not self.adaptive:
             self._gd_steps(x, self.K, D, div_D)
@@ -508,7 +575,7 @@ class SBTM(ScoreEstimator):
             self._gd_steps(x, chunk, D, div_D)
             steps += chunk
             current = float(implicit_loss(self.model, x).detach())
-            if not current < best - self.adaptive_rtol * abs(best):
+            if self._stop(best, current):
                 break
             best = current
         return steps
@@ -519,7 +586,7 @@ class SBTM(ScoreEstimator):
     def __call__(self, x, t):
         if self.model is None:
             raise RuntimeError("SBTM.initialize(problem, x, t) must be called before use")
-        steps = self.train(x)
+        steps = self.train(x, t)
         self.calls += 1
         self.stats = {"gd_steps": steps}
         with torch.no_grad():

@@ -62,7 +62,8 @@ class Trajectory:
     saved_t, x : times and positions (n_saved, n, d) of the snapshots.
     saved : dict of per-snapshot arrays (``fourth_moment``, ``kde_l2``...), and for SBTM
         with ``record_losses=True`` the training log ``loss_log`` (one row per gradient
-        step: time-step index, training loss).
+        step: time-step index, training loss; with ``record_losses="all"``: time-step index,
+        denoising loss, implicit loss, normalised score error).
     meta : JSON-ready dict (problem, estimator, seed, n, d, dtype, device, versions, timings).
     """
 
