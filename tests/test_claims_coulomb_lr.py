@@ -90,46 +90,60 @@ def test_coulomb_claims_are_pending_while_a_seed_is_missing():
         C.coulomb_distances(res, quantity="energy")
 
 
-def _lr(err, steps, n_steps=401):
-    """Synthetic learning_rate runs: err[(lr, adaptive)] the score error (a constant or an
-    array), steps[(lr, adaptive)] the gradient steps per time step."""
+OU_LABELS = {(lr, rule): f"sbtm_lr{lr:g}{rule}" for lr in (4e-4, 1e-4) for rule in ("", "_adaptive", "_adaptive_pkg")}
+
+
+def _ou(err, steps, n_steps=40, seeds=range(5), skip=(), log=None):
+    """Synthetic learning_rate_ou runs: err[(lr, rule)] the score error, steps[(lr, rule)] the
+    gradient steps per time step (constants or arrays), the same for every seed up to a 2 %
+    seed-dependent jitter; ``log(seed)`` an optional loss_log for the K = 25, eta = 4e-4 run."""
     runs = {}
-    t = 5.5 + 0.01 * np.arange(n_steps)
-    for key in err:
-        e = np.broadcast_to(np.asarray(err[key], float), (n_steps,))
-        g = np.broadcast_to(np.asarray(steps[key], float), (n_steps,))
-        runs[C._lr_variant(*key), 1600, 0] = _traj({"score_error": e, "gd_steps": g}, t=t)
-    return _results("learning_rate", runs)
+    t = 0.1 + 0.01 * np.arange(n_steps)
+    for key, label in OU_LABELS.items():
+        for s in seeds:
+            if (label, s) in skip:
+                continue
+            jitter = 1 + 0.02 * np.sin(3.0 * s + len(label))
+            e = np.broadcast_to(np.asarray(err[key], float) * jitter, (n_steps,))
+            g = np.broadcast_to(np.asarray(steps[key], float), (n_steps,))
+            tr = _traj({"score_error": e, "gd_steps": g}, t=t)
+            if log is not None and key == (4e-4, ""):
+                tr.saved["loss_log"] = np.asarray(log(s), float)
+            runs[label, 2000, s] = tr
+    return _results("learning_rate_ou", runs)
 
 
-FIXED = {(4e-4, False): 25, (1e-4, False): 25}
+def _steps(adaptive):
+    return {key: (adaptive if rule else 25) for key in OU_LABELS for rule in [key[1]]}
 
 
 def test_lr_claims_reproduce_the_papers_picture():
-    late_fewer = np.r_[np.full(200, 30), np.full(201, 5)]
-    res = _lr({(4e-4, False): 0.02, (1e-4, False): 0.06, (4e-4, True): 0.021, (1e-4, True): 0.022},
-              {**FIXED, (4e-4, True): late_fewer, (1e-4, True): late_fewer})
+    late_fewer = np.r_[np.full(20, 30), np.full(20, 5)]
+    err = {(4e-4, ""): 0.004, (1e-4, ""): 0.3, (4e-4, "_adaptive"): 0.004, (1e-4, "_adaptive"): 0.0045,
+           (4e-4, "_adaptive_pkg"): 0.004, (1e-4, "_adaptive_pkg"): 0.004}
+    res = _ou(err, _steps(late_fewer))
     assert C.CLAIMS["lr_underfitting"].check(res).reproduced == "yes"
     assert C.CLAIMS["lr_adaptive_robust"].check(res).reproduced == "yes"
     v = C.CLAIMS["lr_adaptive_speedup"].check(res)
-    assert v.reproduced == "yes" and "0.70" in v.value          # (200 * 30 + 201 * 5) / (401 * 25)
-    m = C.lr_numbers(res)
-    assert m[4e-4, True]["steps_early"] == 30 and m[4e-4, True]["steps_late"] == 5
+    assert v.reproduced == "yes" and "0.70" in v.value          # (20 * 30 + 20 * 5) / (40 * 25): 40 trainings
+    m = C.ou_numbers(res)
+    assert m["sbtm_lr0.0004_adaptive"]["early"].mean() == 30 and m["sbtm_lr0.0004_adaptive"]["late"].mean() == 5
 
 
 def test_lr_claims_say_no_for_the_opposite_picture():
-    res = _lr({(4e-4, False): 0.06, (1e-4, False): 0.02, (4e-4, True): 0.1, (1e-4, True): 0.01},
-              {**FIXED, (4e-4, True): 30, (1e-4, True): 30})
+    err = {(4e-4, ""): 0.06, (1e-4, ""): 0.02, (4e-4, "_adaptive"): 0.1, (1e-4, "_adaptive"): 0.01,
+           (4e-4, "_adaptive_pkg"): 0.1, (1e-4, "_adaptive_pkg"): 0.01}
+    res = _ou(err, _steps(30))
     assert C.CLAIMS["lr_underfitting"].check(res).reproduced == "no"
     assert C.CLAIMS["lr_adaptive_robust"].check(res).reproduced == "no"       # adaptive more sensitive
     assert C.CLAIMS["lr_adaptive_speedup"].check(res).reproduced == "no"       # more steps, no decrease
 
 
 def test_lr_claims_are_pending_without_a_run():
-    res = _lr({(4e-4, False): 0.02, (1e-4, False): 0.06, (4e-4, True): 0.02},
-              {**FIXED, (4e-4, True): 25})
+    err = dict.fromkeys(OU_LABELS, 0.01)
+    res = _ou(err, _steps(10), skip={("sbtm_lr0.0001", 3)})
     v = C.CLAIMS["lr_underfitting"].check(res)
-    assert v.reproduced == "pending" and "sbtm_lr0.0001_adaptive" in v.detail
+    assert v.reproduced == "pending" and "sbtm_lr0.0001/n002000_seed3" in v.detail
 
 
 def _committed(name):
@@ -154,7 +168,7 @@ def test_coulomb_claims_on_the_committed_runs_agree_with_results_methods():
         assert C.CLAIMS[key].check(res).reproduced in ("yes", "partly", "no")
 
 
-def test_lr_claims_on_the_committed_runs_agree_with_the_table():
+def test_the_bkw_learning_rate_finding_on_the_committed_runs_agrees_with_the_table():
     res = _committed("learning_rate")
     try:
         m = C.lr_numbers(res)
@@ -164,33 +178,30 @@ def test_lr_claims_on_the_committed_runs_agree_with_the_table():
     for (lr, ad), v in m.items():
         assert v["err"] == pytest.approx(table.mean[C._lr_variant(lr, ad)][1600])
         assert v["steps"] == int(np.nansum(res.get(C._lr_variant(lr, ad), 1600)["gd_steps"]))
-    for key in ("lr_underfitting", "lr_adaptive_robust", "lr_adaptive_speedup"):
-        assert C.CLAIMS[key].check(res).reproduced in ("yes", "partly", "no")
-
-
-def _with_loss_log(res, log):
-    tr = res.get("sbtm_lr0.0004", 1600)
-    tr.saved["loss_log"] = np.asarray(log, float)
-    return res
+    assert C.CLAIMS["finding_bkw_learning_rate"].kind == "finding"
+    assert C.CLAIMS["finding_bkw_learning_rate"].check(res).reproduced in ("yes", "partly", "no")
 
 
 def test_lr_sawtooth_sees_a_sawtooth_and_not_noise():
-    base = {(4e-4, False): 0.02, (1e-4, False): 0.02, (4e-4, True): 0.02, (1e-4, True): 0.02}
-    k = np.repeat(np.arange(401), 25)
-    rng = np.random.default_rng(0)
-    res = _lr(base, {key: 25 for key in base})
-    # each GD step lowers the loss and each move raises it back: a saw-tooth
-    _with_loss_log(res, np.c_[k, -3 + np.tile(np.linspace(0.0, -0.5, 25), 401) + 0.05 * rng.standard_normal(len(k))])
-    S = C.lr_sawtooth(res.get("sbtm_lr0.0004", 1600))
-    assert S["time_steps"] == 401
-    assert S["within"] == pytest.approx(-0.5, abs=0.02) and S["jump"] == pytest.approx(0.5, abs=0.02)
+    err = dict.fromkeys(OU_LABELS, 0.01)
+    k = np.repeat(np.arange(40), 25)
+    saw = 2 + np.tile(np.linspace(0.0, -0.5, 25), 40)          # every GD step lowers it, every move raises it
+
+    def log(seed):
+        rng = np.random.default_rng(seed)
+        return np.c_[k, saw + 0.05 * rng.standard_normal(len(k)), saw, np.full(len(k), 0.01)]
+    res = _ou(err, _steps(10), log=log)
+    S = C.lr_sawtooth(res.get("sbtm_lr0.0004", 2000, 0), column=2)
+    assert S["time_steps"] == 40 and S["jump_up"] == 1.0 and S["steps_down"] == 1.0
+    assert S["within"] == pytest.approx(-0.5) and S["jump"] == pytest.approx(0.5)
     assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "yes"
     # a loss that only goes down (the moves do not raise it): half of the sentence
-    _with_loss_log(res, np.c_[k, -1e-3 * np.arange(len(k))])
+    res = _ou(err, _steps(10), log=lambda s: np.c_[k, k, -1e-3 * np.arange(len(k)), k])
     assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "partly"
     # noise only
-    _with_loss_log(res, np.c_[k, -3 + rng.standard_normal(len(k))])
+    res = _ou(err, _steps(10), log=lambda s: np.c_[k, k, np.random.default_rng(s).standard_normal(len(k)), k])
     assert C.CLAIMS["lr_sawtooth"].check(res).reproduced == "no"
-    del res.get("sbtm_lr0.0004", 1600).saved["loss_log"]
+    tr = res.get("sbtm_lr0.0004", 2000, 0)
+    del tr.saved["loss_log"]
     with pytest.raises(KeyError, match="record_losses"):
-        C.lr_sawtooth(res.get("sbtm_lr0.0004", 1600))
+        C.lr_sawtooth(tr)
