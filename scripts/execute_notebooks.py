@@ -18,7 +18,7 @@ inline matplotlib backend (``MPLBACKEND`` is reset: ``Agg`` would drop figures),
 the same as under nbval in ``make test``.
 
 With ``--paper-scale FOLDER`` the experiment chapters (those reading
-``ln.experiments.settings()``) run with ``LANDAU_SCALE=paper`` instead: they load the
+``ln.chapter_results``) run with ``LANDAU_SCALE=paper`` instead: they load the
 committed runs of ``results/paper/`` and compute none, so this checks that every paper-scale
 assertion holds. The executed copies go to ``FOLDER``; nothing in ``book/`` is written.
 
@@ -88,8 +88,10 @@ def sync(md: Path) -> Path:
 
 
 def is_experiment(md: Path) -> bool:
-    """A chapter whose runs follow ``LANDAU_SCALE`` (it calls ``experiments.settings()``)."""
-    return "experiments.settings()" in md.read_text(encoding="utf-8")
+    """A chapter whose runs follow ``LANDAU_SCALE`` (it calls ``ln.chapter_results`` or
+    ``experiments.settings()``)."""
+    text = md.read_text(encoding="utf-8")
+    return "chapter_results(" in text or "experiments.settings()" in text
 
 
 def run(nb, folder: Path) -> float:
@@ -116,7 +118,12 @@ def paper_scale(mds: list[Path], out: Path) -> int:
     os.environ["LANDAU_SCALE"] = "paper"
     out.mkdir(parents=True, exist_ok=True)
     failed, times = [], {}
-    for md in (m for m in mds if is_experiment(m)):
+    chapters = [m for m in mds if is_experiment(m)]
+    if not chapters:                   # a check that runs nothing must not pass
+        print(f"no experiment chapter among {[m.stem for m in mds]}: nothing to execute at paper scale",
+              file=sys.stderr)
+        return 1
+    for md in chapters:
         nb = jupytext.read(md)        # the .md, the source of truth; book/ is not written
         print(f"executing {md.relative_to(ROOT)} at paper scale ...", flush=True)
         try:

@@ -116,7 +116,8 @@ def test_results_missing_and_provenance(paper_run):
     assert summary["anisotropic_d3"]["missing"] == missing
     assert summary["anisotropic_d3"]["core_hours"] == pytest.approx(prov["seconds"] / 3600)
     table = scoreboard.runs_table(summary).splitlines()
-    assert len(table) == 2 + 2 + 1 and table[-1].startswith("| **all** | 1 of 160 |")
+    registered_both = sum(len(ln.get_experiment(name).runs("paper")) for name in ("anisotropic_d3", "bkw"))
+    assert len(table) == 2 + 2 + 1 and table[-1].startswith(f"| **all** | 1 of {registered_both} |")
 
 
 def test_rerun_of_a_fresh_run_is_bit_identical(paper_run, tmp_path):
@@ -189,7 +190,7 @@ def test_rerun_refuses_a_cuda_run_without_cuda(tmp_path):
 
 
 def test_committed_paper_runs_are_compact_and_small():
-    """results/paper stays under its 50 MB budget (README), counting the files that are committed
+    """results/paper stays under its 80 MB budget (README), counting the files that are committed
     (.npz/.json of finished runs; checkpoints and locks are ignored by git), and every run in it
     is a compact float32 paper-scale run recording its provenance."""
     if not PAPER.is_dir():
@@ -197,7 +198,7 @@ def test_committed_paper_runs_are_compact_and_small():
     files = [f for f in PAPER.rglob("*") if f.is_file() and f.suffix in (".npz", ".json")
              and not any(part.endswith(".ckpt") for part in f.relative_to(PAPER).parts)]
     size = sum(f.stat().st_size for f in files)
-    assert size < 50 * 2**20, f"results/paper holds {size / 2**20:.1f} MB of runs (budget: 50 MB)"
+    assert size < 80 * 2**20, f"results/paper holds {size / 2**20:.1f} MB of runs (budget: 80 MB)"
     for f in files:
         if f.suffix != ".json" or f.name == "reproduce.json" or f.name.endswith("-failed.json"):
             continue

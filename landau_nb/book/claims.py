@@ -19,6 +19,7 @@ import numpy as np
 from .._checks import check_choice
 
 __all__ = ["Claim", "Verdict", "CLAIMS", "claim", "evaluate", "scoreboard", "summary", "tally", "VERDICTS", "t_interval",
+           "bandwidth_table", "BLOB_FIGURE",
            "score_step_timing", "upper_half_slope"]
 
 VERDICTS = ("yes", "partly", "no", "pending")
@@ -77,6 +78,29 @@ class Claim:
             raise TypeError(f"claim {self.key!r}: its test returned {type(verdict).__name__}, not a Verdict")
         return verdict
 
+    def check_settings(self, results=None, folder=None) -> Verdict:
+        """The verdict on the setting that made the paper's figure, with the text's beside it.
+        Where the experiment has blob runs with the bandwidth of the authors' code (label
+        ``blob_authors``), the claim's test runs on a view in which those are the blob runs
+        (:meth:`~landau_nb.Results.relabel`) and again on the runs with the rule of the paper's
+        text (label ``blob``); the verdict is the first, and its value names both when they
+        differ. Other claims: :meth:`check`."""
+        if results is None:
+            from ..experiments import paper_results
+            try:
+                results = paper_results(self.experiment, folder)
+            except FileNotFoundError:
+                return self.check(None, folder)
+        labels = {sw.label for sw in results.experiment.sweeps(results.scale)}
+        if BLOB_FIGURE not in labels:
+            return self.check(results)
+        text = self.check(results)
+        figure = self.check(results.relabel({BLOB_FIGURE: "blob"}, drop=["blob"]))
+        if (figure.reproduced, figure.value) == (text.reproduced, text.value):
+            return figure
+        return Verdict(f"{figure.value} [blob with the bandwidth of the authors' code; with the paper text's "
+                       f"rule: {text.reproduced.upper()}, {text.value}]", figure.reproduced, figure.detail)
+
     def report(self, results=None, folder=None, *, verdict: Verdict | None = None) -> str:
         """The claim as the chapters print it: key, the paper's words and where, and the verdict
         (``verdict``, or :meth:`check` on ``results``)."""
@@ -99,6 +123,10 @@ CLAIMS: dict[str, Claim] = {}
 
 
 KINDS = ("paper", "finding")
+
+#: the label of the blob runs with the bandwidth rule of the authors' code (GradientFlows.jl),
+#: which made the paper's figures; ``"blob"`` has the rule of the paper's text
+BLOB_FIGURE = "blob_authors"
 
 
 def claim(key: str, *, experiment: str, quote: str, where: str, chapter: str, kind: str = "paper"):
@@ -128,7 +156,7 @@ def evaluate(keys=None, folder=None) -> list[tuple[Claim, Verdict]]:
             except FileNotFoundError:
                 cache[c.experiment] = None
         res = cache[c.experiment]
-        out.append((c, c.check(res, folder) if res is not None else c.check(None, folder)))
+        out.append((c, c.check_settings(res, folder) if res is not None else c.check(None, folder)))
     return out
 
 
@@ -176,6 +204,28 @@ def scoreboard(keys=None, folder=None, *, evaluated=None) -> str:
         value = " — ".join(t for t in (shown, _cell(v.detail)) if t) or "—"
         rows.append(f"| \u201c{_cell(c.quote)}\u201d | {_cell(c.where)} | {value} | **{v.reproduced}** "
                     f"| {{doc}}`{c.chapter}` |")
+    return "\n".join(rows)
+
+
+def bandwidth_table(results, key: str, at: str = "end") -> str:
+    """The blob method with the two bandwidth rules side by side at the paper's scale: per n,
+    the mean over seeds (± 95 % t-interval) of ``key`` at ``at`` for the rule of the paper's
+    text (label ``blob``) and the rule of the authors' code (``blob_authors``), and their
+    ratio; SBTM's mean beside them. Book: the experiment chapters' "two bandwidths"."""
+    labels = [lab for lab in ("sbtm", "blob", BLOB_FIGURE) if lab in results.labels]
+    vals = results.values(key, at=at)
+    ns = sorted(set().union(*(vals.get(lab, {}) for lab in labels)))
+    head = f"{key} ({at}), mean ± 95 % CI over seeds"
+    rows = [head, f"{'n':>6} {'sbtm':>18} {'blob, text rule':>20} {'blob, authors code':>20} {'authors/text':>13}"]
+
+    def cell(lab, n):
+        v = vals.get(lab, {}).get(n)
+        return "—" if v is None else f"{np.mean(v):.4g} ± {t_interval(v):.2g}" if len(v) > 1 else f"{np.mean(v):.4g}"
+
+    for n in ns:
+        a, b = vals.get("blob", {}).get(n), vals.get(BLOB_FIGURE, {}).get(n)
+        ratio = f"{np.mean(b) / np.mean(a):.2f}" if a is not None and b is not None else "—"
+        rows.append(f"{n:>6} {cell('sbtm', n):>18} {cell('blob', n):>20} {cell(BLOB_FIGURE, n):>20} {ratio:>13}")
     return "\n".join(rows)
 
 

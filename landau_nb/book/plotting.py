@@ -12,6 +12,7 @@ COLORS = {
     "sbtm": "#1f77b4",          # blue
     "sbtm_adaptive": "#17becf",  # cyan
     "blob": "#d62728",          # red
+    "blob_authors": "#9467bd",  # purple: the blob method with the bandwidth of the authors' code
     "kde": "#ff7f0e",           # orange
     "exact": "#2ca02c",         # green
     "reference": "black",

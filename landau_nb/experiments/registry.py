@@ -93,7 +93,11 @@ class Experiment:
             known = {s.label for s in sweeps} | {s.solver for s in sweeps}
             for lab in labels:
                 check_choice("solver", lab, tuple(sorted(known)))
-            sweeps = [s for s in sweeps if s.label in labels or s.solver in labels]
+            # a name that is a sweep's label selects that sweep; any other name, the sweeps of
+            # that solver (so "blob" is the label blob, not also blob_authors)
+            names = {s.label for s in sweeps}
+            sweeps = [s for s in sweeps if s.label in labels
+                      or any(lab not in names and s.solver == lab for lab in labels)]
         ns = None if ns is None else list(dict.fromkeys(int(n) for n in ns))
         seeds = None if seeds is None else list(dict.fromkeys(int(s) for s in seeds))
         total = sum(len(sw.ns if ns is None else ns) * len(sw.seeds if seeds is None else seeds) for sw in sweeps)

@@ -242,8 +242,11 @@ class Results:
         every one of them reached (or ``n``). Returns (t, Sigma_ref(t), gap), gap(t) =
         ||Sigma_sbtm - Sigma_blob||_F at that n: the disagreement of the two methods, which
         bounds how far a large-n reference can be trusted (the paper takes the reference
-        where the two coincide)."""
-        labels = list(labels) if labels is not None else self.labels
+        where the two coincide). Default ``labels``: "sbtm" and "blob" where both are there
+        (other labels, e.g. the blob method with another bandwidth, are compared against the
+        reference, not averaged into it), else every label."""
+        pair = [lab for lab in ("sbtm", "blob") if lab in self.labels]
+        labels = list(labels) if labels is not None else (pair if len(pair) == 2 else self.labels)
         if n is None:
             n = self._common_n(labels)
         per = {}
@@ -289,9 +292,30 @@ class Results:
 
     def missing(self, scale: str | None = None) -> list[str]:
         """The registered runs of ``scale`` (default: this one) that are not loaded here, as
-        stems ``label/n000100_seed0`` (an unfinished paper-scale sweep names what it lacks)."""
+        stems ``label/n000100_seed0`` (an unfinished paper-scale sweep names what it lacks).
+        In a :meth:`relabel` view, registered labels appear under their new names."""
+        rename = getattr(self, "_renamed", {})
         have = {run_stem(spec["label"], spec["n"], spec["seed"]) for spec, _ in self.runs}
-        return [sp.stem for sp in self.experiment.runs(scale or self.scale) if sp.stem not in have]
+        out = []
+        for sp in self.experiment.runs(scale or self.scale):
+            if sp.label in getattr(self, "_dropped", ()):
+                continue
+            if run_stem(rename.get(sp.label, sp.label), sp.n, sp.seed) not in have:
+                out.append(sp.stem)                  # named as on disk
+        return out
+
+    def relabel(self, mapping: dict, *, drop=()) -> "Results":
+        """A view of these runs with labels renamed by ``mapping`` and the labels in ``drop``
+        left out (the Trajectories are shared, not copied). E.g. ``relabel({"blob_authors":
+        "blob"}, drop=["blob"])`` shows the blob runs with the bandwidth of the authors' code
+        under the label the claims read. Book: "Reproduction scoreboard"."""
+        view = Results(self.experiment, self.scale,
+                       [({**spec, "label": mapping.get(spec["label"], spec["label"])}, tr)
+                        for spec, tr in self.runs if spec["label"] not in drop],
+                       [f for f in self.failed], self.folder, self.incomplete, self.other_version)
+        view._renamed = {**getattr(self, "_renamed", {}), **mapping}
+        view._dropped = tuple(getattr(self, "_dropped", ())) + tuple(drop)
+        return view
 
     def provenance(self) -> dict:
         """Who made these runs: the git commits, machines, devices, dtypes and torch threads

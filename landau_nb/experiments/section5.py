@@ -16,14 +16,24 @@ _SBTM = {"lr": 4e-4, "K": 25, "alpha": 0.4, "width": 100, "depth": 1}
 _PAPER_SEEDS = (0, 1, 2, 3, 4)
 
 
-def _both(book_sbtm, book_blob, book_seeds, paper_kmax=7, paper_kmax_blob=None, sbtm_opts=None):
-    """Book and paper sweeps for SBTM and blob sharing the initial samples."""
+def _both(book_sbtm, book_blob, book_seeds, paper_kmax=7, paper_kmax_blob=None, sbtm_opts=None,
+          authors_blob=False):
+    """Book and paper sweeps for SBTM and blob sharing the initial samples. ``authors_blob``:
+    at paper scale also the blob method with the bandwidth rule of the authors' code, which made
+    the paper's figures (GradientFlows.jl ``blob_bandwidth`` since commit 5b59c4f, 2024-04-03:
+    kernel exp(-|z|^2/eps') with eps' = 4 det(Sigma)^(1/d) n^(-2/(d+4)), i.e. the rule
+    ``"reference"``), label ``blob_authors``; the label ``blob`` keeps the rule of the paper's
+    text (``"paper"``)."""
     sbtm_opts = sbtm_opts or {}
+    paper = (Sweep("sbtm", "sbtm", _paper_ns(paper_kmax), _PAPER_SEEDS, sbtm_opts),
+             Sweep("blob", "blob", _paper_ns(paper_kmax_blob or paper_kmax), _PAPER_SEEDS))
+    if authors_blob:
+        paper += (Sweep("blob_authors", "blob", _paper_ns(paper_kmax_blob or paper_kmax), _PAPER_SEEDS,
+                        {"bandwidth": "reference"}),)
     return {
         "book": (Sweep("sbtm", "sbtm", tuple(book_sbtm), tuple(book_seeds), sbtm_opts),
                  Sweep("blob", "blob", tuple(book_blob), tuple(book_seeds))),
-        "paper": (Sweep("sbtm", "sbtm", _paper_ns(paper_kmax), _PAPER_SEEDS, sbtm_opts),
-                  Sweep("blob", "blob", _paper_ns(paper_kmax_blob or paper_kmax), _PAPER_SEEDS)),
+        "paper": paper,
     }
 
 
@@ -33,7 +43,7 @@ register(Experiment(
     options={"sbtm": {**_SBTM, "depth": 2, "init_tol": 1e-3, "init_lr": 1e-2}, "blob": {"bandwidth": "paper"}},
     solve={"book": {"kde_l2": True, "save_every": 100, "kde_samples": 2**13},
            "paper": {"kde_l2": True, "save_every": 50, "kde_samples": 2**15}},
-    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0]),
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0], authors_blob=True),
 ))
 
 
@@ -42,7 +52,7 @@ register(Experiment(
     paper="Example 5.2, Fig. 5.3",
     problem={"name": "anisotropic_gaussian", "d": 3, "gamma": 0.0},
     options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
-    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0, 1]),
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0, 1], authors_blob=True),
 ))
 
 
@@ -51,7 +61,7 @@ register(Experiment(
     paper="Example 5.2, Fig. 5.4",
     problem={"name": "anisotropic_gaussian", "d": 10, "gamma": 0.0},
     options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
-    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0], paper_kmax=8),
+    scales=_both([100, 200, 400], [100, 200, 400, 800, 1600], [0], paper_kmax=8, authors_blob=True),
 ))
 
 
@@ -60,7 +70,7 @@ register(Experiment(
     paper="Example 5.3, Fig. 5.5",
     problem={"name": "anisotropic_gaussian", "d": 3, "gamma": -3.0},
     options={"sbtm": dict(_SBTM), "blob": {"bandwidth": "paper"}},
-    scales=_both([100, 200, 800], [100, 200, 400, 800], [0]),
+    scales=_both([100, 200, 800], [100, 200, 400, 800], [0], authors_blob=True),
 ))
 
 
