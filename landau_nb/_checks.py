@@ -180,3 +180,15 @@ def check_request_size(*, n: int | None = None, runs: int | None = None, nbytes:
 #: a sample covariance whose smallest eigenvalue is below this times its largest has a
 #: zero-variance direction (round-off of exactly flat samples, float32 too, is ~1e-14)
 ZERO_VARIANCE_RTOL = 1e-12
+
+
+def register_class(registry: dict, cls, base: type, what: str):
+    """Add ``cls`` (a subclass of ``base``) to ``registry`` under ``cls.name``; a name taken by
+    another class raises ``ValueError``. The one rule of every registry of the package
+    (problems, estimators)."""
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise TypeError(f"register_{what} takes a {base.__name__} subclass, got {cls!r}")
+    if registry.get(cls.name, cls) is not cls:
+        raise ValueError(f"{what} name {cls.name!r} is already registered to {registry[cls.name].__name__}")
+    registry[cls.name] = cls
+    return cls

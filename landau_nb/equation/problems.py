@@ -527,12 +527,8 @@ PROBLEMS: dict[str, type[Problem]] = {}
 def register_problem(cls: type[Problem]) -> type[Problem]:
     """Add a :class:`Problem` subclass to :data:`PROBLEMS` under ``cls.name`` (usable as a
     class decorator); a name taken by another class raises ``ValueError``."""
-    if not (isinstance(cls, type) and issubclass(cls, Problem)):
-        raise TypeError(f"register_problem takes a Problem subclass, got {cls!r}")
-    if PROBLEMS.get(cls.name, cls) is not cls:
-        raise ValueError(f"problem name {cls.name!r} is already registered to {PROBLEMS[cls.name].__name__}")
-    PROBLEMS[cls.name] = cls
-    return cls
+    from .._checks import register_class
+    return register_class(PROBLEMS, cls, Problem, "problem")
 
 
 for _cls in (BKW, AnisotropicGaussian, GaussianMixture, HeatEquation, FokkerPlanck):

@@ -4,7 +4,7 @@ ensembles and the contract test ``tests/test_contracts.py`` read it)."""
 
 from __future__ import annotations
 
-from .._checks import check_choice
+from .._checks import check_choice, register_class
 from .base import ExactScore, ScoreEstimator
 from .blob import Blob
 from .sbtm import SBTM
@@ -17,12 +17,7 @@ ESTIMATORS: dict[str, type[ScoreEstimator]] = {}
 def register_estimator(cls: type[ScoreEstimator]) -> type[ScoreEstimator]:
     """Add a :class:`ScoreEstimator` subclass to :data:`ESTIMATORS` under ``cls.name`` (usable as
     a class decorator); a name taken by another class raises ``ValueError``."""
-    if not (isinstance(cls, type) and issubclass(cls, ScoreEstimator)):
-        raise TypeError(f"register_estimator takes a ScoreEstimator subclass, got {cls!r}")
-    if ESTIMATORS.get(cls.name, cls) is not cls:
-        raise ValueError(f"estimator name {cls.name!r} is already registered to {ESTIMATORS[cls.name].__name__}")
-    ESTIMATORS[cls.name] = cls
-    return cls
+    return register_class(ESTIMATORS, cls, ScoreEstimator, "estimator")
 
 
 for _cls in (SBTM, Blob, ExactScore):
