@@ -11,6 +11,7 @@ from .._checks import (FLOAT_DTYPES, check_bool, check_choice, check_device, che
 from .._version import __version__
 from ..checkpoint import (CheckpointError, generator_state, has_checkpoint, load_checkpoint,
                           save_checkpoint, set_generator_state, tensor_state)
+from ..blob import blob_score, kde_score
 from ..collision import collision_kernel, landau_velocity
 from ..locks import atomic_write
 from ..losses import denoising_loss
@@ -25,8 +26,14 @@ __all__ = [
     "FLOAT_DTYPES", "check_bool", "check_choice", "check_device", "check_dtype", "check_int",
     "check_positive", "check_real", "check_request_size", "__version__", "CheckpointError",
     "generator_state", "has_checkpoint", "load_checkpoint", "save_checkpoint", "set_generator_state",
-    "tensor_state", "collision_kernel", "landau_velocity", "atomic_write", "denoising_loss",
+    "tensor_state", "blob_score", "kde_score", "collision_kernel", "landau_velocity", "atomic_write", "denoising_loss",
     "compiled_usable", "compiled_velocity_sum", "numba_available", "tile_rows",
     "maxwell_second_moment", "fit_initial_score", "derive_seed", "make_generator",
-    "NonFiniteError", "ResultFileError", "environment_versions",
+    "NonFiniteError", "ResultFileError", "environment_versions", "numba_exp_neg",
 ]
+
+
+def numba_exp_neg():
+    """The homogeneous package's vectorisable exp(−q) for numba kernels (imports numba)."""
+    from .._pairsum_numba import exp_neg as f
+    return f

@@ -3,7 +3,7 @@
 Scalars (one per record): ``E_norm`` ‖E‖ = (∫₀ᴸ E² dx)^{1/2}; ``E_mode_re``/``E_mode_im`` the
 fundamental mode Ê_k = (2/M) Σ_c E_c e^{−ikX_c} (|Ê_k| = amplitude of a sin(kx + φ));
 ``field_energy`` ½∫E²; ``kinetic_energy`` ½ Σ w|v|²; ``total_energy``; ``mass`` Σ w;
-``momentum`` (dv,) Σ w v (the field carries none); the energy ledger ``kick_work``
+``momentum`` (dv,) Σ w v (the field carries none); ``second_moment`` (dv, dv) Σ w v vᵀ / Σ w; the energy ledger ``kick_work``
 (kinetic energy the kicks took from the field, cumulative), ``collision_energy`` (kinetic
 energy change of the collision steps, cumulative), ``energy_error_vp`` = ΔFE + kick_work
 (the transport/field discretisation's energy error) and ``entropy_production`` −Σ w s·U of
@@ -40,6 +40,7 @@ def measure(state: PhaseSpaceState, mesh, k: float, field_energy0: float | None 
         "E_norm": mesh.norm(state.E), "E_mode_re": mode.real, "E_mode_im": mode.imag,
         "field_energy": fe, "kinetic_energy": ke, "total_energy": fe + ke, "mass": float(w.sum()),
         "momentum": (w[:, None] * v).sum(0).cpu().numpy(),
+        "second_moment": ((w[:, None] * v).T @ v / w.sum()).cpu().numpy(),
         "kick_work": state.ledger["kick_work"], "collision_energy": state.ledger["collision_energy"],
         "energy_error_vp": (fe - field_energy0 if field_energy0 is not None else 0.0) + state.ledger["kick_work"],
         "entropy_production": state.ledger["entropy_production"],

@@ -49,7 +49,7 @@ class PhaseSpaceTrajectory:
     ----------
     t : (R,) record times.
     records : dict of per-record arrays: the scalars of :mod:`landau_nb.vlasov.diagnostics`
-        (R,) and ``momentum`` (R, dv).
+        (R,), ``momentum`` (R, dv) and ``second_moment`` (R, dv, dv).
     profiles : dict of per-record mesh profiles ``density``, ``T``, ``T_ratio`` (R, M) and
         ``u`` (R, M, dv).
     snapshot_t, snapshots : times (S,) and (x, v₁) phase-space densities (S, M, 64) on
