@@ -415,3 +415,24 @@ def test_quiet_start_is_seeded_and_low_discrepancy():
     assert not torch.equal(r.x, a.x)
     f = vl.sample_particles(model, 4096, seed=5, dtype=torch.float32)
     assert f.v.dtype == torch.float32 and torch.equal(f.v, a.v.float())
+
+
+def test_fused_strang_halves_collision_evaluations_between_records():
+    model = vl.landau_damping(alpha=0.1, k=0.5, dv=3, B=0.05, gamma=-3)
+    calls = []
+
+    def score(x, v, t):
+        calls.append(t)
+        return -v + 0.1 * torch.tanh(v)
+
+    kw = dict(n=400, M=8, dt=0.1, t_end=0.4, score=vl.ExactScore(score), spatial_weight="cell", seed=0)
+    a = vl.solve_vlasov(model, record_every=2, fuse_collisions=False, **kw)
+    n_plain = len(calls)
+    calls.clear()
+    b = vl.solve_vlasov(model, record_every=2, **kw)
+    assert (n_plain, len(calls)) == (16, 12)
+    assert np.allclose(a.final["v"], b.final["v"], atol=1e-4) and b.momentum_drift() < 1e-13
+    calls.clear()
+    c = vl.solve_vlasov(model, **kw)                      # record_every=1: nothing to fuse
+    d = vl.solve_vlasov(model, fuse_collisions=False, **kw)
+    assert np.array_equal(c.final["v"], d.final["v"])
