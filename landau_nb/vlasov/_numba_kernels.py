@@ -51,6 +51,26 @@ def _psi(kind, L, h, C, xi, li, ti, xj, lj, tj):
 
 
 @nb.njit(**_IJIT)
+def _psi_fast(kind, okind, L, h, C, shift, xi, li, ti, xj, lj, tj):
+    """ψ with the partner cell's offset known (C >= 3): kind 0 cell, 1 hat (periodic image by
+    the constant shift of the cell pair), 2 cic (okind 0 same cell, 1 partner one cell up, 2 one
+    cell down); kinds 3, 4: hat, cic for C <= 2 by the general expression. Each form is
+    symmetric in (i, j) in floating point ((xᵢ − xⱼ) − s is the exact negative of (xⱼ − xᵢ) + s)."""
+    if kind == 0:
+        return 1.0 / h
+    if kind == 1:
+        d = (xi - xj) - shift
+        return max(1.0 - abs(d) / h, 0.0) / h
+    if kind == 2:
+        if okind == 0:
+            return ((1.0 - ti) * (1.0 - tj) + ti * tj) / h
+        if okind == 1:
+            return (ti * (1.0 - tj)) / h
+        return ((1.0 - ti) * tj) / h
+    return _psi(kind - 2, L, h, C, xi, li, ti, xj, lj, tj)
+
+
+@nb.njit(**_IJIT)
 def _radial(r2, mode, hg, tiny):
     """(a, 1/r2) with a = |z|^(gamma+2): mode 0 gamma = 0, 1 gamma = -3, 2 gamma = -2, 3 pow; both
     0 where r2 <= tiny (the i = j term, coincident particles)."""
@@ -68,13 +88,13 @@ def _radial(r2, mode, hg, tiny):
 
 
 @nb.njit(**_IJIT)
-def _collide_block(kind, mode, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
+def _collide_block(kind, okind, mode, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
                    X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1):
     a0 = 0.0
     a1 = 0.0
     a2 = 0.0
     for j in range(j0, j1):
-        psi = _psi(kind, L, h, C, xi, li, ti, X[j], LC[j], TH[j])
+        psi = _psi_fast(kind, okind, L, h, C, shift, xi, li, ti, X[j], LC[j], TH[j])
         z0 = v0 - V0[j]
         z1 = v1 - V1[j]
         z2 = v2 - V2[j]
@@ -104,45 +124,102 @@ def _collide(kind, mode, L, h, C, hg, tiny, X, LC, TH, V0, V1, V2, S0, S1, S2, W
             b1 = 0.0
             b2 = 0.0
             for oi in range(offsets.shape[0]):
-                cc = (c + offsets[oi]) % C
+                o = offsets[oi]
+                cc = c + o
+                shift = 0.0
+                if cc >= C:
+                    cc -= C
+                    shift = L
+                elif cc < 0:
+                    cc += C
+                    shift = -L
+                okind = 0 if o == 0 else (1 if o == 1 else 2)
                 j0 = starts[cc]
                 j1 = j0 + counts[cc]
                 if kind == 0 and mode == 0:
-                    a0, a1, a2 = _collide_block(0, 0, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
-                elif kind == 0 and mode == 1:
-                    a0, a1, a2 = _collide_block(0, 1, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
-                elif kind == 0 and mode == 2:
-                    a0, a1, a2 = _collide_block(0, 2, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
-                elif kind == 0 and mode == 3:
-                    a0, a1, a2 = _collide_block(0, 3, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                    a0, a1, a2 = _collide_block(0, 0, 0, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
                 elif kind == 1 and mode == 0:
-                    a0, a1, a2 = _collide_block(1, 0, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                    a0, a1, a2 = _collide_block(1, 0, 0, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 0 and mode == 0:
+                    a0, a1, a2 = _collide_block(2, 0, 0, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 1 and mode == 0:
+                    a0, a1, a2 = _collide_block(2, 1, 0, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 2 and mode == 0:
+                    a0, a1, a2 = _collide_block(2, 2, 0, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 3 and mode == 0:
+                    a0, a1, a2 = _collide_block(3, 0, 0, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 4 and mode == 0:
+                    a0, a1, a2 = _collide_block(4, 0, 0, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 0 and mode == 1:
+                    a0, a1, a2 = _collide_block(0, 0, 1, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
                 elif kind == 1 and mode == 1:
-                    a0, a1, a2 = _collide_block(1, 1, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                    a0, a1, a2 = _collide_block(1, 0, 1, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 0 and mode == 1:
+                    a0, a1, a2 = _collide_block(2, 0, 1, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 1 and mode == 1:
+                    a0, a1, a2 = _collide_block(2, 1, 1, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 2 and mode == 1:
+                    a0, a1, a2 = _collide_block(2, 2, 1, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 3 and mode == 1:
+                    a0, a1, a2 = _collide_block(3, 0, 1, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 4 and mode == 1:
+                    a0, a1, a2 = _collide_block(4, 0, 1, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 0 and mode == 2:
+                    a0, a1, a2 = _collide_block(0, 0, 2, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
                 elif kind == 1 and mode == 2:
-                    a0, a1, a2 = _collide_block(1, 2, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                    a0, a1, a2 = _collide_block(1, 0, 2, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 0 and mode == 2:
+                    a0, a1, a2 = _collide_block(2, 0, 2, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 1 and mode == 2:
+                    a0, a1, a2 = _collide_block(2, 1, 2, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 2 and mode == 2:
+                    a0, a1, a2 = _collide_block(2, 2, 2, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 3 and mode == 2:
+                    a0, a1, a2 = _collide_block(3, 0, 2, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 4 and mode == 2:
+                    a0, a1, a2 = _collide_block(4, 0, 2, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 0 and mode == 3:
+                    a0, a1, a2 = _collide_block(0, 0, 3, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
                 elif kind == 1 and mode == 3:
-                    a0, a1, a2 = _collide_block(1, 3, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
-                elif kind == 2 and mode == 0:
-                    a0, a1, a2 = _collide_block(2, 0, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
-                elif kind == 2 and mode == 1:
-                    a0, a1, a2 = _collide_block(2, 1, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
-                elif kind == 2 and mode == 2:
-                    a0, a1, a2 = _collide_block(2, 2, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
-                elif kind == 2 and mode == 3:
-                    a0, a1, a2 = _collide_block(2, 3, L, h, C, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
-                                                X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                    a0, a1, a2 = _collide_block(1, 0, 3, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 0 and mode == 3:
+                    a0, a1, a2 = _collide_block(2, 0, 3, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 1 and mode == 3:
+                    a0, a1, a2 = _collide_block(2, 1, 3, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 2 and okind == 2 and mode == 3:
+                    a0, a1, a2 = _collide_block(2, 2, 3, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 3 and mode == 3:
+                    a0, a1, a2 = _collide_block(3, 0, 3, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
+                elif kind == 4 and mode == 3:
+                    a0, a1, a2 = _collide_block(4, 0, 3, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2,
+                        s0, s1, s2, X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1)
                 else:
                     a0, a1, a2 = 0.0, 0.0, 0.0
                 b0 += a0
@@ -154,10 +231,10 @@ def _collide(kind, mode, L, h, C, hg, tiny, X, LC, TH, V0, V1, V2, S0, S1, S2, W
 
 
 @nb.njit(**_IJIT)
-def _density_block(kind, L, h, C, hie, xi, li, ti, v0, v1, v2, X, LC, TH, V0, V1, V2, W, j0, j1):
+def _density_block(kind, okind, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, X, LC, TH, V0, V1, V2, W, j0, j1):
     acc = 0.0
     for j in range(j0, j1):
-        psi = _psi(kind, L, h, C, xi, li, ti, X[j], LC[j], TH[j])
+        psi = _psi_fast(kind, okind, L, h, C, shift, xi, li, ti, X[j], LC[j], TH[j])
         z0 = v0 - V0[j]
         z1 = v1 - V1[j]
         z2 = v2 - V2[j]
@@ -174,25 +251,49 @@ def _blob_density(kind, L, h, C, hie, X, LC, TH, V0, V1, V2, W, starts, counts, 
             v0, v1, v2 = V0[i], V1[i], V2[i]
             acc = 0.0
             for oi in range(offsets.shape[0]):
-                cc = (c + offsets[oi]) % C
+                o = offsets[oi]
+                cc = c + o
+                shift = 0.0
+                if cc >= C:
+                    cc -= C
+                    shift = L
+                elif cc < 0:
+                    cc += C
+                    shift = -L
+                okind = 0 if o == 0 else (1 if o == 1 else 2)
                 j0 = starts[cc]
                 j1 = j0 + counts[cc]
                 if kind == 0:
-                    acc += _density_block(0, L, h, C, hie, xi, li, ti, v0, v1, v2, X, LC, TH, V0, V1, V2, W, j0, j1)
+                    acc += _density_block(0, 0, L, h, C, shift, hie, xi, li, ti, v0, v1, v2,
+                        X, LC, TH, V0, V1, V2, W, j0, j1)
                 elif kind == 1:
-                    acc += _density_block(1, L, h, C, hie, xi, li, ti, v0, v1, v2, X, LC, TH, V0, V1, V2, W, j0, j1)
-                else:
-                    acc += _density_block(2, L, h, C, hie, xi, li, ti, v0, v1, v2, X, LC, TH, V0, V1, V2, W, j0, j1)
+                    acc += _density_block(1, 0, L, h, C, shift, hie, xi, li, ti, v0, v1, v2,
+                        X, LC, TH, V0, V1, V2, W, j0, j1)
+                elif kind == 2 and okind == 0:
+                    acc += _density_block(2, 0, L, h, C, shift, hie, xi, li, ti, v0, v1, v2,
+                        X, LC, TH, V0, V1, V2, W, j0, j1)
+                elif kind == 2 and okind == 1:
+                    acc += _density_block(2, 1, L, h, C, shift, hie, xi, li, ti, v0, v1, v2,
+                        X, LC, TH, V0, V1, V2, W, j0, j1)
+                elif kind == 2 and okind == 2:
+                    acc += _density_block(2, 2, L, h, C, shift, hie, xi, li, ti, v0, v1, v2,
+                        X, LC, TH, V0, V1, V2, W, j0, j1)
+                elif kind == 3:
+                    acc += _density_block(3, 0, L, h, C, shift, hie, xi, li, ti, v0, v1, v2,
+                        X, LC, TH, V0, V1, V2, W, j0, j1)
+                elif kind == 4:
+                    acc += _density_block(4, 0, L, h, C, shift, hie, xi, li, ti, v0, v1, v2,
+                        X, LC, TH, V0, V1, V2, W, j0, j1)
             out[i] = acc
 
 
 @nb.njit(**_IJIT)
-def _pull_block(kind, two, L, h, C, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH, V0, V1, V2, W, INV, j0, j1):
+def _pull_block(kind, okind, two, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH, V0, V1, V2, W, INV, j0, j1):
     a0 = 0.0
     a1 = 0.0
     a2 = 0.0
     for j in range(j0, j1):
-        psi = _psi(kind, L, h, C, xi, li, ti, X[j], LC[j], TH[j])
+        psi = _psi_fast(kind, okind, L, h, C, shift, xi, li, ti, X[j], LC[j], TH[j])
         z0 = v0 - V0[j]
         z1 = v1 - V1[j]
         z2 = v2 - V2[j]
@@ -219,27 +320,60 @@ def _blob_pull(kind, two, L, h, C, hie, X, LC, TH, V0, V1, V2, W, INV, starts, c
             b1 = 0.0
             b2 = 0.0
             for oi in range(offsets.shape[0]):
-                cc = (c + offsets[oi]) % C
+                o = offsets[oi]
+                cc = c + o
+                shift = 0.0
+                if cc >= C:
+                    cc -= C
+                    shift = L
+                elif cc < 0:
+                    cc += C
+                    shift = -L
+                okind = 0 if o == 0 else (1 if o == 1 else 2)
                 j0 = starts[cc]
                 j1 = j0 + counts[cc]
                 if kind == 0 and two == True:
-                    a0, a1, a2 = _pull_block(0, True, L, h, C, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH,
-                                             V0, V1, V2, W, INV, j0, j1)
-                elif kind == 0 and two == False:
-                    a0, a1, a2 = _pull_block(0, False, L, h, C, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH,
-                                             V0, V1, V2, W, INV, j0, j1)
+                    a0, a1, a2 = _pull_block(0, 0, True, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
                 elif kind == 1 and two == True:
-                    a0, a1, a2 = _pull_block(1, True, L, h, C, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH,
-                                             V0, V1, V2, W, INV, j0, j1)
+                    a0, a1, a2 = _pull_block(1, 0, True, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 2 and okind == 0 and two == True:
+                    a0, a1, a2 = _pull_block(2, 0, True, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 2 and okind == 1 and two == True:
+                    a0, a1, a2 = _pull_block(2, 1, True, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 2 and okind == 2 and two == True:
+                    a0, a1, a2 = _pull_block(2, 2, True, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 3 and two == True:
+                    a0, a1, a2 = _pull_block(3, 0, True, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 4 and two == True:
+                    a0, a1, a2 = _pull_block(4, 0, True, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 0 and two == False:
+                    a0, a1, a2 = _pull_block(0, 0, False, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
                 elif kind == 1 and two == False:
-                    a0, a1, a2 = _pull_block(1, False, L, h, C, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH,
-                                             V0, V1, V2, W, INV, j0, j1)
-                elif kind == 2 and two == True:
-                    a0, a1, a2 = _pull_block(2, True, L, h, C, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH,
-                                             V0, V1, V2, W, INV, j0, j1)
-                elif kind == 2 and two == False:
-                    a0, a1, a2 = _pull_block(2, False, L, h, C, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH,
-                                             V0, V1, V2, W, INV, j0, j1)
+                    a0, a1, a2 = _pull_block(1, 0, False, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 2 and okind == 0 and two == False:
+                    a0, a1, a2 = _pull_block(2, 0, False, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 2 and okind == 1 and two == False:
+                    a0, a1, a2 = _pull_block(2, 1, False, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 2 and okind == 2 and two == False:
+                    a0, a1, a2 = _pull_block(2, 2, False, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 3 and two == False:
+                    a0, a1, a2 = _pull_block(3, 0, False, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
+                elif kind == 4 and two == False:
+                    a0, a1, a2 = _pull_block(4, 0, False, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i,
+                        X, LC, TH, V0, V1, V2, W, INV, j0, j1)
                 else:
                     a0, a1, a2 = 0.0, 0.0, 0.0
                 b0 += a0
@@ -265,10 +399,15 @@ def _sorted_inputs(weight, cl, x, *vecs):
         else:
             for k in range(3):
                 cols.append(np.ascontiguousarray(a[:, k]) if k < a.shape[1] else np.zeros(a.shape[0]))
-    geo = (KINDS[weight.kind], float(weight.L), float(weight.h), int(weight.cells))
+    kind = KINDS[weight.kind]
+    if weight.cells <= 2 and kind > 0:
+        kind += 2                 # neighbour offsets coincide mod C: the general expression of ψ
+    geo = (kind, float(weight.L), float(weight.h), int(weight.cells))
     counts = cl.counts.cpu().numpy().astype(np.int64)
     starts = cl.starts.cpu().numpy().astype(np.int64)
-    offsets = np.asarray(weight.offsets, dtype=np.int64)
+    # signed offsets (0, +1, -1) so that the kernels know the periodic image of each neighbour cell
+    offsets = np.asarray([0, 1, -1] if (weight.kind != "cell" and weight.cells >= 3) else weight.offsets,
+                         dtype=np.int64)
     return geo, (X, LC, TH), cols, starts, counts, offsets
 
 

@@ -209,7 +209,8 @@ class SBTMScore(PhaseSpaceScore):
     K [10] : Adam steps of the denoising loss per call (per collision evaluation).
     lr [1e-3] : Adam learning rate.
     alpha [0.4] : the denoising constant of (3.5).
-    batch_size [None] : particles per Adam step (None: all; a random subset otherwise).
+    batch_size [4096] : particles per Adam step, a fresh random subset each step (None: all
+        particles; at n = 1e5 a full-batch step costs ~40x a 4096 one on one core).
     init_tol [1e-3], init_lr [1e-3], init_max_iter [5000], init_batch_size [1024] : the
         initial fit to the exact initial score (the package's ``fit_initial_score``).
     """
@@ -217,7 +218,7 @@ class SBTMScore(PhaseSpaceScore):
     name = "sbtm"
 
     def __init__(self, *, harmonics: int = 2, width: int = 64, depth: int = 2, K: int = 10, lr: float = 1e-3,
-                 alpha: float = 0.4, batch_size: int | None = None, init_tol: float = 1e-3,
+                 alpha: float = 0.4, batch_size: int | None = 4096, init_tol: float = 1e-3,
                  init_lr: float = 1e-3, init_max_iter: int = 5000, init_batch_size: int = 1024):
         super().__init__()
         self.harmonics = check_int("harmonics", harmonics, low=0)
