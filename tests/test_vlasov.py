@@ -15,7 +15,7 @@ from landau_nb.vlasov import reference as ref
 from landau_nb.vlasov._deps import (CheckpointError, NonFiniteError, blob_score, kde_score, landau_velocity,
                                     maxwell_second_moment)
 from landau_nb.vlasov.collisions import collision_velocity
-from landau_nb.vlasov.spatial import CellList, SpatialWeight
+from landau_nb.vlasov.spatial import SpatialWeight
 from landau_nb.vlasov.stepping import CollisionStep, PhaseSpaceState
 
 
@@ -436,3 +436,19 @@ def test_fused_strang_halves_collision_evaluations_between_records():
     c = vl.solve_vlasov(model, **kw)                      # record_every=1: nothing to fuse
     d = vl.solve_vlasov(model, fuse_collisions=False, **kw)
     assert np.array_equal(c.final["v"], d.final["v"])
+
+
+@pytest.mark.parametrize("dv, gamma", [(3, -3.0), (2, -2.0), (3, 0.0)])
+def test_initial_isotropisation_rate_matches_reference(dv, gamma):
+    """Near-Maxwellian bi-Maxwellian (T_∥ = 1.02, T_⊥ = 0.99), one cell, exact initial score:
+    −d/dt (T_∥ − T_⊥) / (T_∥ − T_⊥) = λ B to 3 % (λ = 4/(5√π) in 3V at γ = −3, 1 in 2V at
+    γ = −2, 4 dv at γ = 0), a check of the operator's normalisation."""
+    ini = vl.AnisotropicMaxwellian(alpha=0.0, k=0.5, T_par=1.02, T_perp=0.99)
+    model = vl.VlasovLandau(ini, dv=dv, gamma=gamma, B=0.5)
+    p = vl.sample_particles(model, 16_000, seed=0)
+    s = model.initial_score(p.x, p.v)
+    U = collision_velocity(p.x, p.v, s, p.w, weight=SpatialWeight("cell", model.L, 1), gamma=gamma, B=0.5)
+    T = (p.w[:, None] * p.v ** 2).sum(0) / p.w.sum()
+    dT = 2 * (p.w[:, None] * p.v * U).sum(0) / p.w.sum()
+    rate = -float((dT[0] - dT[1:].mean()) / (T[0] - T[1:].mean())) / 0.5
+    assert abs(rate / ref.isotropisation_rate(dv, gamma) - 1) < 0.03

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from ._deps import (CheckpointError, NonFiniteError, ResultFileError, __version__, atomic_write, check_bool,
-                    check_choice, check_device, check_dtype, check_int, check_positive, check_real,
+                    check_choice, check_device, check_dtype, check_int, check_positive,
                     environment_versions, has_checkpoint, load_checkpoint, save_checkpoint)
 from .collisions import COLLISION_METHODS
-from .diagnostics import PROFILES, SCALARS, measure, phase_space_histogram
+from .diagnostics import PROFILES, measure, phase_space_histogram
 from .field import PeriodicMesh
 from .fitting import fit_frequency, fit_rate
 from .model import START_MODES, Particles, VlasovLandau, sample_particles
