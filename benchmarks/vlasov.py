@@ -218,6 +218,7 @@ def main(argv=None):
     ap.add_argument("--spatial-weight", default="hat", choices=("cell", "hat", "cic"))
     ap.add_argument("--record-every", type=int, default=1)
     ap.add_argument("--collisional-t", type=float, default=1.0)
+    ap.add_argument("--tag", default="", help="suffix of the section names in the JSON (keeps variants apart)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -229,7 +230,7 @@ def main(argv=None):
         entry["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
                             "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
                             "date": time.strftime("%Y-%m-%d %H:%M")}
-        results[name] = entry
+        results[name + args.tag] = entry
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1, sort_keys=True, default=float))
     return results

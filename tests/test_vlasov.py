@@ -452,3 +452,9 @@ def test_initial_isotropisation_rate_matches_reference(dv, gamma):
     dT = 2 * (p.w[:, None] * p.v * U).sum(0) / p.w.sum()
     rate = -float((dT[0] - dT[1:].mean()) / (T[0] - T[1:].mean())) / 0.5
     assert abs(rate / ref.isotropisation_rate(dv, gamma) - 1) < 0.03
+
+
+def test_one_velocity_dimension_collisionless_runs():
+    tr = vl.solve_vlasov(vl.landau_damping(dv=1), n=2000, M=16, dt=0.1, t_end=0.5)
+    assert tr.final["v"].shape == (2000, 1) and tr.momentum_drift() < 1e-12
+    assert np.all(np.isnan(tr["T_ratio"]))
