@@ -1,0 +1,240 @@
+"""Validation and speed of the Vlasov–Landau particle solver (landau_nb.vlasov).
+
+Each section prints its measured numbers next to the target and writes them to
+``benchmarks/results/vlasov.json`` (sections run earlier are kept). Run niced on a shared
+machine, e.g.::
+
+    OMP_NUM_THREADS=1 nice -n 5 python benchmarks/vlasov.py --only poisson landau_01 landau_001 two_stream
+    python benchmarks/vlasov.py --only energy_drift pairs collisional --threads 2
+
+Sections (targets from the facts note, shared/notes/vlasov-landau-facts.md, and issue 24):
+
+* ``poisson``     quiet ρ = 1 + α cos kx, n = 1e5, M = 64: ‖E − (α/k) sin kx‖/‖·‖ < 1e-3
+* ``landau_01``   k = 0.5, α = 0.1, n = 1e5 quiet, M = 64, dt = 0.05: rate on (0.2, 15) within
+                  2 % of the continuum −0.1700
+* ``landau_001``  α = 0.01, n = 1e6: rate within 1 % of −0.1546, ω (zero crossings of the
+                  k-mode) within 0.5 % of 1.4157
+* ``two_stream``  k = 0.2, v0 = 2.4, α = 1/200, n = 1e6: growth on (12, 24) within 3 % of 0.2258,
+                  max ‖E‖ within 5 % of 2.730 at t ≈ 28.3
+* ``energy_drift`` collisionless, n = 1e5, t = 40: drift/FE(0) at dt = 0.1, 0.05, 0.025 (< 2e-3 at
+                  dt = 0.05; ratios 4 for ∝ dt²)
+* ``pairs``       pairs/s of the spatial collision sum (cell/hat/cic; compiled, torch) and of the
+                  homogeneous ``landau_velocity`` at equal pair counts
+* ``collisional`` 1D-3V Landau damping with collisions, n = 1e5, M = 64, dt = 0.05: seconds per
+                  phase over ``--collisional-t`` (default 1, i.e. 20 steps) and the extrapolation
+                  to t = 15 (targets: < 10 min blob, < 15 min SBTM on 2 cores)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import landau_nb.vlasov as vl  # noqa: E402
+from landau_nb.vlasov import reference as ref  # noqa: E402
+from landau_nb.vlasov._deps import landau_velocity  # noqa: E402
+from landau_nb.vlasov.collisions import collision_velocity  # noqa: E402
+from landau_nb.vlasov.spatial import CellList, SpatialWeight  # noqa: E402
+
+OUT = ROOT / "benchmarks" / "results" / "vlasov.json"
+SECTIONS = ("poisson", "landau_01", "landau_001", "two_stream", "energy_drift", "pairs", "collisional")
+
+
+def say(*a):
+    print(*a, flush=True)
+
+
+def ratio(measured, target):
+    return measured / target - 1
+
+
+def poisson(args):
+    model = vl.landau_damping(alpha=0.1, k=0.5, dv=3)
+    p = vl.sample_particles(model, 100_000, seed=0)
+    mesh = vl.PeriodicMesh(model.L, 64)
+    _, E, Ep = mesh.field(p.x, p.w)
+    exact = 0.2 * torch.sin(0.5 * mesh.nodes)
+    err = float((E - exact).norm() / exact.norm())
+    say(f"poisson: relative error {err:.3e} (target < 1e-3); net force {float((p.w * Ep).sum()):.1e}")
+    return {"relative_error": err, "target": 1e-3, "pass": err < 1e-3}
+
+
+def _landau_run(alpha, n, args, window=(0.2, 15.0)):
+    model = vl.landau_damping(alpha=alpha, k=0.5, dv=3)
+    t0 = time.perf_counter()
+    tr = vl.solve_vlasov(model, n=n, M=args.M, dt=0.05, t_end=15.0, seed=args.seed)
+    wall = time.perf_counter() - t0
+    rate = tr.damping_rate(window)
+    omega = tr.frequency(window)
+    cont = ref.reference_curve(alpha=alpha, rate_window=window, omega_window=window)
+    return tr, wall, rate, omega, cont
+
+
+def landau_01(args):
+    tr, wall, rate, omega, cont = _landau_run(0.1, args.n_medium, args)
+    r = rate["rate"]
+    say(f"landau_01: n={args.n_medium} M={args.M}: rate {r:.5f} vs -0.1700 ({100 * ratio(r, -0.17):+.2f} %, target 2 %);"
+        f" continuum here {cont['rate']['rate']:.5f}; omega {omega['omega']:.5f} (continuum {cont['omega']['omega']:.5f});"
+        f" momentum drift {tr.momentum_drift():.1e}; {wall:.1f} s")
+    return {"n": args.n_medium, "M": args.M, "dt": 0.05, "window": rate["window"], "rate": r,
+            "rate_rel_error": ratio(r, -0.17), "pass": abs(ratio(r, -0.17)) < 0.02, "omega": omega["omega"],
+            "continuum_rate": cont["rate"]["rate"], "continuum_omega": cont["omega"]["omega"],
+            "peaks_t": rate["t"], "peaks": rate["values"], "momentum_drift": tr.momentum_drift(),
+            "energy_drift": tr.energy_drift(), "wall_s": wall, "timing": tr.timing()}
+
+
+def landau_001(args):
+    tr, wall, rate, omega, cont = _landau_run(0.01, args.n_large, args)
+    r, w = rate["rate"], omega["omega"]
+    say(f"landau_001: n={args.n_large}: rate {r:.5f} vs -0.1546 ({100 * ratio(r, -0.1546):+.2f} %, target 1 %); "
+        f"omega {w:.5f} vs 1.4157 ({100 * ratio(w, 1.4157):+.3f} %, target 0.5 %); {wall:.1f} s")
+    return {"n": args.n_large, "M": args.M, "dt": 0.05, "window": rate["window"], "rate": r,
+            "rate_rel_error": ratio(r, -0.1546), "omega": w, "omega_rel_error": ratio(w, 1.4157),
+            "pass": abs(ratio(r, -0.1546)) < 0.01 and abs(ratio(w, 1.4157)) < 0.005,
+            "continuum_rate": cont["rate"]["rate"], "continuum_omega": cont["omega"]["omega"],
+            "peaks_t": rate["t"], "peaks": rate["values"], "wall_s": wall, "timing": tr.timing()}
+
+
+def two_stream(args):
+    model = vl.two_stream(alpha=1 / 200, k=0.2, v0=2.4, dv=3)
+    t0 = time.perf_counter()
+    tr = vl.solve_vlasov(model, n=args.n_large, M=args.M, dt=0.05, t_end=32.0, seed=args.seed)
+    wall = time.perf_counter() - t0
+    g = tr.growth_rate((12.0, 24.0))["rate"]
+    i = int(np.argmax(tr["E_norm"]))
+    Emax, tmax = float(tr["E_norm"][i]), float(tr.t[i])
+    cont = ref.reference_curve(problem="two_stream", alpha=1 / 200, k=0.2, v0=2.4, t_end=32.0, nv=512, nx=64,
+                               rate_window=(12.0, 24.0))
+    say(f"two_stream: n={args.n_large}: growth {g:.5f} vs 0.2258 ({100 * ratio(g, 0.2258):+.2f} %, target 3 %; "
+        f"continuum fit {cont['rate']['rate']:.5f}); max|E| {Emax:.4f} at t={tmax:.2f} vs 2.730 at 28.3 "
+        f"({100 * ratio(Emax, 2.730):+.2f} %, target 5 %); {wall:.1f} s")
+    return {"n": args.n_large, "M": args.M, "dt": 0.05, "growth": g, "growth_rel_error": ratio(g, 0.2258),
+            "E_max": Emax, "t_max": tmax, "E_max_rel_error": ratio(Emax, 2.730),
+            "pass": abs(ratio(g, 0.2258)) < 0.03 and abs(ratio(Emax, 2.730)) < 0.05,
+            "continuum_growth": cont["rate"]["rate"], "linear_root": ref.two_stream_root(0.2, 2.4)[1],
+            "momentum_drift": tr.momentum_drift(), "energy_drift": tr.energy_drift(), "wall_s": wall}
+
+
+def energy_drift(args):
+    model = vl.landau_damping(alpha=0.1, k=0.5, dv=3)
+    out = {}
+    for dt in (0.1, 0.05, 0.025):
+        tr = vl.solve_vlasov(model, n=args.n_medium, M=args.M, dt=dt, t_end=40.0, seed=args.seed, record_every=1)
+        out[str(dt)] = tr.energy_drift()
+        say(f"energy_drift: dt={dt}: max|dE_tot|/FE(0) over t <= 40 = {out[str(dt)]:.3e}")
+    r1, r2 = out["0.1"] / out["0.05"], out["0.05"] / out["0.025"]
+    say(f"energy_drift: ratios {r1:.2f}, {r2:.2f} (4 for dt^2); at dt=0.05 {out['0.05']:.2e} (target < 2e-3)")
+    return {"n": args.n_medium, "M": args.M, "t_end": 40.0, "drift": out, "ratios": [r1, r2],
+            "pass": out["0.05"] < 2e-3 and abs(r1 / 4 - 1) < 0.3}
+
+
+def pairs(args):
+    n, C, L = args.n_pairs, 64, 4 * math.pi
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(n, dtype=torch.float64, generator=g) * L
+    v = torch.randn(n, 3, dtype=torch.float64, generator=g)
+    s = -v + 0.1 * torch.randn(n, 3, dtype=torch.float64, generator=g)
+    w = torch.full((n,), L / n, dtype=torch.float64)
+    res = {}
+
+    def best(f, reps=3):
+        f()
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            f()
+            ts.append(time.perf_counter() - t0)
+        return min(ts)
+
+    for kind in ("cell", "hat", "cic"):
+        weight = SpatialWeight(kind, L, C)
+        cl = CellList(weight, x)
+        npairs = cl.pair_count()
+        for method in ("compiled", "direct"):
+            sec = best(lambda: collision_velocity(x, v, s, w, weight=weight, gamma=-3.0, B=1.0, method=method,
+                                                  cells=cl), reps=2 if method == "direct" else 3)
+            res[f"{kind}/{method}"] = {"pairs": npairs, "seconds": sec, "pairs_per_s": npairs / sec}
+            say(f"pairs: {kind:4s} {method:8s} n={n} C={C}: {npairs / sec / 1e6:8.1f} Mpairs/s ({sec:.3f} s)")
+    m = int(round(math.sqrt(res["hat/compiled"]["pairs"])))
+    sec = best(lambda: landau_velocity(v[:m], s[:m], gamma=-3.0, B=1.0, method="compiled"))
+    res["homogeneous/compiled"] = {"pairs": m * m, "seconds": sec, "pairs_per_s": m * m / sec}
+    sec_t = best(lambda: landau_velocity(v[:m], s[:m], gamma=-3.0, B=1.0, method="direct"), reps=2)
+    res["homogeneous/direct"] = {"pairs": m * m, "seconds": sec_t, "pairs_per_s": m * m / sec_t}
+    say(f"pairs: homogeneous landau_velocity n={m}: compiled {m * m / sec / 1e6:.1f}, torch "
+        f"{m * m / sec_t / 1e6:.1f} Mpairs/s")
+    for key in ("cell/compiled", "hat/compiled", "cic/compiled", "hat/direct"):
+        res[key]["vs_homogeneous_compiled"] = res[key]["pairs_per_s"] / res["homogeneous/compiled"]["pairs_per_s"]
+        say(f"pairs: {key} / homogeneous compiled = {res[key]['vs_homogeneous_compiled']:.2f}")
+    return {"n": n, "cells": C, "gamma": -3.0, "threads": torch.get_num_threads(), **res}
+
+
+def collisional(args):
+    out = {}
+    t_run = args.collisional_t
+    for score, opts in (("blob", {}), ("sbtm", {})):
+        model = vl.landau_damping(alpha=0.1, k=0.5, dv=3, B=args.B, gamma=-3.0)
+        t0 = time.perf_counter()
+        tr = vl.solve_vlasov(model, n=args.n_medium, M=args.M, dt=0.05, t_end=t_run, score=score, score_options=opts,
+                             spatial_weight=args.spatial_weight, record_every=args.record_every, seed=args.seed)
+        wall = time.perf_counter() - t0
+        steps = int(round(t_run / 0.05))
+        tim = tr.timing()
+        init = tr.meta["score_init_seconds"]
+        per_step = (wall - init) / steps
+        extrap = init + per_step * 300
+        say(f"collisional {score}: n={args.n_medium} M={args.M} B={args.B} psi={args.spatial_weight} "
+            f"record_every={args.record_every}: {wall:.1f} s for t={t_run} ({steps} steps) -> {per_step:.2f} s/step, "
+            f"score init {init:.1f} s, ~{extrap / 60:.1f} min for t=15 (target {'10' if score == 'blob' else '15'} min); phases {tim}; "
+            f"momentum drift {tr.momentum_drift():.1e}, collision energy {tr['collision_energy'][-1]:.2e}")
+        out[score] = {"wall_s": wall, "t_end": t_run, "steps": steps, "seconds_per_step": per_step,
+                      "extrapolated_t15_min": extrap / 60, "score_init_s": init, "phases_s": tim, "score": tr.meta["score"],
+                      "momentum_drift": tr.momentum_drift(), "collision_energy": float(tr["collision_energy"][-1]),
+                      "entropy_production_last": float(tr["entropy_production"][-1])}
+    return {"n": args.n_medium, "M": args.M, "B": args.B, "gamma": -3.0, "spatial_weight": args.spatial_weight,
+            "record_every": args.record_every, "threads": torch.get_num_threads(), **out}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--n-medium", type=int, default=100_000)
+    ap.add_argument("--n-large", type=int, default=1_000_000)
+    ap.add_argument("--n-pairs", type=int, default=50_000)
+    ap.add_argument("--M", type=int, default=64)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--B", type=float, default=0.1, help="collision strength of the collisional section")
+    ap.add_argument("--spatial-weight", default="hat", choices=("cell", "hat", "cic"))
+    ap.add_argument("--record-every", type=int, default=1)
+    ap.add_argument("--collisional-t", type=float, default=1.0)
+    ap.add_argument("--tag", default="", help="suffix of the section names in the JSON (keeps variants apart)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    for name in args.only:
+        t0 = time.perf_counter()
+        entry = globals()[name](args)
+        entry["section_wall_s"] = time.perf_counter() - t0
+        entry["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
+                            "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
+                            "date": time.strftime("%Y-%m-%d %H:%M")}
+        results[name + args.tag] = entry
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1, sort_keys=True, default=float))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""Vlasov–Landau: a 1D-dV particle solver (dv ∈ {2, 3}; dv = 1 collisionless) for
+
+    ∂ₜf + v₁∂ₓf + E∂_{v₁}f = B Q(f, f),   ∂ₓE = ρ − ρ_ion,   x ∈ [0, L) periodic,
+
+with the homogeneous package's Landau kernel and score estimators carried into space: CIC
+deposit/gather and a spectral Poisson solve, Strang (or Lie) splitting with a kick–drift–kick
+leapfrog and Heun (or Euler) collision sub-steps, conserving spatial collision operators
+(per cell, hat, CIC-shape weights), blob / KDE / SBTM / local-Maxwellian scores, diagnostics
+with an energy ledger, and exact references (Landau and two-stream roots, a continuum
+Vlasov–Poisson solver).
+
+Public API:
+
+* model: :class:`VlasovLandau`, :func:`landau_damping`, :func:`two_stream`, initial conditions
+  :class:`LandauDamping`, :class:`TwoStream`, :class:`AnisotropicMaxwellian`;
+  :class:`Particles`, :func:`sample_particles`
+* field: :class:`PeriodicMesh`
+* collisions: :class:`SpatialWeight`, :func:`collision_velocity`
+* scores: :class:`BlobScore`, :class:`SBTMScore`, :class:`LocalMaxwellianScore`,
+  :class:`ExactScore`, :func:`make_score`
+* stepping: :class:`StrangSplitting`, :class:`LieSplitting`, :class:`VlasovPoissonStep`,
+  :class:`CollisionStep`, :class:`PhaseSpaceState`
+* running: :func:`solve_vlasov`, :class:`PhaseSpaceTrajectory`
+* fits: :func:`fit_rate`, :func:`fit_frequency`
+* references (:mod:`landau_nb.vlasov.reference`): :func:`landau_root`, :func:`two_stream_root`,
+  :func:`fluid_frequency`, :func:`isotropisation_rate`, :func:`continuum_vlasov_poisson`,
+  :func:`reference_curve`
+"""
+
+from .collisions import COLLISION_METHODS, collision_velocity
+from .diagnostics import measure, phase_space_histogram
+from .field import PeriodicMesh
+from .fitting import fit_frequency, fit_rate, local_maxima
+from .model import (AnisotropicMaxwellian, InitialCondition, LandauDamping, Particles, TwoStream,
+                    VlasovLandau, landau_damping, sample_particles, two_stream)
+from .reference import (continuum_vlasov_poisson, fluid_frequency, isotropisation_rate, landau_root,
+                        reference_curve, two_stream_root)
+from .scores import (BlobScore, ExactScore, LocalMaxwellianScore, PhaseSpaceScore, SBTMScore, make_score,
+                     spatial_blob_score)
+from .solve import CFL_LIMIT, PLASMA_LIMIT, PhaseSpaceTrajectory, solve_vlasov
+from .spatial import SPATIAL_WEIGHTS, CellList, SpatialWeight
+from .stepping import (CollisionStep, LieSplitting, PhaseSpaceState, StrangSplitting, VlasovPoissonStep)
+
+__all__ = [name for name in dir() if not name.startswith("_")]

@@ -1,0 +1,323 @@
+"""Reference numbers and curves for the Vlasov–Landau solver (units ω_p = λ_D = v_th = 1).
+
+* :func:`landau_root` — the least-damped linear Langmuir root ω(k) = ω_r + iγ of a unit
+  Maxwellian, dispersion relation ε(ω, k) = 1 + [1 + ζ Z(ζ)]/k² = 0, ζ = ω/(√2 k), with the
+  plasma dispersion function Z(ζ) = i√π w(ζ) (``scipy.special.wofz``, entire, so the same
+  formula is the Landau continuation below the real axis). Time dependence e^{-iωt}: γ < 0
+  is damping.
+* :func:`two_stream_root` — the growing root of two counter-streaming unit-temperature beams
+  at ±v0 with half the density each: ε = 1 + Σ_± [1 + ζ_± Z(ζ_±)]/(2k²), ζ_± = (ω ∓ k v0)/(√2 k).
+* :func:`fluid_frequency` — the strong-collision (adiabatic, isotropic pressure) limit
+  ω² = 1 + (dv + 2) k²/dv of any momentum- and energy-conserving collision operator.
+* :func:`isotropisation_rate` — the rate λ with which a near-Maxwellian temperature
+  anisotropy T_∥ − T_⊥ relaxes as exp(−λ B t) under the Landau operator of strength B
+  (kernel |z|^γ (|z|² I − z zᵀ)) at unit density and temperature.
+* :func:`continuum_vlasov_poisson` — a small noise-free 1D-1V Vlasov–Poisson solver
+  (semi-Lagrangian, Strang split, spectral interpolation in x and v), whose ‖E‖(t) is the
+  collisionless reference curve (the extra velocity directions of 1D-2V/3V are spectators),
+  cached on disk by :func:`reference_curve`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from scipy.special import wofz
+
+from ._deps import atomic_write, check_int, check_positive, check_real
+from .fitting import fit_frequency, fit_rate
+
+__all__ = ["plasma_dispersion", "landau_root", "two_stream_root", "fluid_frequency",
+           "isotropisation_rate", "ISOTROPISATION_RATES", "continuum_vlasov_poisson", "reference_curve",
+           "cache_folder", "CONTINUUM_VERSION"]
+
+SQRT2 = math.sqrt(2.0)
+SQRT_PI = math.sqrt(math.pi)
+
+
+def plasma_dispersion(zeta):
+    """Z(ζ) = i√π w(ζ) (Fried–Conte), for complex ζ (array or scalar); Z' = −2(1 + ζZ)."""
+    return 1j * SQRT_PI * wofz(zeta)
+
+
+def _newton(func, dfunc, w0, *, tol=1e-14, max_iter=100, what="root"):
+    w = complex(w0)
+    for _ in range(max_iter):
+        f = func(w)
+        step = f / dfunc(w)
+        w -= step
+        if abs(step) < tol * max(1.0, abs(w)):
+            return w
+    raise RuntimeError(f"Newton iteration for the {what} did not converge from {w0} (last {w}, |eps| = {abs(f):.2e})")
+
+
+def _landau_eps(w, k):
+    zeta = w / (SQRT2 * k)
+    return 1 + (1 + zeta * plasma_dispersion(zeta)) / k**2
+
+
+def _landau_deps(w, k):
+    zeta = w / (SQRT2 * k)
+    Z = plasma_dispersion(zeta)
+    dZ = -2 * (1 + zeta * Z)
+    return (Z + zeta * dZ) / (k**2 * SQRT2 * k)
+
+
+def landau_root(k: float) -> tuple[float, float]:
+    """(ω_r, γ) of the least-damped Langmuir root of a unit Maxwellian at wavenumber k.
+
+    Newton's method on ε(ω, k) = 1 + [1 + ζZ(ζ)]/k² (ζ = ω/(√2 k)) from the Bohm–Gross
+    frequency √(1 + 3k²) with the weak-damping rate −√(π/8) k⁻³ exp(−1/(2k²) − 3/2); for
+    k > 0.5 the root is continued in k from k = 0.5 (the start is poor there). Returns the
+    growth rate γ (negative: damping). Values: k = 0.5 gives (1.415662, −0.153359).
+    """
+    k = check_real("k", k, low=0.05, high=5.0)
+
+    def solve(kk, w0):
+        return _newton(lambda w: _landau_eps(w, kk), lambda w: _landau_deps(w, kk), w0,
+                       what=f"Landau root at k={kk:g}")
+
+    def start(kk):
+        return complex(math.sqrt(1 + 3 * kk**2),
+                       -math.sqrt(math.pi / 8) * kk**-3 * math.exp(-0.5 / kk**2 - 1.5))
+
+    if k <= 0.5:
+        w = solve(k, start(k))
+    else:
+        w = solve(0.5, start(0.5))
+        for kk in np.linspace(0.5, k, int(math.ceil((k - 0.5) / 0.05)) + 1)[1:]:
+            w = solve(float(kk), w)
+    return float(w.real), float(w.imag)
+
+
+def _two_stream_eps(w, k, v0):
+    total = 0
+    for sign in (1, -1):
+        zeta = (w - sign * k * v0) / (SQRT2 * k)
+        total = total + 1 + zeta * plasma_dispersion(zeta)
+    return 1 + total / (2 * k**2)
+
+
+def _two_stream_deps(w, k, v0):
+    total = 0
+    for sign in (1, -1):
+        zeta = (w - sign * k * v0) / (SQRT2 * k)
+        Z = plasma_dispersion(zeta)
+        total = total + Z + zeta * (-2 * (1 + zeta * Z))
+    return total / (2 * k**2 * SQRT2 * k)
+
+
+def two_stream_root(k: float, v0: float) -> tuple[float, float]:
+    """(ω_r, γ) of the growing root of the symmetric two-stream distribution
+    f(v) = [M(v − v0) + M(v + v0)]/2 (unit thermal spread per beam) at wavenumber k.
+
+    Newton's method from the cold-beam root ω² = [(2a² + 1) − √(8a² + 1)]/2, a = k v0
+    (purely imaginary when unstable). The symmetric root is purely growing (ω_r = 0 to
+    round-off). Value: k = 0.2, v0 = 2.4 gives γ = 0.225844. Raises if no growing root is found
+    (stable parameters).
+    """
+    k = check_real("k", k, low=0.01, high=5.0)
+    v0 = check_positive("v0", v0)
+    a = k * v0
+    y = ((2 * a * a + 1) - math.sqrt(8 * a * a + 1)) / 2
+    w0 = complex(0.0, math.sqrt(-y)) if y < 0 else complex(0.0, 0.05)
+    w = _newton(lambda w: _two_stream_eps(w, k, v0), lambda w: _two_stream_deps(w, k, v0), w0,
+                what=f"two-stream root at k={k:g}, v0={v0:g}")
+    if not w.imag > 0:
+        raise ValueError(f"no growing two-stream root found at k={k:g}, v0={v0:g} (Newton ended at "
+                         f"omega={w:.6g}): the beams are stable or the cold-beam start is too far")
+    return float(w.real), float(w.imag)
+
+
+def fluid_frequency(k: float, dv: int) -> float:
+    """√(1 + (dv + 2) k²/dv): the Langmuir frequency when collisions keep the distribution a
+    local Maxwellian (adiabatic index (dv + 2)/dv); 1.1902 at k = 0.5 in 3V, 1.2247 in 2V."""
+    k = check_positive("k", k)
+    dv = check_int("dv", dv, low=1, high=3)
+    return math.sqrt(1 + (dv + 2) * k * k / dv)
+
+
+#: λ per (dv, gamma): T_∥ − T_⊥ ∝ exp(−λ B t) near a unit Maxwellian (unit density).
+#: γ = 0: exact for any anisotropic Gaussian, from the closed form of the second moments
+#: (Prop. 2.1 of the paper; ``landau_nb.maxwell_second_moment``: Σ relaxes as exp(−4 dv B t)).
+#: Other γ: linearised Landau operator at the Maxwellian, as gathered in the project's
+#: facts note (shared/notes/vlasov-landau-facts.md, "Calibration of the strength B").
+ISOTROPISATION_RATES = {
+    (2, 0.0): 8.0,
+    (3, 0.0): 12.0,
+    (3, -3.0): 4 / (5 * SQRT_PI),
+    (2, -3.0): SQRT_PI / 4,
+    (2, -2.0): 1.0,
+}
+
+
+def isotropisation_rate(dv: int, gamma: float) -> float:
+    """λ with T_∥ − T_⊥ ∝ exp(−λ B t) for the Landau operator of strength B at unit density
+    and temperature (see :data:`ISOTROPISATION_RATES` for the sources): 4 dv for γ = 0,
+    4/(5√π) = 0.4514 (3V, γ = −3), √π/4 = 0.4431 (2V, γ = −3), 1 (2V, γ = −2)."""
+    dv = check_int("dv", dv, low=2, high=3)
+    gamma = check_real("gamma", gamma)
+    key = (dv, float(gamma))
+    if key not in ISOTROPISATION_RATES:
+        known = ", ".join(f"(dv={d}, gamma={g:g})" for d, g in ISOTROPISATION_RATES)
+        raise ValueError(f"gamma={gamma:g} with dv={dv}: no isotropisation rate is tabulated; known: {known}")
+    return ISOTROPISATION_RATES[key]
+
+
+# --------------------------------------------------------------------------------------------
+# continuum Vlasov-Poisson
+# --------------------------------------------------------------------------------------------
+
+#: bump when the continuum solver's numerics change (part of the cache key)
+CONTINUUM_VERSION = 1
+
+PROBLEMS = ("landau", "two_stream")
+
+
+def _initial_f(problem, x, v, k, alpha, v0):
+    shape = 1 + alpha * np.cos(k * x)[:, None]
+    if problem == "landau":
+        fv = np.exp(-0.5 * v**2) / math.sqrt(2 * math.pi)
+    else:
+        fv = 0.5 * (np.exp(-0.5 * (v - v0) ** 2) + np.exp(-0.5 * (v + v0) ** 2)) / math.sqrt(2 * math.pi)
+    return shape * fv[None, :]
+
+
+def continuum_vlasov_poisson(*, problem: str = "landau", k: float = 0.5, alpha: float = 0.01,
+                             v0: float = 2.4, t_end: float = 15.0, dt: float = 0.05, nx: int = 32,
+                             nv: int = 256, vmax: float | None = None) -> dict:
+    """Noise-free collisionless 1D-1V Vlasov–Poisson reference.
+
+    Solves ∂ₜf + v∂ₓf + E∂ᵥf = 0, ∂ₓE = ρ − 1 (E mean-free), x ∈ [0, 2π/k) periodic, the
+    model's convention (E is the force on an electron; see :class:`VlasovLandau`), from
+    f₀ = (1 + α cos kx) M(v) (``problem="landau"``) or f₀ = (1 + α cos kx)[M(v − v0) +
+    M(v + v0)]/2 (``"two_stream"``), M the unit Maxwellian.
+
+    Numerics: Strang splitting x(dt/2) – v(dt) – x(dt/2); each advection is an exact shift of
+    the trigonometric interpolant (FFT in x; FFT in v on [−vmax, vmax), where f is below
+    1e-13 at the edges), so the only errors are the O(dt²) splitting error and the v
+    resolution (recurrence at t = 2π/(k Δv), far beyond ``t_end`` for the defaults).
+
+    Returns ``{"t", "E_norm" (‖E‖ = (∫E² dx)^{1/2}), "E_mode" (complex k-mode with |Ê| the
+    amplitude of E = a sin(kx + φ)), "mass", "energy" (total), "params"}``.
+    """
+    if problem not in PROBLEMS:
+        raise ValueError(f"problem={problem!r} is not known; allowed: {', '.join(map(repr, PROBLEMS))}")
+    k = check_positive("k", k)
+    alpha = check_real("alpha", alpha, low=0.0, high=1.0, high_open=True)
+    v0 = check_positive("v0", v0)
+    t_end = check_positive("t_end", t_end)
+    dt = check_real("dt", dt, low=0.0, high=0.5, low_open=True)
+    nx = check_int("nx", nx, low=4)
+    nv = check_int("nv", nv, low=16)
+    if vmax is None:
+        vmax = 8.0 if problem == "landau" else 8.0 + v0
+    vmax = check_positive("vmax", vmax)
+    L = 2 * math.pi / k
+    x = np.arange(nx) * (L / nx)
+    dvg = 2 * vmax / nv
+    v = -vmax + (np.arange(nv) + 0.5) * dvg
+    f = _initial_f(problem, x, v, k, alpha, v0)
+    kx = 2 * math.pi * np.fft.rfftfreq(nx, d=L / nx)           # (nx//2 + 1,)
+    kv = 2 * math.pi * np.fft.rfftfreq(nv, d=dvg)              # (nv//2 + 1,)
+    half_shift = np.exp(-1j * kx[:, None] * v[None, :] * (dt / 2))   # f(x - v dt/2)
+
+    def field(fx):
+        rho = fx.sum(1) * dvg
+        rk = np.fft.rfft(rho - 1.0)
+        ek = np.zeros_like(rk)
+        ek[1:] = rk[1:] / (1j * kx[1:])
+        if nx % 2 == 0:
+            ek[-1] = 0.0
+        return np.fft.irfft(ek, n=nx), rho
+
+    def advect_x(fx):
+        return np.fft.irfft(np.fft.rfft(fx, axis=0) * half_shift, n=nx, axis=0)
+
+    steps = int(round(t_end / dt))
+    if abs(steps * dt - t_end) > 1e-9 * max(1.0, t_end):
+        raise ValueError(f"t_end={t_end:g} is not a whole number of steps dt={dt:g}")
+    E_norm = np.empty(steps + 1)
+    E_mode = np.empty(steps + 1, dtype=np.complex128)
+    mass = np.empty(steps + 1)
+    energy = np.empty(steps + 1)
+    phase = np.exp(-1j * k * x)
+
+    def record(i, fx):
+        E, rho = field(fx)
+        E_norm[i] = math.sqrt((E * E).sum() * (L / nx))
+        E_mode[i] = 2 * (E * phase).mean()
+        mass[i] = rho.sum() * (L / nx)
+        energy[i] = 0.5 * (E * E).sum() * (L / nx) + 0.5 * (fx * v[None, :] ** 2).sum() * dvg * (L / nx)
+        return E
+
+    record(0, f)
+    for i in range(1, steps + 1):
+        f = advect_x(f)
+        E, _ = field(f)
+        shift = np.exp(-1j * kv[None, :] * (E[:, None] * dt))    # f(x, v - E dt)
+        f = np.fft.irfft(np.fft.rfft(f, axis=1) * shift, n=nv, axis=1)
+        f = advect_x(f)
+        record(i, f)
+    return {"t": np.arange(steps + 1) * dt, "E_norm": E_norm, "E_mode": E_mode, "mass": mass,
+            "energy": energy,
+            "params": {"problem": problem, "k": k, "alpha": alpha, "v0": v0 if problem == "two_stream" else None,
+                       "t_end": t_end, "dt": dt, "nx": nx, "nv": nv, "vmax": vmax,
+                       "version": CONTINUUM_VERSION}}
+
+
+def cache_folder() -> Path:
+    """Where reference curves are cached: ``$LANDAU_NB_CACHE/vlasov_reference`` if set, else
+    ``$XDG_CACHE_HOME/landau_nb/vlasov_reference`` (default ``~/.cache/landau_nb/...``)."""
+    root = os.environ.get("LANDAU_NB_CACHE")
+    if root:
+        return Path(root) / "vlasov_reference"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "landau_nb" / "vlasov_reference"
+
+
+def reference_curve(*, cache: bool = True, cache_dir=None, **params) -> dict:
+    """:func:`continuum_vlasov_poisson` with ``params``, cached on disk under
+    ``cache_dir`` (default :func:`cache_folder`) as ``<sha256 of the parameters>.npz`` +
+    ``.json``; a cached curve is returned without recomputing. Adds ``"rate"`` and
+    ``"omega"`` fits where ``params`` give a window: ``rate_window`` (peaks of ‖E‖, or all
+    points for ``problem="two_stream"``) and ``omega_window`` (zero crossings of the k-mode).
+    """
+    rate_window = params.pop("rate_window", None)
+    omega_window = params.pop("omega_window", None)
+    out = None
+    probe = continuum_vlasov_poisson.__kwdefaults__.copy()
+    unknown = set(params) - set(probe)
+    if unknown:
+        raise TypeError(f"unknown reference parameters {sorted(unknown)}; allowed: {sorted(probe)}")
+    probe.update(params)
+    key = hashlib.sha256(json.dumps({**probe, "version": CONTINUUM_VERSION}, sort_keys=True,
+                                    default=str).encode()).hexdigest()[:24]
+    folder = Path(cache_dir) if cache_dir is not None else cache_folder()
+    npz, js = folder / f"{key}.npz", folder / f"{key}.json"
+    if cache and npz.exists() and js.exists():
+        try:
+            with np.load(npz, allow_pickle=False) as data:
+                out = {name: data[name] for name in data.files}
+            out["params"] = json.loads(js.read_text())
+        except (OSError, ValueError, KeyError):
+            out = None
+    if out is None:
+        out = continuum_vlasov_poisson(**params)
+        if cache:
+            folder.mkdir(parents=True, exist_ok=True)
+            arrays = {name: out[name] for name in ("t", "E_norm", "E_mode", "mass", "energy")}
+            atomic_write(npz, lambda fh: np.savez(fh, **arrays))
+            text = json.dumps(out["params"], sort_keys=True).encode()
+            atomic_write(js, lambda fh: fh.write(text))
+    if rate_window is not None:
+        method = "all" if out["params"]["problem"] == "two_stream" else "peaks"
+        out["rate"] = fit_rate(out["t"], out["E_norm"], rate_window, method=method)
+    if omega_window is not None:
+        out["omega"] = fit_frequency(out["t"], out["E_mode"], omega_window)
+    return out
