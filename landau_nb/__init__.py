@@ -10,6 +10,9 @@ private floor ``_checks``, ``_files``, ``_state``, ``_seeding``, ``_version``):
    and its compiled kernels, the blob method, the exact score, the losses, the networks;
 3. :mod:`landau_nb.solver` — one run: ``solve``, the steppers, recording, diagnostics,
    tracers, health checks, checkpoints, the trajectory, ensembles;
+   :mod:`landau_nb.vlasov` — the spatially inhomogeneous Vlasov–Landau equation in 1D-2V/1D-3V
+   (phase-space particles, the field solve, collisions in space with blob, KDE, SBTM or
+   local-Maxwellian scores), built on the three wings above;
 4. :mod:`landau_nb.experiments` — many runs on disk: the registry of Section 5, defaults,
    the results store, locks, executors, the runner, provenance stamps;
 5. :mod:`landau_nb.book` — what only the book uses: claims and verdicts, plotting,
@@ -42,7 +45,7 @@ Public API (each function's docstring names the book chapter that derives it):
   :func:`plot_relaxation`, :func:`plot_denoising`
 """
 
-from . import book, equation, experiments, scores, solver
+from . import book, equation, experiments, scores, solver, vlasov
 from ._seeding import derive_seed, make_generator, seed_everything
 from ._version import __version__
 # 1. the equation
@@ -87,7 +90,7 @@ from .book.source import show_source
 __all__ = [
     "__version__",
     # the wings
-    "equation", "scores", "solver", "experiments", "book", "claims",
+    "equation", "scores", "solver", "vlasov", "experiments", "book", "claims",
     # 1. the equation
     "collision_kernel", "landau_velocity", "collision_matrix", "collision_divergence", "velocity_divergence",
     "Equation", "LandauOperator", "HeatOperator", "FokkerPlanckOperator",

@@ -21,7 +21,7 @@ import torch
 
 from .._checks import check_int
 
-__all__ = ["tile_rows", "numba_available", "compiled_velocity_sum", "compiled_blob_score",
+__all__ = ["tile_rows", "numba_available", "compiled_velocity_sum", "compiled_blob_score", "numba_exp_neg",
            "COMPILED_MIN_N", "TILE_BUDGET"]
 
 #: number of scalar entries of one (tile, n, width) temporary in the tiled torch sums
@@ -152,3 +152,10 @@ def compiled_blob_score(x: torch.Tensor, eps: float) -> torch.Tensor:
     kern.blob_pull(X, inv_rho, half_inv_eps, out)
     out *= -1.0 / eps
     return torch.from_numpy(out).to(x.dtype)
+
+
+def numba_exp_neg():
+    """The vectorisable exp(-q) of the compiled kernels, for other numba kernels of the package
+    (the Vlasov-Landau collision sums); imports numba."""
+    from ._pairsum_numba import exp_neg
+    return exp_neg
