@@ -159,11 +159,11 @@ def experiment(args, dev, budget):
         runs = [r for r in runs if r.n <= 200 and r.seed <= 1]
     t_end = p.t0 + (5 * p.dt if args.quick else p.t_end - p.t0)
     groups = {}
-    for r in runs:
-        groups.setdefault((r.solver, r.n), []).append(r)
+    for r in runs:                     # by label: two blob sweeps differ in their bandwidth rule
+        groups.setdefault((r.label, r.solver, r.n), []).append(r)
     t0 = time.perf_counter()
     done, rows = 0, []
-    for (solver, n), rs in sorted(groups.items(), key=lambda kv: kv[0][1]):
+    for (label, solver, n), rs in sorted(groups.items(), key=lambda kv: kv[0][2]):
         if budget.left() < 20:
             break
         c = time.perf_counter()
@@ -174,9 +174,9 @@ def experiment(args, dev, budget):
         else:
             for r in rs:
                 ln.solve(p, solver, seed=r.seed, **kw, **opts)
-        rows.append({"solver": solver, "n": n, "runs": len(rs), "wall_s": time.perf_counter() - c})
+        rows.append({"label": label, "solver": solver, "n": n, "runs": len(rs), "wall_s": time.perf_counter() - c})
         done += len(rs)
-        print(f"experiment {solver} n={n}: {len(rs)} runs in {rows[-1]['wall_s']:.1f} s", flush=True)
+        print(f"experiment {label} n={n}: {len(rs)} runs in {rows[-1]['wall_s']:.1f} s", flush=True)
     wall = time.perf_counter() - t0
     return {"experiment": exp.name, "runs_done": done, "runs_total": len(runs), "wall_s": wall,
             "complete": done == len(runs), "steps_per_run": round((t_end - p.t0) / p.dt), "groups": rows}

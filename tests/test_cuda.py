@@ -79,5 +79,7 @@ def test_gpu_check_smoke_mode_on_the_cpu(tmp_path):
     assert rec["meta"]["gpu"] is False and rec["cuda_tests"]["skipped"]
     assert set(rec["sbtm_step"]["fused"]) == {"100", "400"} and rec["sbtm_step"]["fused"]["100"] > 0
     assert rec["ensemble"]["100"]["speedup"] > 0
-    assert rec["experiment"]["complete"] and rec["experiment"]["runs_done"] == 8
+    quick = [r for r in ln.get_experiment("anisotropic_d3").runs("paper") if r.n <= 200 and r.seed <= 1]
+    assert rec["experiment"]["complete"] and rec["experiment"]["runs_done"] == len(quick)
+    assert {g["label"] for g in rec["experiment"]["groups"]} == {r.label for r in quick}
     assert rec["pair_sums"]["velocity_coulomb"]["200"]["pairs_per_s"] > 0

@@ -76,7 +76,7 @@ CASES = [
     (lambda: ln.Blob(fixed="False"), TypeError, "fixed must be True or False, got 'False'"),
     (lambda: ln.Blob(one_term=1), TypeError, "one_term must be True or False, got 1"),
     (lambda: ln.SBTM(adaptive="no"), TypeError, "adaptive must be True or False, got 'no'"),
-    (lambda: ln.SBTM(record_losses="yes"), TypeError, "record_losses must be True or False"),
+    (lambda: ln.SBTM(record_losses="yes"), TypeError, "record_losses must be True or False or 'all', got 'yes'"),
     (lambda: ln.solve(P, "blob", n=10, resume="no"), TypeError, "resume must be True or False, got 'no'"),
     (lambda: ln.solve(P, "blob", n=10, kde_l2="yes"), TypeError, "kde_l2 must be True or False"),
     (lambda: ln.solve(P, "blob", n=10, track_log_density=None), TypeError, "track_log_density must be True or False"),

@@ -297,10 +297,12 @@ class SBTM(ScoreEstimator):
         self.init_lr = check_positive("init_lr", init_lr)
         self.init_max_iter = check_int("init_max_iter", init_max_iter, low=1)
         self.init_batch_size = check_int("init_batch_size", init_batch_size, low=1)
-        if isinstance(record_losses, str):
-            self.record_losses = check_choice("record_losses", record_losses, ("all",))
+        if record_losses == "all":
+            self.record_losses = "all"
+        elif isinstance(record_losses, bool):
+            self.record_losses = record_losses
         else:
-            self.record_losses = check_bool("record_losses", record_losses)
+            raise TypeError(f"record_losses must be True or False or 'all', got {record_losses!r}")
         self.backend = check_choice("backend", backend, BACKENDS)
         if self.backend == "fused":
             why = fused_unsupported(depth=self.depth, loss=self.loss, device="cpu")
