@@ -272,6 +272,22 @@ def test_a_checksum_is_written_and_old_files_still_load(tmp_path):
         ln.Trajectory.load(tmp_path / "run")
 
 
+def test_an_npz_swapped_under_an_old_json_is_caught(tmp_path):
+    """Runs written before the checksum (the committed results/paper) keep a fingerprint: the
+    sums of their per-step timings, recorded in the .json."""
+    folder = ROOT / "results" / "paper" / "anisotropic_d3"
+    if not (folder / "sbtm" / "n000100_seed0.json").exists():
+        pytest.skip("no committed paper-scale runs here")
+    out = tmp_path / "paper" / "anisotropic_d3"
+    shutil.copytree(folder, out)
+    assert ln.paper_results("anisotropic_d3", tmp_path / "paper").unverified
+    shutil.copyfile(out / "blob/n000100_seed0.npz", out / "sbtm/n000100_seed0.npz")   # blob over SBTM
+    res = ln.paper_results("anisotropic_d3", tmp_path / "paper")
+    assert [f for f, _ in res.skipped] == [str(out / "sbtm/n000100_seed0.npz")]
+    assert "does not match its .json" in res.skipped[0][1]
+    assert len(res.select("sbtm", 100)) == 4
+
+
 def test_committed_paper_runs_still_load():
     folder = ROOT / "results" / "paper"
     if not (folder / "anisotropic_d3").is_dir():
@@ -560,3 +576,10 @@ def test_backfill_adds_only_the_checksum(tmp_path, faulty):
     (folder / "n000030_seed5.json").unlink()
     (folder / "n000030_seed5.npz").unlink()
     assert backfill.main([str(tmp_path), "--write"]) == 0
+
+
+@pytest.mark.parametrize("var", ["LANDAU_RESULTS", "LANDAU_DEVICE"])
+def test_blank_environment_settings_are_errors(monkeypatch, var):
+    monkeypatch.setenv(var, " ")
+    with pytest.raises(ValueError, match=var):
+        ex.settings("book")

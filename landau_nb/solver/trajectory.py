@@ -5,7 +5,8 @@ metadata (problem, estimator parameters, seed, versions, timings) to ``PATH.json
 is written last: it marks a complete result, and it records the SHA-256 of the ``.npz`` bytes
 (``npz_sha256``), so an ``.npz`` replaced by another run's is recognised. A damaged,
 hand-edited or mixed-up pair raises :class:`ResultFileError` naming the file and what is
-wrong. Files written before the checksum existed load as ``checksum == "unverified"``.
+wrong. Files written before the checksum existed load as ``checksum == "unverified"``; their
+``.npz`` must still reproduce the timing sums their ``.json`` records (a fingerprint of the run).
 Book: "Particles and conservation".
 """
 
@@ -200,6 +201,8 @@ class Trajectory:
                 raise ResultFileError(npz, f"does not match its .json (SHA-256 {actual[:12]}..., the .json "
                                            f"records {str(recorded)[:12]}...): the .npz was replaced, e.g. by "
                                            "another run's, or edited")
+        else:
+            _check_timings(npz, traj)
         traj.checksum = "verified" if recorded is not None else "unverified"
         return traj
 
@@ -227,6 +230,23 @@ def _check_meta(js: Path, meta) -> None:
         raise ResultFileError(js, f"metadata 'run' = {run!r} should be an object (the runner's record)")
     if isinstance(run, dict) and run.get("identity") is not None and not isinstance(run["identity"], dict):
         raise ResultFileError(js, f"metadata run.identity = {run['identity']!r} should be an object")
+
+
+def _check_timings(npz: Path, tr: "Trajectory") -> None:
+    """Without a checksum (files written before it existed), the .npz must still be the one of
+    its .json: a finished run's .json records the sums of its per-step timings
+    (``wall_time.score`` and ``.velocity``, wall-clock seconds, so in effect a fingerprint of
+    the run), which the .npz's ``time_score`` and ``time_velocity`` must reproduce exactly."""
+    wall = tr.meta.get("wall_time")
+    if not isinstance(wall, dict) or tr.meta.get("completed_steps") != tr.meta.get("steps"):
+        return
+    for key in ("score", "velocity"):
+        if f"time_{key}" in tr.steps and isinstance(wall.get(key), float):
+            total = float(np.nansum(tr.steps[f"time_{key}"]))
+            if total != wall[key]:
+                raise ResultFileError(npz, f"does not match its .json (its time_{key} sums to {total:.6g} s, the "
+                                           f".json records {wall[key]:.6g} s): the .npz was replaced, e.g. by "
+                                           "another run's, or edited")
 
 
 def _check_shapes(npz: Path, tr: "Trajectory") -> None:
