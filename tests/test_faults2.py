@@ -31,7 +31,7 @@ from landau_nb import experiments as ex
 from landau_nb.__main__ import main
 from landau_nb.solver.trajectory import ResultFileError
 from test_faults import (LONG, SHORT, _descendants, _edit_json, _env, _experiment, _finished, _one_line,  # noqa: F401
-                         _running, child, faulty, ref_short)
+                         _running, child, faulty)
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -229,12 +229,8 @@ def _run_group(specs: list, out: str, device: str, dtype: str, checkpoint_every:
                     raise _Stopped
 
             started = time.perf_counter()
-            def check():
-                if halt.is_set() or should_stop():
-                    raise _Stopped
-
             try:
-                with stop_hook(check):
+                with stop_hook(lambda: poll(None, None)):      # also inside long calls
                     trajs = _until_members_stop(halt, lambda: solve_ensemble(
                         problem_from_params(head.problem), head.solver, seeds=[sp.seed for sp, _, _ in members],
                         n=head.n, device=device, dtype=getattr(torch, dtype),
