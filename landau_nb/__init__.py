@@ -45,7 +45,16 @@ Public API (each function's docstring names the book chapter that derives it):
   :func:`plot_relaxation`, :func:`plot_denoising`
 """
 
-from . import book, equation, experiments, scores, solver, vlasov
+from ._stop import quiet_start as _quiet_start, started_as_command as _started_as_command
+
+if _started_as_command():       # python -m landau_nb: Ctrl-C while importing exits quietly (130)
+    import signal as _signal
+    try:
+        _signal.signal(_signal.SIGINT, _quiet_start)
+    except ValueError:          # not the main thread
+        pass
+
+from . import book, equation, experiments, scores, solver, vlasov  # noqa: E402
 from ._seeding import derive_seed, make_generator, seed_everything
 from ._version import __version__
 # 1. the equation

@@ -7,10 +7,11 @@ Examples::
     python -m landau_nb reproduce --scale paper --device cuda --out results/paper
     python -m landau_nb summary anisotropic_d3 --out results
 
-Every failure is one line on stderr (``--debug`` shows the traceback): bad arguments and
-requests that conflict with stored runs exit 2; failed (non-finite) runs, file-system errors,
-damaged files and runs taken by another process exit 1; Ctrl-C exits 130 and SIGTERM 143,
-after saying how to resume.
+Every failure is one line on stderr (``--debug`` shows the traceback): bad arguments (an
+empty or blank value included, an unusable ``--out``, a ``--scheduler`` where no Dask
+scheduler answers) and requests that conflict with stored runs exit 2; failed (non-finite)
+runs, file-system errors while running, damaged files and runs taken by another process exit
+1; Ctrl-C exits 130 and SIGTERM 143, after saying how to resume (Ctrl-C while starting: 130).
 """
 
 from __future__ import annotations
@@ -113,6 +114,21 @@ class _UsageError(ValueError):
     pass
 
 
+def _check_blanks(args) -> None:
+    """An empty or blank value is an error naming the option, never "not given" (``--out ""``
+    would write into the current folder, ``--only ""`` run every experiment)."""
+    for attr in ("out", "device", "scheduler", "seeds", "only"):
+        value = getattr(args, attr, None)
+        if value is not None and not value.strip():
+            raise _UsageError(f"--{attr} {value!r} is empty; give a value or leave --{attr} out for its default")
+    for value in getattr(args, "solver", None) or []:
+        if not value.strip():
+            raise _UsageError(f"--solver {value!r} is empty; give a solver or label, or leave --solver out for all")
+    only = getattr(args, "only", None)
+    if only is not None and any(not part.strip() for part in only.split(",")):
+        raise _UsageError(f"--only {only!r} names an empty experiment; give comma-separated names")
+
+
 def _check_out(out) -> None:
     """--out must be a writable folder (or creatable as one): say which path is wrong."""
     import os
@@ -182,9 +198,19 @@ def _one_line(exc: BaseException) -> tuple[str, int]:
 
 
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    from .experiments import EXPERIMENTS, Results, SweepInterrupted, parse_seeds, reproduce, run_experiment
+    import signal
+
+    from ._stop import quiet_start
+    if signal.getsignal(signal.SIGINT) is quiet_start:       # set while `python -m landau_nb` started
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        args = _parser().parse_args(argv)
+        from .experiments import EXPERIMENTS, Results, SweepInterrupted, parse_seeds, reproduce, run_experiment
+    except KeyboardInterrupt:
+        print("python -m landau_nb: interrupted while starting; nothing was done", file=sys.stderr)
+        return 130
+    try:
+        _check_blanks(args)
         if args.command == "list":
             for exp in EXPERIMENTS.values():
                 print(exp.describe())
@@ -194,10 +220,15 @@ def main(argv=None) -> int:
             import warnings
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UserWarning)
-                res = Results.load(args.out or os.path.join("results", args.scale), args.experiment,
-                                   scale=args.scale)
+                res = Results.load(args.out if args.out is not None else os.path.join("results", args.scale),
+                                   args.experiment, scale=args.scale)
             for stem, what in res.incomplete:
                 print(f"skipped incomplete run {stem}: {what}", file=sys.stderr)
+            for stem, what in res.untrusted:
+                print(f"skipped untrusted run {stem}: {what}", file=sys.stderr)
+            for file, what in res.skipped:
+                if file not in " ".join(w for _, w in res.incomplete + res.untrusted):
+                    print(f"skipped {file}: {what}", file=sys.stderr)
             for stem, version in res.other_version:
                 print(f"note: run {stem} was written by landau_nb {version} (this is {__version__})",
                       file=sys.stderr)

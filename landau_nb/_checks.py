@@ -28,6 +28,17 @@ def check_choice(name: str, value, choices) -> str:
     return value
 
 
+def check_given(name: str, value):
+    """An empty or blank value is an error, not "not given": a string of spaces or an empty
+    list would otherwise select the default (a whole reproduction, the current folder), the
+    opposite of what was meant. ``None`` stands for the default; anything else passes."""
+    if isinstance(value, str) and not value.strip():
+        raise ValueError(f"{name}={value!r} is empty; leave it out for the default")
+    if isinstance(value, (list, tuple, set, frozenset, dict)) and not value:
+        raise ValueError(f"{name}={value!r} selects nothing; leave it out (None) for all")
+    return value
+
+
 def check_real(name: str, value, *, low=None, high=None, low_open=False, high_open=False) -> float:
     """A finite real number in [low, high] (ends open where asked)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -144,6 +155,9 @@ def check_bool(name: str, value) -> bool:
 
 MAX_PARTICLES = 10_000_000     # 100 x the paper's largest n (102 400)
 MAX_RUNS = 100_000             # runs in one request (the paper's whole Section 5 is ~400)
+#: memory of one worker process before its run allocates anything: the interpreter, torch,
+#: numba and the compiled kernels (resident size measured after the first run: 0.4-0.45 GiB)
+WORKER_PROCESS_BYTES = int(0.4 * 2**30)
 
 
 def available_memory() -> int:
@@ -160,6 +174,16 @@ def available_memory() -> int:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
         return 1 << 62
+
+
+def run_memory_bytes(*, n: int, d: int, steps: int, snapshots: int, itemsize: int, sbtm_units: int = 0) -> int:
+    """Bytes one run holds at its peak, roughly: per particle about 40 (n, d) arrays (positions,
+    scores, velocities, their float64 copies) and the snapshots kept; SBTM adds its network's
+    activations, gradients and optimiser state (``sbtm_units`` = width x depth, 12 numbers
+    each per particle); plus the per-step records. Used by :func:`landau_nb.solve` and the
+    experiment runner (times its workers)."""
+    per_particle = d * (snapshots + 40) + 12 * sbtm_units
+    return int(itemsize * n * per_particle + 8 * (steps + 1) * (d * d + d + 16))
 
 
 def check_request_size(*, n: int | None = None, runs: int | None = None, nbytes: int | None = None,

@@ -384,14 +384,14 @@ def _sq_dists_rows(x, ia, na, j0, jn, r2, zero):
 
 
 @nb.njit(**_PJIT)
-def gauss_density(x, half_inv_eps, out):
-    """out[i] = sum_j exp(-|x_i - x_j|^2 / (2 eps)), half_inv_eps = 1 / (2 eps) (any d)."""
+def gauss_density(x, half_inv_eps, out, t0, t1):
+    """out[i] = sum_j exp(-|x_i - x_j|^2 / (2 eps)), half_inv_eps = 1 / (2 eps) (any d), for
+    the rows of tiles t0..t1-1 (tile t: rows t TI .. (t + 1) TI - 1; all: 0, ceil(n / TI))."""
     d, n = x.shape
     h = x.dtype.type(half_inv_eps)
     zero = x.dtype.type(0.0)
-    ntiles = (n + TI - 1) // TI
-    for t in nb.prange(ntiles):
-        i0 = t * TI
+    for tt in nb.prange(t1 - t0):
+        i0 = (t0 + tt) * TI
         i1 = min(n, i0 + TI)
         r2 = np.empty((IB, JB), x.dtype)
         for i in range(i0, i1):
@@ -427,8 +427,9 @@ def gauss_density(x, half_inv_eps, out):
 
 
 @nb.njit(**_PJIT)
-def blob_pull(x, inv_rho, half_inv_eps, out):
-    """out[i] = sum_j K_ij (inv_rho_i + inv_rho_j) (x_i - x_j), K_ij = exp(-|x_i - x_j|^2/(2 eps)).
+def blob_pull(x, inv_rho, half_inv_eps, out, t0, t1):
+    """out[i] = sum_j K_ij (inv_rho_i + inv_rho_j) (x_i - x_j), K_ij = exp(-|x_i - x_j|^2/(2 eps)),
+    for the rows of tiles t0..t1-1 (as :func:`gauss_density`).
 
     x: (d, n) C-contiguous; inv_rho: (n,) in x's dtype; out: (n, d) float64. The blob score
     is -out / eps. For d != 3 the rows come in blocks of IB, which share each load of the
@@ -436,9 +437,8 @@ def blob_pull(x, inv_rho, half_inv_eps, out):
     d, n = x.shape
     h = x.dtype.type(half_inv_eps)
     zero = x.dtype.type(0.0)
-    ntiles = (n + TI - 1) // TI
-    for t in nb.prange(ntiles):
-        i0 = t * TI
+    for tt in nb.prange(t1 - t0):
+        i0 = (t0 + tt) * TI
         i1 = min(n, i0 + TI)
         kk = np.empty((IB, JB), x.dtype)
         for i in range(i0, i1):
@@ -514,9 +514,10 @@ def blob_pull(x, inv_rho, half_inv_eps, out):
 
 # --------------------------------------------------------------------------- KDE log-density
 @nb.njit(**_PJIT)
-def gauss_logsumexp(y, x, out):
+def gauss_logsumexp(y, x, out, t0, t1):
     """out[i] = log sum_j exp(-|y_i - x_j|^2 / 2) for query points y (d, m) and centres
-    x (d, n), both C-contiguous in one dtype; out (m,) float64.
+    x (d, n), both C-contiguous in one dtype; out (m,) float64; the rows of tiles t0..t1-1
+    (tile t: rows t TI .. (t + 1) TI - 1; all: 0, ceil(m / TI)).
 
     Per row i the squared distances go into a buffer of n entries (in the cache) while their
     minimum q is found; the sum runs over exp(-(r2_j - q) / 2) <= 1, whose largest term is 1,
@@ -525,8 +526,8 @@ def gauss_logsumexp(y, x, out):
     n = x.shape[1]
     zero = x.dtype.type(0.0)
     half = x.dtype.type(0.5)
-    ntiles = (m + TI - 1) // TI
-    for t in nb.prange(ntiles):
+    for tt in nb.prange(t1 - t0):
+        t = t0 + tt
         r2 = np.empty(n, x.dtype)
         for i in range(t * TI, min(m, t * TI + TI)):
             if d == 3:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_choice, check_gamma, check_int, check_like, check_points, check_positive
+from .._stop import poll_stop
 from .pairsum import (check_compiled_inputs, compiled_usable, compiled_velocity_sum, tile_rows)
 
 __all__ = [
@@ -172,6 +173,8 @@ def _velocity_direct(x, s, gamma, B, tile):
     rows = tile_rows(n, d, tile)
     out = torch.empty_like(x)
     for i0 in range(0, n, rows):
+        if i0:
+            poll_stop()                     # a long sum stops between its tiles
         out[i0:i0 + rows] = pair_sum(x[i0:i0 + rows], x, s[i0:i0 + rows], s, gamma)
     return out.mul_(-B / n)
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-import numpy as np
 import torch
 
 from .._checks import check_int, check_points
-from .pairsum import _kernels, _soa, sync_threads, compiled_usable, tile_rows
+from .._stop import poll_stop
+from .pairsum import compiled_logsumexp, compiled_usable, tile_rows
 
 __all__ = ["scott_covariance", "kde_log_density", "kde_sample", "kde_l2_error"]
 
@@ -41,14 +41,12 @@ def kde_log_density(x: torch.Tensor, at: torch.Tensor, H: torch.Tensor | None = 
     yw = torch.linalg.solve_triangular(L, at.T, upper=False).T
     log_norm = -0.5 * d * math.log(2 * math.pi) - torch.log(torch.diagonal(L)).sum() - math.log(n)
     if compiled_usable(xw, yw):                          # the numba kernel: one pass per query point
-        kern = _kernels()
-        sync_threads()
-        out = np.empty(at.shape[0], dtype=np.float64)
-        kern.gauss_logsumexp(_soa(yw), _soa(xw), out)
-        return torch.from_numpy(out).to(x.dtype) + log_norm
+        return torch.from_numpy(compiled_logsumexp(yw, xw)).to(x.dtype) + log_norm
     rows = tile_rows(n, d, rows=at.shape[0])
     out = torch.empty(at.shape[0], dtype=x.dtype, device=x.device)
     for i0 in range(0, at.shape[0], rows):
+        if i0:
+            poll_stop()                     # a long sum stops between its tiles
         z = yw[i0:i0 + rows, None, :] - xw[None, :, :]
         out[i0:i0 + rows] = torch.logsumexp(-0.5 * (z * z).sum(-1), dim=1)
     return out + log_norm

@@ -20,12 +20,22 @@ import numpy as np
 import torch
 
 from .._checks import check_int
+from .._stop import poll_stop
 
-__all__ = ["tile_rows", "numba_available", "compiled_velocity_sum", "compiled_blob_score", "numba_exp_neg",
-           "COMPILED_MIN_N", "TILE_BUDGET"]
+__all__ = ["tile_rows", "numba_available", "compiled_velocity_sum", "compiled_blob_score",
+           "compiled_logsumexp", "numba_exp_neg", "COMPILED_MIN_N", "TILE_BUDGET", "CHUNK_WORK"]
 
 #: number of scalar entries of one (tile, n, width) temporary in the tiled torch sums
 TILE_BUDGET = 2**22
+
+#: work (pairs times coordinates) of one call of a compiled kernel: a larger sum is cut into
+#: row blocks, one call each, with a stop check between them (:func:`landau_nb._stop.poll_stop`;
+#: Ctrl-C and SIGTERM in the main thread are handled there too), so that a run stops within
+#: a fraction of a second even at n = 10^7 (about 0.1-0.5 s per block on one core). The blocks
+#: cost nothing measurable (``benchmarks/row_blocks.py``: CPU time within +-2.5 %, the noise
+#: of a shared 2-core machine, at n = 20 000 and 40 000, d = 3 and 10), and the sums of each
+#: row are those of one call (bit-identical).
+CHUNK_WORK = 2**29
 
 #: "auto" uses the compiled kernels from this many particles on. Measured (benchmark table 3,
 #: 2 cores): the compiled sums are as fast as torch from n ~ 32 (velocity) and n ~ 16 (blob)
@@ -117,12 +127,22 @@ def sync_threads() -> None:
         torch.set_num_threads(wanted)
 
 
+def _row_blocks(ntiles: int, work_per_tile: float):
+    """(t0, t1) ranges of whole tiles covering 0..ntiles-1, each about CHUNK_WORK of work but at
+    least two tiles per thread (a block shorter than that would leave threads idle)."""
+    import numba
+    least = 2 * max(1, numba.get_num_threads())
+    per = max(least, int(CHUNK_WORK // max(1.0, work_per_tile)))
+    return [(t0, min(ntiles, t0 + per)) for t0 in range(0, ntiles, per)]
+
+
 def compiled_velocity_sum(x: torch.Tensor, s: torch.Tensor, gamma: float,
                           bounds=None) -> torch.Tensor:
     """sum_j |z_ij|^gamma (|z_ij|^2 w_ij - (z_ij.w_ij) z_ij) for each i (no -B/n factor), by
     the compiled kernel; a tensor of x's dtype. With ``bounds`` = [0, b_1, ..., n] the sum
     runs only over the partners in row i's group [b_k, b_{k+1}) (random batches). Inputs are
-    assumed validated (CPU, finite, same dtype)."""
+    assumed validated (CPU, finite, same dtype). A large sum runs in row blocks of about
+    ``CHUNK_WORK``, with a stop check between them."""
     kern = _kernels()
     sync_threads()
     X, S = _soa(x), _soa(s)
@@ -131,25 +151,37 @@ def compiled_velocity_sum(x: torch.Tensor, s: torch.Tensor, gamma: float,
     out = np.empty((n, d), dtype=np.float64)
     mode, m, hg = kern.radial_mode(float(gamma))
     tiny = float(np.finfo(X.dtype).tiny)
-    if d == 3:
-        kern.landau3(X, S, tiles, out, mode, m, hg, tiny)
-    else:
-        kern.landau_any(X, S, tiles, out, mode, m, hg, tiny)
+    call = kern.landau3 if d == 3 else kern.landau_any
+    work = (tiles[:, 1] - tiles[:, 0]) * (tiles[:, 3] - tiles[:, 2]) * float(d)
+    total = float(work.sum())
+    if total <= CHUNK_WORK:
+        call(X, S, tiles, out, mode, m, hg, tiny)
+        return torch.from_numpy(out).to(x.dtype)
+    for t0, t1 in _row_blocks(len(tiles), total / len(tiles)):
+        poll_stop()
+        call(X, S, np.ascontiguousarray(tiles[t0:t1]), out, mode, m, hg, tiny)
     return torch.from_numpy(out).to(x.dtype)
 
 
 def compiled_blob_score(x: torch.Tensor, eps: float) -> torch.Tensor:
-    """The blob score (see :func:`landau_nb.blob_score`) by the compiled kernels."""
+    """The blob score (see :func:`landau_nb.blob_score`) by the compiled kernels (in row
+    blocks of about ``CHUNK_WORK``, with a stop check between them)."""
     kern = _kernels()
     sync_threads()
     X = _soa(x)
     n, d = x.shape
     rho = np.empty(n, dtype=np.float64)
     half_inv_eps = 0.5 / eps
-    kern.gauss_density(X, half_inv_eps, rho)
+    ntiles = (n + kern.TI - 1) // kern.TI
+    blocks = [(0, ntiles)] if float(n) * n * d <= CHUNK_WORK else _row_blocks(ntiles, float(kern.TI) * n * d)
+    for t0, t1 in blocks:
+        poll_stop()
+        kern.gauss_density(X, half_inv_eps, rho, t0, t1)
     inv_rho = (1.0 / rho).astype(X.dtype)
     out = np.empty((n, d), dtype=np.float64)
-    kern.blob_pull(X, inv_rho, half_inv_eps, out)
+    for t0, t1 in blocks:
+        poll_stop()
+        kern.blob_pull(X, inv_rho, half_inv_eps, out, t0, t1)
     out *= -1.0 / eps
     return torch.from_numpy(out).to(x.dtype)
 
@@ -159,3 +191,21 @@ def numba_exp_neg():
     (the Vlasov-Landau collision sums); imports numba."""
     from ._pairsum_numba import exp_neg
     return exp_neg
+
+
+def compiled_logsumexp(y: torch.Tensor, x: torch.Tensor) -> np.ndarray:
+    """log sum_j exp(-|y_i - x_j|^2 / 2) for each query point y_i (float64 numpy array), by
+    the compiled kernel, in row blocks of about ``CHUNK_WORK`` with a stop check between
+    them (the KDE of :func:`landau_nb.equation.kde.kde_log_density`)."""
+    kern = _kernels()
+    sync_threads()
+    Y, X = _soa(y), _soa(x)
+    m, d = y.shape
+    out = np.empty(m, dtype=np.float64)
+    ntiles = (m + kern.TI - 1) // kern.TI
+    work = float(kern.TI) * x.shape[0] * d
+    blocks = [(0, ntiles)] if work * ntiles <= CHUNK_WORK else _row_blocks(ntiles, work)
+    for t0, t1 in blocks:
+        poll_stop()
+        kern.gauss_logsumexp(Y, X, out, t0, t1)
+    return out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from .._checks import check_choice
+from .._checks import check_choice, check_given
 from .registry import SCALES
 
 __all__ = ["project_root", "default_device", "default_dtype", "default_out", "settings"]
@@ -54,10 +54,10 @@ def settings(scale: str | None = None) -> dict:
     ``results/paper`` of the repository at paper scale, where the chapters load the committed
     runs with :func:`paper_results` and the command line writes them). Book scale runs in
     float64, paper scale in float32 (on a GPU or a CPU: the committed paper-scale runs are
-    float32)."""
+    float32). A variable set to an empty or blank value is an error, not its default."""
     scale = check_choice("LANDAU_SCALE", scale or os.environ.get("LANDAU_SCALE", "book"), SCALES)
-    device = os.environ.get("LANDAU_DEVICE", default_device(scale))
-    out = os.environ.get("LANDAU_RESULTS")
+    device = check_given("LANDAU_DEVICE", os.environ.get("LANDAU_DEVICE")) or default_device(scale)
+    out = check_given("LANDAU_RESULTS", os.environ.get("LANDAU_RESULTS"))
     if out is None:
         out = tempfile.mkdtemp(prefix="landau-") if scale == "book" else str(default_out(scale))
     return {"scale": scale, "device": device, "dtype": default_dtype(scale, device), "out": out}

@@ -12,11 +12,20 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
 import time
 
 __all__ = ["Executor", "InProcess", "LocalPool", "DaskExecutor", "make_executor", "stop_requested"]
 
 _STOP = False
+_ACTIVE = 0                     # tasks running in this worker process (the watchdog waits for them)
+_ACTIVE_LOCK = threading.Lock()
+#: seconds a worker whose parent died gives its running task to stop (at its next step or
+#: between two blocks of a long call, releasing its lock) before it exits anyway
+ORPHAN_GRACE = 5.0
+#: seconds between two looks of a worker's watchdog at its parent
+WATCH_EVERY = 0.2
 
 
 def stop_requested() -> bool:
@@ -29,9 +38,37 @@ def _on_sigterm(signum, frame):
     _STOP = True
 
 
-def _worker_init():
+def _tracked(fn, *args):
+    """Run a task in a pool worker, counted in ``_ACTIVE`` for the watchdog."""
+    global _ACTIVE
+    with _ACTIVE_LOCK:
+        _ACTIVE += 1
+    try:
+        return fn(*args)
+    finally:
+        with _ACTIVE_LOCK:
+            _ACTIVE -= 1
+
+
+def _watch_parent(parent: int) -> None:
+    """A worker's watchdog: once its parent is gone (killed by any signal: SIGKILL and SIGHUP
+    leave no chance to stop the pool), set the stop flag, give the running task
+    ``ORPHAN_GRACE`` seconds to return (it keeps its last checkpoint and releases its lock),
+    then exit. The pool's queues are then closed for good, so the multiprocessing resource
+    tracker, whose last users were the parent and the workers, exits too."""
+    while os.getppid() == parent:
+        time.sleep(WATCH_EVERY)
+    _on_sigterm(None, None)
+    deadline = time.monotonic() + ORPHAN_GRACE
+    while _ACTIVE and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os._exit(128 + signal.SIGTERM)
+
+
+def _worker_init(parent: int | None = None):
     """Local pool workers: Ctrl-C is the parent's business; SIGTERM (also sent when the parent
-    dies, Linux PR_SET_PDEATHSIG) asks the running run to stop at its next step."""
+    dies, Linux PR_SET_PDEATHSIG) asks the running run to stop at its next step; a watchdog
+    thread makes the worker exit once its parent ``parent`` is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -40,8 +77,8 @@ def _worker_init():
         libc.prctl(1, signal.SIGTERM)           # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
-    if os.getppid() == 1:                       # parent already gone
-        _on_sigterm(None, None)
+    parent = os.getppid() if parent is None else parent
+    threading.Thread(target=_watch_parent, args=(parent,), name="landau-parent-watch", daemon=True).start()
 
 
 class Executor:
@@ -80,7 +117,7 @@ class LocalPool(Executor):
         import multiprocessing as mp
         self.workers = workers
         self.pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                           initializer=_worker_init)
+                                           initializer=_worker_init, initargs=(os.getpid(),))
         self.futures = []
         self.stopped = False
 
@@ -88,7 +125,7 @@ class LocalPool(Executor):
         import concurrent.futures as cf
         index = {}
         for i, args in enumerate(calls):
-            fut = self.pool.submit(fn, *args)
+            fut = self.pool.submit(_tracked, fn, *args)
             index[fut] = i
             self.futures.append(fut)
         for fut in cf.as_completed(index):
@@ -133,20 +170,34 @@ class DaskExecutor(Executor):
 
     name = "dask"
 
-    def __init__(self, client, retries: int = 2):
+    def __init__(self, client, retries: int = 2, timeout: float | None = None):
         try:
             from distributed import Client
         except ImportError:
             raise ValueError("executor='dask' needs the 'distributed' package "
                              "(pip install 'landau_nb[cluster]')") from None
         self.own = not isinstance(client, Client)
-        self.client = Client(client) if self.own else client
+        self.client = _connect(client, CONNECT_TIMEOUT if timeout is None else timeout) if self.own else client
         self.retries = int(retries)
         self.futures = []
+
+    def _report_no_workers(self) -> None:
+        """Say so (one line on stderr) when the scheduler has no worker yet: the sweep waits
+        for one, which may be for ever."""
+        try:
+            workers = self.client.scheduler_info().get("workers", {})
+        except Exception:                                    # noqa: BLE001 - a report, not a check
+            return
+        if not workers:
+            since = time.strftime("%H:%M:%S")
+            print(f"landau_nb: waiting for a Dask worker since {since}: no Dask worker is connected to the "
+                  f"scheduler at {self.client.scheduler.address}; start one (dask worker ADDRESS --nthreads 1) "
+                  "or press Ctrl-C", file=sys.stderr, flush=True)
 
     def run(self, fn, calls):
         from distributed import as_completed
         import secrets
+        self._report_no_workers()
         tag = secrets.token_hex(4)
         index, batch = {}, []
         for i, args in enumerate(calls):
@@ -169,6 +220,56 @@ class DaskExecutor(Executor):
     def close(self) -> None:
         if self.own:
             self.client.close()
+
+
+#: seconds to reach a Dask scheduler (and complete its handshake) before giving up
+CONNECT_TIMEOUT = 10.0
+
+
+def _connect(address, timeout: float):
+    """A ``distributed.Client`` for the scheduler at ``address``, or a ``ValueError`` in one
+    line within about ``timeout`` seconds: nothing listening, a host that does not resolve, or
+    a server that is not a Dask scheduler (an HTTP server's reply read as a message length once
+    asked for exabytes)."""
+    import socket
+    import struct
+    from urllib.parse import urlsplit
+
+    from distributed import Client
+    text = str(address)
+    parts = urlsplit(text if "://" in text else f"tcp://{text}")
+    if parts.scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx") or (parts.scheme != "inproc" and not parts.hostname):
+        raise ValueError(f"--scheduler {text}: not a Dask scheduler address (expected tcp://HOST:PORT)")
+    if parts.scheme in ("tcp", "tls", "ws", "wss"):
+        try:
+            port = parts.port or 8786
+            with socket.create_connection((parts.hostname, port), timeout=min(timeout, 5.0)) as sock:
+                if parts.scheme == "tcp":
+                    # a Dask scheduler speaks first: its handshake, 8 bytes of length then the
+                    # message; a server that stays silent, or whose first bytes are no sane
+                    # length (b"HTTP/1.0" reads as 3 EiB), is not one
+                    sock.settimeout(min(timeout, 3.0))
+                    head = b""
+                    try:
+                        while len(head) < 8:
+                            chunk = sock.recv(8 - len(head))
+                            if not chunk:
+                                break
+                            head += chunk
+                    except socket.timeout:
+                        raise ValueError(f"--scheduler {text}: something listens there but it is not a Dask "
+                                         "scheduler (it sent no handshake)") from None
+                    if len(head) < 8 or struct.unpack("<Q", head)[0] > 2**26:
+                        raise ValueError(f"--scheduler {text}: something listens there but it is not a Dask "
+                                         f"scheduler (it answered {head!r})")
+        except OSError as exc:
+            why = exc.strerror or str(exc) or type(exc).__name__
+            raise ValueError(f"--scheduler {text}: no Dask scheduler answers there ({why})") from None
+    try:
+        return Client(text, timeout=timeout, set_as_default=False)
+    except Exception as exc:                           # noqa: BLE001 - any failure is one line
+        why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:200]
+        raise ValueError(f"--scheduler {text}: no Dask scheduler answers there, or it is not one ({why})") from None
 
 
 def make_executor(executor, workers: int) -> Executor:

@@ -139,8 +139,30 @@ class RunLock:
 
     def describe_owner(self) -> str:
         o = self.owner() or {}
-        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(o["since"])) if "since" in o else "?"
+        try:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(o["since"])))
+        except (KeyError, TypeError, ValueError, OverflowError, OSError):
+            since = "?"
         return f"pid {o.get('pid', '?')} on host {o.get('host', '?')} since {since} (lock {self.path})"
+
+    def skew_note(self) -> str:
+        """``"; its lock is stamped 2.0 h in the future (clocks out of step?)"`` when the lock's
+        time stamp or recorded start lies ahead of this host's clock (another host's clock is
+        ahead: the lock is judged stale only once it has been untouched for ``stale_after`` by
+        this clock), else an empty string."""
+        o = self.owner() or {}
+        stamps = []
+        try:
+            stamps.append(self.path.stat().st_mtime)
+        except OSError:
+            pass
+        if isinstance(o.get("since"), (int, float)):
+            stamps.append(float(o["since"]))
+        ahead = max(stamps, default=0.0) - time.time()
+        if ahead <= 60.0:
+            return ""
+        shown = f"{ahead / 3600:.1f} h" if ahead >= 3600 else f"{ahead / 60:.0f} min"
+        return f"; its lock is stamped {shown} in the future (clocks out of step?)"
 
     def acquire(self, wait: bool = True, poll: float = 0.5) -> None:
         """Take the lock; with ``wait`` block until its owner releases it (or dies), else raise

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .._checks import check_choice, check_request_size
+from .._checks import check_choice, check_int, check_request_size
 from ..equation.problems import get_problem
-from .store_names import run_stem
+from .store_names import check_name, run_stem
 
 __all__ = ["SCALES", "Sweep", "RunSpec", "Experiment", "EXPERIMENTS", "register", "get_experiment"]
 
@@ -32,6 +32,9 @@ class Sweep:
     seeds: tuple
     options: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        check_name("label", self.label)        # it names a folder of the results
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -45,6 +48,14 @@ class RunSpec:
     problem: dict
     options: dict
     solve: dict
+
+    def __post_init__(self):
+        # the experiment, label, n and seed make the run's path: plain names and counts only,
+        # so that no stored or edited setting can send a run outside its results folder
+        check_name("experiment", self.experiment)
+        check_name("label", self.label)
+        check_int("n", self.n, low=1)
+        check_int("seed", self.seed, low=0)
 
     @property
     def stem(self) -> str:
@@ -71,6 +82,9 @@ class Experiment:
     scales: dict
     solve: dict = field(default_factory=dict)
     kind: str = "accuracy"
+
+    def __post_init__(self):
+        check_name("experiment", self.name)
 
     def make_problem(self):
         kw = dict(self.problem)

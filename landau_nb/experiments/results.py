@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import check_choice
+from .._checks import check_choice, check_given
 from .._version import __version__
 from ..solver.trajectory import ResultFileError, Trajectory
 from .defaults import project_root
 from .registry import SCALES, Experiment, RunSpec, get_experiment
-from .store import display_folder
-from .store_names import parse_stem, run_stem
+from .store import display_folder, identity_mismatch
+from .store_names import check_name, parse_stem, run_stem
 
 __all__ = ["Results", "ErrorTable", "paper_results", "loglog_slope", "anisotropy", "covariance_sampling_floor"]
 
@@ -23,9 +23,12 @@ __all__ = ["Results", "ErrorTable", "paper_results", "loglog_slope", "anisotropy
 def paper_results(name: str, folder=None) -> "Results":
     """The committed paper-scale runs of experiment ``name`` (``results/paper`` of the
     repository, or ``folder``), as :class:`Results`; nothing is computed. ``.missing()``
-    names registered runs not there yet, ``.provenance()`` who made them. Book: the
-    "At the paper's scale" section of each experiment chapter."""
+    names registered runs not there yet, ``.provenance()`` who made them; runs that cannot be
+    trusted (damaged, mixed up) are skipped and listed in ``.skipped`` (``.skip_report()``).
+    Book: the "At the paper's scale" section of each experiment chapter."""
     get_experiment(name)
+    if folder is not None:
+        check_given("folder", folder)
     base = Path(folder) if folder is not None else project_root() / "results" / "paper"
     if not (base / name).is_dir():
         raise FileNotFoundError(2, f"no paper-scale runs of {name!r} here (they are committed in the "
@@ -87,41 +90,75 @@ def _metric(traj: Trajectory, key: str, at: str):
     raise ValueError(f"at={at!r}: expected 'end', 'max' or 'mean'")
 
 
+#: per-step records every run of the runner has, which the tables and plots read
+REQUIRED_RECORDS = ("energy", "mean", "second_moment", "time_score", "time_velocity")
+
+
+def _record_problem(tr: Trajectory) -> str | None:
+    """Why ``tr`` lacks what :class:`Results` reads (a hand-edited or foreign .npz), or None."""
+    lacking = [k for k in REQUIRED_RECORDS if k not in tr.steps]
+    if lacking:
+        return f"has no per-step record {', '.join(repr(k) for k in lacking)} (not a result of the runner)"
+    d = tr.meta["d"]
+    for key, shape in (("mean", (d,)), ("second_moment", (d, d))):
+        if tr.steps[key].shape[1:] != shape:
+            return f"per-step record {key!r} has shape {tr.steps[key].shape}; expected (steps + 1, {shape})"
+    return None
+
+
 class Results:
     """The finished runs of one experiment (loaded from a results folder).
 
     ``runs``: list of (RunSpec-like dict, Trajectory); ``failed``: runs that stopped on a
     non-finite value (their partial trajectories are saved as ``*-failed.npz``);
     ``incomplete``: (stem, what is wrong) of runs skipped because a file is missing or
-    damaged; ``other_version``: (stem, version) of runs written by another landau_nb;
-    ``taken``: (stem, owner) of runs left to another process (``wait=False``);
-    ``computed``: stems of the runs this call computed (the others were loaded).
+    damaged, or only a checkpoint is there; ``untrusted``: (stem, why) of runs skipped because
+    their recorded identity (experiment, label, n, seed, solver) is not that of their path;
+    ``skipped``: (file, why) of every result file not loaded (damaged, half a pair, an .npz
+    that does not match its .json, a run in another run's place), for a chapter to say
+    (:meth:`skip_report`); ``unverified``: stems of runs loaded without a checksum to check
+    (written before checksums were recorded); ``other_version``: (stem, version) of runs
+    written by another landau_nb; ``taken``: (stem, owner) of runs left to another process
+    (``wait=False``); ``computed``: stems of the runs this call computed (the others were
+    loaded).
     """
 
     def __init__(self, experiment: Experiment, scale: str, runs: list, failed: list, folder: Path,
-                 incomplete=None, other_version=None):
+                 incomplete=None, other_version=None, *, untrusted=None, skipped=None, unverified=None):
         self.experiment, self.scale, self.runs, self.failed, self.folder = experiment, scale, runs, failed, folder
         self.incomplete = list(incomplete or [])
         self.other_version = list(other_version or [])
+        self.untrusted = list(untrusted or [])
+        self.skipped = list(skipped or [])
+        self.unverified = list(unverified or [])
         self.taken: list = []
         self.computed: list = []
 
     @classmethod
     def load(cls, out, name: str, *, scale: str = "book", specs=None) -> "Results":
         """Load the runs of ``specs`` (default: every finished or failed run in the folder).
-        Without ``specs``, runs with a missing half (``.npz`` without ``.json`` or the reverse)
-        or a damaged file are skipped and listed in ``incomplete``; with ``specs`` they raise
+        Without ``specs``, runs with a missing half (``.npz`` without ``.json`` or the reverse),
+        a damaged file, an ``.npz`` that does not match its ``.json``, or a recorded identity
+        that is not its path's (a run copied or renamed into another's place) are skipped and
+        listed in ``incomplete``/``untrusted`` and ``skipped``; with ``specs`` they raise
         (:class:`ResultFileError`, ``FileNotFoundError``). Runs written by another version of
         landau_nb are loaded, listed in ``other_version`` and reported in one warning."""
         exp = get_experiment(name)
+        check_given("out", out)
         folder = Path(out) / name
         strict = specs is not None
-        incomplete = []
+        incomplete, untrusted, skipped, unverified = [], [], [], []
+        known = {sw.label: sw.solver for sc in SCALES for sw in exp.sweeps(sc)}
         if specs is None:
             found = {}
             for f in sorted([*folder.glob("*/n*_seed*.npz"), *folder.glob("*/n*_seed*.json")]):
                 parsed = parse_stem(f.name)
                 if parsed is None:
+                    continue
+                try:
+                    check_name("label", f.parent.name)
+                except ValueError:
+                    skipped.append((str(f), f"its folder {f.parent.name!r} is not a plain label"))
                     continue
                 found[(f.parent.name, *parsed)] = None
             for ckpt in sorted(folder.glob("*/n*_seed*.ckpt")):
@@ -130,7 +167,6 @@ class Results:
                 if not any(run_stem(lab, n, seed) == stem for lab, n, seed in found):
                     state = "being computed (locked)" if lock.exists() else "interrupted"
                     incomplete.append((stem, f"no result yet, only a checkpoint: {state}; `run` resumes it"))
-            known = {sw.label: sw.solver for sc in SCALES for sw in exp.sweeps(sc)}
             specs = [RunSpec(name, lab, known.get(lab, lab), n, seed, {}, {}, {})
                      for lab, n, seed in sorted(found, key=lambda k: (k[0] != "sbtm", k))]
         runs, failed, other = [], [], []
@@ -144,13 +180,27 @@ class Results:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore", UserWarning)
                         tr = Trajectory.load(path)
+                    why = _record_problem(tr) if path is base else None
+                    if why is not None:
+                        raise ResultFileError(npz, why)
                 except (ResultFileError, FileNotFoundError) as exc:
                     if strict and path is base:
                         raise
                     what = (f"{exc.filename} is missing (interrupted between its two files; `run` resumes it)"
                             if isinstance(exc, FileNotFoundError) else str(exc))
                     incomplete.append((spec.stem, what))
+                    bad = exc.filename if isinstance(exc, FileNotFoundError) else exc.path
+                    skipped.append((str(bad), what.removeprefix(f"{bad}: ")))
                     break
+                why = identity_mismatch(tr.meta, name, spec.label, spec.n, spec.seed, known.get(spec.label))
+                if why is not None:
+                    if strict and path is base:
+                        raise ResultFileError(js, why)
+                    untrusted.append((spec.stem, f"{js}: {why}"))
+                    skipped.append((str(js), why))
+                    break
+                if tr.checksum != "verified":
+                    unverified.append(spec.stem)
                 version = tr.meta["versions"].get("landau_nb")
                 if version != __version__:
                     other.append((spec.stem, version))
@@ -164,7 +214,23 @@ class Results:
             warnings.warn(f"{len(other)} of the runs in {folder} were written by landau_nb {', '.join(versions)} "
                           f"(this is {__version__}): {', '.join(s for s, _ in other[:5])}"
                           + (" ..." if len(other) > 5 else ""), UserWarning, stacklevel=2)
-        return cls(exp, scale, runs, failed, folder, incomplete, other)
+        return cls(exp, scale, runs, failed, folder, incomplete, other, untrusted=untrusted, skipped=skipped,
+                   unverified=unverified)
+
+    def skip_report(self) -> str:
+        """One line saying how many result files were skipped and why (for a chapter to print):
+        ``"2 runs skipped in results/paper/bkw: sbtm/n000800_seed3.npz (does not match its
+        .json ...); ..."``, or ``"no run skipped in ..."``."""
+        where = display_folder(self.folder)
+        if not self.skipped:
+            return f"no run skipped in {where}"
+        parts = []
+        for file, why in self.skipped:
+            path = Path(file)
+            shown = f"{path.parent.name}/{path.name}" if path.parent.parent == Path(self.folder) else file
+            parts.append(f"{shown} ({why})")
+        count = len(self.skipped)
+        return f"{count} run{'s' if count != 1 else ''} skipped in {where}: " + "; ".join(parts)
 
     # selection
     @property

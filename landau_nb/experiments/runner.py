@@ -13,14 +13,17 @@ from pathlib import Path
 
 import torch
 
-from .._checks import MAX_RUNS, check_choice, check_int, check_request_size
+from .._stop import stop_hook
+from .._checks import (MAX_RUNS, WORKER_PROCESS_BYTES, check_choice, check_given, check_int, check_request_size,
+                      run_memory_bytes)
 from ..equation.problems import problem_from_params
 from ..solver.trajectory import Trajectory, environment_versions
 from .defaults import default_device, default_dtype, default_out
 from .locks import RunLock
 from .registry import EXPERIMENTS, SCALES, RunSpec, get_experiment
 from .results import Results
-from .store import _claim, _leftovers, _save_run, _stored_state, run_identity, run_paths
+from .store import _claim, _leftovers, _save_run, _stored_state, identity_mismatch, run_identity, run_paths
+from .store_names import parse_stem
 
 __all__ = ["SweepInterrupted", "run_experiment", "reproduce", "rerun_stored", "parse_seeds"]
 
@@ -70,27 +73,30 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
     if _stored_state(paths, identity) == "done" and not _leftovers(paths):
         return {"stem": spec.stem, "status": "done", "loaded": True}
     lock = RunLock(paths["lock"])
+    waiting = _Waiting(f"run {spec.experiment}/{spec.stem}", lock)
     while not lock.try_acquire():
         if not wait:
             return {"stem": spec.stem, "status": "taken", "owner": lock.describe_owner()}
         if should_stop():
             return {"stem": spec.stem, "status": "interrupted"}
+        waiting.tick()
         time.sleep(0.25)
     try:
         if _claim(paths, identity) == "done":
             return {"stem": spec.stem, "status": "done", "loaded": True}
         ckpt = paths["ckpt"]
 
-        def poll(k, *args):
+        def poll(*args):
             if should_stop():
                 raise _Stopped
 
         problem = problem_from_params(spec.problem)
         started = time.perf_counter()
         try:
-            traj = solve(problem, spec.solver, n=spec.n, seed=spec.seed, device=device,
-                         dtype=getattr(torch, dtype), checkpoint=ckpt, checkpoint_every=checkpoint_every,
-                         progress=progress, callback=poll, **spec.solve, **spec.options)
+            with stop_hook(poll):            # also polled inside long calls (pair sums, training)
+                traj = solve(problem, spec.solver, n=spec.n, seed=spec.seed, device=device,
+                             dtype=getattr(torch, dtype), checkpoint=ckpt, checkpoint_every=checkpoint_every,
+                             progress=progress, callback=poll, **spec.solve, **spec.options)
         except _Stopped:
             return {"stem": spec.stem, "status": "interrupted"}
         except NonFiniteError as exc:
@@ -102,6 +108,30 @@ def _run_one(spec: RunSpec, out: str, device: str, dtype: str, checkpoint_every:
         return {"stem": spec.stem, "status": "done", "loaded": False}
     finally:
         lock.release()
+
+
+class _Waiting:
+    """Says, once the wait has lasted ``after`` seconds and again every ``every`` seconds (or
+    when the owner changes), what a run waits for and since when: one line on stderr."""
+
+    def __init__(self, what: str, lock, after: float = 2.0, every: float = 300.0):
+        self.what, self.lock, self.after, self.every = what, lock, after, every
+        self.started = time.time()
+        self.said_at, self.said_owner = None, None
+
+    def tick(self) -> None:
+        import sys
+        now = time.time()
+        owner = self.lock.owner() or {}
+        key = (owner.get("host"), owner.get("pid"), owner.get("token"))
+        due = (self.said_at is None and now - self.started >= self.after) or \
+              (self.said_at is not None and (now - self.said_at >= self.every or key != self.said_owner))
+        if not due:
+            return
+        self.said_at, self.said_owner = now, key
+        since = time.strftime("%H:%M:%S", time.localtime(self.started))
+        print(f"landau_nb: waiting for {self.what} since {since}: it is taken by {self.lock.describe_owner()}"
+              f"{self.lock.skew_note()}; delete the lock if its owner is gone", file=sys.stderr, flush=True)
 
 
 def _until_members_stop(halt, call):
@@ -200,11 +230,12 @@ def _run_group(specs: list, out: str, device: str, dtype: str, checkpoint_every:
 
             started = time.perf_counter()
             try:
-                trajs = _until_members_stop(halt, lambda: solve_ensemble(
-                    problem_from_params(head.problem), head.solver, seeds=[sp.seed for sp, _, _ in members],
-                    n=head.n, device=device, dtype=getattr(torch, dtype),
-                    checkpoint=[paths["ckpt"] for _, paths, _ in members], checkpoint_every=checkpoint_every,
-                    progress=False, callback=poll, **head.solve, **head.options))
+                with stop_hook(lambda: poll(None, None)):      # also inside long calls
+                    trajs = _until_members_stop(halt, lambda: solve_ensemble(
+                        problem_from_params(head.problem), head.solver, seeds=[sp.seed for sp, _, _ in members],
+                        n=head.n, device=device, dtype=getattr(torch, dtype),
+                        checkpoint=[paths["ckpt"] for _, paths, _ in members], checkpoint_every=checkpoint_every,
+                        progress=False, callback=poll, **head.solve, **head.options))
             except EnsembleError as exc:
                 trajs = list(exc.results)
             except _Stopped:
@@ -234,21 +265,15 @@ def _run_group(specs: list, out: str, device: str, dtype: str, checkpoint_every:
 
 
 def _memory_estimate(spec: RunSpec, dtype: str) -> int:
-    """Bytes one run holds at its peak, roughly: positions and their working copies, the
-    saved snapshots and the per-step records."""
+    """Bytes one run holds at its peak, roughly (:func:`landau_nb._checks.run_memory_bytes`)."""
     problem = problem_from_params(spec.problem)
     t_end = spec.solve.get("t_end", problem.t_end)
     dt = spec.solve.get("dt", problem.dt)
     steps = max(1, int(round((t_end - problem.t0) / dt)))
     every = spec.solve.get("save_every")
-    snapshots = 2 + (steps // every if every else 0)
-    item = 4 if dtype == "float32" else 8
-    # per particle: positions, scores, velocities and their float64 copies (about 40 (n, d)
-    # arrays); SBTM adds the network's activations, gradients and optimiser state per point
-    per_particle = problem.d * (snapshots + 40)
-    if spec.solver == "sbtm":
-        per_particle += 12 * spec.options.get("width", 100) * spec.options.get("depth", 1)
-    return int(item * spec.n * per_particle + 8 * (steps + 1) * (problem.d**2 + problem.d + 16))
+    units = spec.options.get("width", 100) * spec.options.get("depth", 1) if spec.solver == "sbtm" else 0
+    return run_memory_bytes(n=spec.n, d=problem.d, steps=steps, snapshots=2 + (steps // every if every else 0),
+                            itemsize=4 if dtype == "float32" else 8, sbtm_units=units)
 
 
 class _Signals:
@@ -302,6 +327,11 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device=None, dty
     from .executors import make_executor
     exp = get_experiment(name)
     check_choice("scale", scale, SCALES)
+    for key, value in (("out", out), ("device", device), ("labels", labels), ("ns", ns), ("seeds", seeds)):
+        check_given(key, value)
+    if isinstance(labels, (list, tuple)):
+        for lab in labels:
+            check_given("labels[i]", lab)
     device = device if device is not None else default_device(scale)
     dtype = dtype if dtype is not None else default_dtype(scale, device)
     checkpoint_every = check_int("checkpoint_every", checkpoint_every, low=1)
@@ -338,7 +368,11 @@ def run_experiment(name: str, scale: str = "book", *, out=None, device=None, dty
     if specs and local:      # (a cluster's workers have their own memory)
         tasks = _ensemble_groups(specs, exp.kind) if ensemble else [[sp] for sp in specs]
         peak = max(sum(_memory_estimate(sp, dtype_name) for sp in task) for task in tasks)
-        check_request_size(nbytes=peak * workers, what=f"{name} with {workers} worker(s)")
+        # at most one process per task runs; each worker process also holds its interpreter,
+        # torch and numba (WORKER_PROCESS_BYTES); a single worker runs in this process
+        procs = min(workers, len(tasks))
+        check_request_size(nbytes=peak * procs + (WORKER_PROCESS_BYTES * procs if procs > 1 else 0),
+                           what=f"{name} with {workers} worker(s)")
     out = Path(out) if out is not None else default_out(scale)
     out.mkdir(parents=True, exist_ok=True)
     # settle what is stored before computing anything: conflicts and damaged files stop here
@@ -409,10 +443,19 @@ def reproduce(scale: str = "book", *, out=None, device=None, dtype=None, only=No
     wall time of each experiment and of the whole reproduction. Returns that record.
     ``ensemble``: as in :func:`run_experiment` (recorded in the record)."""
     check_choice("scale", scale, SCALES)
+    check_given("out", out)
+    check_given("device", device)
+    if isinstance(only, str):
+        only = [only] if only.strip() else []
+    if only is not None:
+        only = list(only)
+        if not only or any(isinstance(n, str) and not n.strip() for n in only):
+            raise ValueError(f"only={only!r} names no experiment (or an empty one); leave it out (None) "
+                             "to run them all")
     out = Path(out) if out is not None else default_out(scale)
     device = device if device is not None else default_device(scale)
     dtype = dtype if dtype is not None else default_dtype(scale, device)
-    names = list(EXPERIMENTS) if only is None else [get_experiment(n).name for n in only]
+    names = list(EXPERIMENTS) if only is None else list(dict.fromkeys(get_experiment(n).name for n in only))
     record = {"scale": scale, "device": str(device), "dtype": str(dtype).replace("torch.", ""),
               "versions": environment_versions(), "experiments": {}, "ensemble": bool(ensemble),
               "cuda_device": (torch.cuda.get_device_name() if torch.device(device).type == "cuda"
@@ -441,6 +484,8 @@ def rerun_stored(path, out, *, threads: int | None = None, checkpoint_every: int
     compacted the same way). ``threads``: torch threads (default: those recorded in the run,
     since the thread count changes the round-off). On the machine, thread count and versions
     that made it, the new run is bit-identical on CPU. Book: "Reproduction scoreboard"."""
+    check_given("path", path)
+    check_given("out", out)
     stored = Trajectory.load(path)
     run = stored.meta.get("run")
     ident = run.get("identity") if isinstance(run, dict) else None
@@ -451,13 +496,31 @@ def rerun_stored(path, out, *, threads: int | None = None, checkpoint_every: int
     lacking = [k for k in need if k not in ident]
     if lacking:
         raise ValueError(f"path={str(path)!r}: its recorded settings lack {', '.join(lacking)}")
-    check_choice("scale", ident["scale"], SCALES)
-    spec = RunSpec(ident["experiment"], ident["label"], ident["solver"], int(ident["n"]), int(ident["seed"]),
-                   ident["problem"], ident["options"], ident["solve"])
-    out = Path(out)
-    target = run_paths(out, spec)
+    # the recorded settings become a path and a request: names plain, counts in bounds, and the
+    # run the one its own path names (nothing edited sends the new run outside ``out``)
+    try:
+        check_choice("scale", ident["scale"], SCALES)
+        for key in ("problem", "options", "solve"):
+            if not isinstance(ident[key], dict):
+                raise ValueError(f"{key}={ident[key]!r} must be an object")
+        for key, low in (("n", 2), ("seed", 0)):
+            try:
+                check_int(key, ident[key], low=low)
+            except (TypeError, ValueError):
+                raise ValueError(f"{key}={ident[key]!r} must be an integer >= {low}") from None
+        check_request_size(n=ident["n"])
+        spec = RunSpec(ident["experiment"], ident["label"], ident["solver"], int(ident["n"]), int(ident["seed"]),
+                       ident["problem"], ident["options"], ident["solve"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"path={str(path)!r}: its recorded settings cannot be re-run: {exc}") from None
     source = Path(path)
     source = source.with_suffix("") if source.suffix in (".npz", ".json") else source
+    if parse_stem(source.name) is not None and source.parent.parent.name:
+        why = identity_mismatch(stored.meta, source.parent.parent.name, source.parent.name, *parse_stem(source.name))
+        if why is not None:
+            raise ValueError(f"path={str(path)!r}: {why}")
+    out = Path(out)
+    target = run_paths(out, spec)
     if target["base"].resolve() == source.resolve():
         raise ValueError(f"out={str(out)!r}: the re-run would overwrite the stored run {source}; "
                          "pass another folder")

@@ -17,7 +17,7 @@ from ..solver.trajectory import ResultFileError, Trajectory
 from .defaults import project_root
 from .registry import RunSpec, get_experiment
 
-__all__ = ["RunConflictError", "run_identity", "run_paths", "display_folder"]
+__all__ = ["RunConflictError", "run_identity", "run_paths", "identity_mismatch", "display_folder"]
 
 
 class RunConflictError(ValueError):
@@ -41,6 +41,38 @@ def _identity_difference(stored, asked: dict) -> str:
         return "it has no recorded settings (written by an older landau_nb)"
     diff = [k for k in sorted(set(stored) | set(asked)) if stored.get(k) != asked.get(k)]
     return "; ".join(f"{k}: stored {stored.get(k)!r}, asked {asked.get(k)!r}" for k in diff)
+
+
+def identity_mismatch(meta: dict, experiment: str, label: str, n: int, seed: int,
+                      solver: str | None = None) -> str | None:
+    """Why the stored run ``meta`` is not the run its path names (``EXPERIMENT/LABEL/
+    n000100_seed0``), or None when it is: its recorded experiment, label, n, seed and solver
+    must be those of the path (``solver``: the registered solver of the label, None if the
+    label is not registered). A run copied or renamed into another run's place, or moved from
+    another experiment or label, is not trusted. ``meta`` has passed
+    :meth:`~landau_nb.Trajectory.load`'s checks (``n``, ``seed``, ``estimator`` are there)."""
+    want = {"experiment": experiment, "label": label, "n": n, "seed": seed}
+    got = {"n": meta["n"], "seed": meta["seed"]}
+    run = meta.get("run")
+    ident = run.get("identity") if isinstance(run, dict) else None
+    if isinstance(run, dict):
+        got.update({k: run[k] for k in ("experiment", "label") if k in run})
+    if isinstance(ident, dict):
+        for key in ("experiment", "label", "n", "seed"):
+            if key in ident and ident[key] != got.setdefault(key, ident[key]):
+                return f"its metadata disagrees with itself ({key}: {got[key]!r} and {ident[key]!r})"
+    diff = [f"{k} {got[k]!r}" for k in want if k in got and got[k] != want[k]]
+    if diff:
+        return (f"it records {', '.join(diff)} but its path says "
+                + ", ".join(f"{k} {want[k]!r}" for k in want if k in got and got[k] != want[k])
+                + " (copied or renamed from another run?)")
+    from ..scores.registry import ESTIMATORS
+    stored = ident.get("solver") if isinstance(ident, dict) else None
+    if stored is None and meta["estimator"].get("name") in ESTIMATORS:   # (a run saved by solve)
+        stored = meta["estimator"]["name"]
+    if solver is not None and stored is not None and stored != solver:
+        return f"it records solver {stored!r} but {label!r} runs {solver!r} (copied from another solver's run?)"
+    return None
 
 
 def run_paths(out, spec: RunSpec) -> dict:

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import torch
 
+from .._stop import poll_stop
+
 __all__ = ["adam_denoising_torch", "CapturedSteps"]
 
 
@@ -92,6 +94,8 @@ def denoising_step(x, z, theta, m1, m2, consts, adam, d, w, depth=1, chunk=None)
     grads = _split(grad, d, w, depth)
     loss = None
     for i0 in range(0, n, chunk):
+        if i0 and x.device.type == "cpu":
+            poll_stop()                     # one step at large n: a stop check between chunks
         part = _chunk_gradient(x[:, i0:i0 + chunk], z[:, i0:i0 + chunk], hidden, Wo, bo, grads, consts, n)
         loss = part if loss is None else loss + part
     m1.lerp_(grad, consts[4])

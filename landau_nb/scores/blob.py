@@ -18,10 +18,11 @@ import math
 import torch
 
 from .._checks import ZERO_VARIANCE_RTOL, check_bool, check_choice, check_points, check_positive
+from .._stop import poll_stop
 from ..equation.pairsum import check_compiled_inputs, compiled_blob_score, compiled_usable, tile_rows
 from .base import ScoreEstimator
 
-__all__ = ["blob_score", "kde_score", "blob_bandwidth", "Blob", "BANDWIDTH_RULES", "BLOB_METHODS"]
+__all__ = ["blob_score", "kde_score", "blob_bandwidth", "Blob", "BANDWIDTH_RULES", "BLOB_METHODS", "freezing_bandwidth"]
 
 BANDWIDTH_RULES = ("paper", "reference")
 #: evaluation methods of :func:`blob_score`
@@ -60,6 +61,37 @@ def blob_bandwidth(x: torch.Tensor, rule: str = "paper") -> float:
     return 0.5 * 4 * geo * n ** (-2 / (d + 4))
 
 
+#: the kernel weight exp(-r^2 / (2 eps)) of a particle's nearest neighbour below which the
+#: neighbours no longer count next to the particle's own weight 1 (exp(-36) ~ 2e-16, float64
+#: round-off): every score is then ~0 and the particles do not move
+FROZEN_EXPONENT = 36.0
+
+
+def freezing_bandwidth(x: torch.Tensor, eps: float) -> str | None:
+    """Why the blob bandwidth ``eps`` freezes the particles ``x``, or None: when most particles'
+    nearest neighbours lie so far away in units of sqrt(eps) that their kernel weights vanish
+    next to the particle's own (measured on up to 256 particles against all, in blocks)."""
+    n = x.shape[0]
+    probe = x[: min(n, 256)].to(torch.float64)
+    nearest = torch.full((probe.shape[0],), float("inf"), dtype=torch.float64, device=x.device)
+    for j0 in range(0, n, 65536):
+        block = x[j0:j0 + 65536].to(torch.float64)
+        r2 = torch.cdist(probe, block).square()
+        own = torch.arange(probe.shape[0], device=x.device)
+        inside = (own >= j0) & (own < j0 + block.shape[0])
+        r2[own[inside], own[inside] - j0] = float("inf")             # not the particle itself
+        nearest = torch.minimum(nearest, r2.min(dim=1).values)
+    finite = nearest[torch.isfinite(nearest)]
+    if finite.numel() == 0:
+        return None
+    typical = float(finite.median())
+    if typical / (2 * eps) <= FROZEN_EXPONENT:
+        return None
+    return (f"blob bandwidth eps={eps:.3g} is far below the particles' spacing (median squared distance to "
+            f"the nearest neighbour {typical:.3g}, kernel weight exp(-{typical / (2 * eps):.3g}) ~ 0): every "
+            "score is ~0 and the particles stay frozen; use a larger bandwidth or a rule ('paper')")
+
+
 def _kernel_rows(xi, x, eps):
     z = xi[:, None, :] - x[None, :, :]
     return torch.exp(-(z * z).sum(-1) / (2 * eps))
@@ -67,7 +99,12 @@ def _kernel_rows(xi, x, eps):
 
 def _densities(x, eps, rows):
     """rho_i = sum_k exp(-|X_i - X_k|^2 / (2 eps)) (unnormalised; >= 1 from k = i)."""
-    return torch.cat([_kernel_rows(x[i0:i0 + rows], x, eps).sum(1) for i0 in range(0, x.shape[0], rows)])
+    parts = []
+    for i0 in range(0, x.shape[0], rows):
+        if i0:
+            poll_stop()                     # a long sum stops between its tiles
+        parts.append(_kernel_rows(x[i0:i0 + rows], x, eps).sum(1))
+    return torch.cat(parts)
 
 
 def _weighted_pull(xi, x, W, eps):
@@ -99,6 +136,7 @@ def blob_score(x: torch.Tensor, eps: float, *, tile: int | None = None,
     inv_rho = 1 / _densities(x, eps, rows)
     out = torch.empty_like(x)
     for i0 in range(0, n, rows):
+        poll_stop()
         xi = x[i0:i0 + rows]
         W = _kernel_rows(xi, x, eps) * (inv_rho[i0:i0 + rows, None] + inv_rho[None, :])
         out[i0:i0 + rows] = _weighted_pull(xi, x, W, eps)
@@ -160,6 +198,10 @@ class Blob(ScoreEstimator):
     def initialize(self, problem, x, t, seed=0):
         super().initialize(problem, x, t, seed)
         self.eps = self._eps(x)
+        trouble = freezing_bandwidth(x, self.eps)
+        if trouble:
+            import warnings
+            warnings.warn(trouble, RuntimeWarning, stacklevel=3)
 
     def get_state(self):
         return {}, {"eps": self.eps}

@@ -136,6 +136,16 @@ def solve_ensemble(problem, method="sbtm", *, seeds, n: int | None = None, check
         folders = [Path(c) for c in checkpoint]
     else:
         folders = [Path(checkpoint) / f"seed{s}" for s in seeds]
+    if checkpoint is not None:
+        # two members in one folder would overwrite each other's checkpoints (and a resumed
+        # member would find the other's): refused before anything runs
+        where: dict = {}
+        for i, folder in enumerate(folders):
+            key = folder.resolve()
+            if key in where:
+                raise ValueError(f"checkpoint: members seed {seeds[where[key]]} and seed {seeds[i]} share the "
+                                 f"folder {folder}; give each member its own checkpoint folder")
+            where[key] = i
     solve_keys = set(solve.__code__.co_varnames[:solve.__code__.co_argcount + solve.__code__.co_kwonlyargcount])
     options = {k: v for k, v in kwargs.items() if k not in solve_keys}
     solve_kw = {k: v for k, v in kwargs.items() if k in solve_keys}

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .._checks import (check_bool, check_choice, check_device, check_dtype, check_int, check_points,
-                      check_positive, check_real)
+                      check_positive, check_real, check_request_size, run_memory_bytes)
 from .._seeding import make_generator
 from .._state import generator_state, set_generator_state
 from ..equation.collision import VELOCITY_METHODS
@@ -189,14 +189,31 @@ def solve(problem: Problem, method="sbtm", *, n: int | None = None, x0: torch.Te
     elif batch_size is not None:
         raise ValueError(f"batch_size is used by velocity_method='random_batch' only, got {velocity_method!r}")
     kde_samples = check_int("kde_samples", kde_samples, low=2)
+
+    def check_size(n, dtype):
+        """The runner's bounds, before anything is allocated: n <= MAX_PARTICLES and the
+        run's memory estimate below the memory available."""
+        check_request_size(n=n)
+        units = 0
+        if (isinstance(method, str) and method == "sbtm") or getattr(method, "name", None) == "sbtm":
+            width = getattr(method, "width", None) or options.get("width", 100)
+            depth = getattr(method, "depth", None) or options.get("depth", 1)
+            units = int(width) * int(depth) if isinstance(width, int) and isinstance(depth, int) else 0
+        snapshots = 2 + (N // save_every if save_every else 0)
+        check_request_size(nbytes=run_memory_bytes(n=n, d=problem.d, steps=N, snapshots=snapshots,
+                                                   itemsize=torch.finfo(dtype).bits // 8, sbtm_units=units),
+                           what=f"a run of n={n} particles over {N} steps")
+
     if x0 is None:
         if n is None:
             raise ValueError("give the number of particles n (n >= 2) or the initial particles x0")
         n = check_int("n", n, low=2)
         dtype = check_dtype(dtype)
         dev = check_device(device)
+        check_size(n, dtype)
         x = problem.sample(n, make_generator(seed, "initial-sample")).to(device=dev, dtype=dtype)
     else:
+        check_size(check_points("x0", x0).shape[0], x0.dtype)
         x = check_points("x0", x0).detach().clone()
         if x.shape[1] != problem.d:
             raise ValueError(f"x0 has dimension {x.shape[1]} but the problem has d={problem.d}")

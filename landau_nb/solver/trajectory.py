@@ -2,12 +2,17 @@
 
 No pickle anywhere: arrays go to ``PATH.npz`` (loaded with ``allow_pickle=False``) and the
 metadata (problem, estimator parameters, seed, versions, timings) to ``PATH.json``. The JSON
-is written last: it marks a complete result. A damaged or hand-edited pair raises
-:class:`ResultFileError` naming the file and what is wrong. Book: "Particles and conservation".
+is written last: it marks a complete result, and it records the SHA-256 of the ``.npz`` bytes
+(``npz_sha256``), so an ``.npz`` replaced by another run's is recognised. A damaged,
+hand-edited or mixed-up pair raises :class:`ResultFileError` naming the file and what is
+wrong. Files written before the checksum existed load as ``checksum == "unverified"``; their
+``.npz`` must still reproduce the timing sums their ``.json`` records (a fingerprint of the run).
+Book: "Particles and conservation".
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import warnings
@@ -40,6 +45,14 @@ def environment_versions() -> dict:
             "python": platform.python_version()}
 
 
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def _paths(path) -> tuple[Path, Path]:
     p = Path(path)
     if p.suffix in (".npz", ".json"):
@@ -65,7 +78,11 @@ class Trajectory:
         step: time-step index, training loss; with ``record_losses="all"``: time-step index,
         denoising loss, implicit loss, normalised score error).
     meta : JSON-ready dict (problem, estimator, seed, n, d, dtype, device, versions, timings).
+    checksum : after :meth:`load`, "verified" (the .npz matches the SHA-256 its .json records)
+        or "unverified" (a file written before checksums were recorded); None otherwise.
     """
+
+    checksum = None
 
     def __init__(self, *, t, steps: dict, saved_t, x, saved: dict, meta: dict):
         self.t = np.asarray(t)
@@ -107,16 +124,25 @@ class Trajectory:
 
     # -- files ------------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write ``path.npz`` (arrays) and ``path.json`` (metadata); returns the .npz path.
-        Each file is written to a temporary name and renamed, so a crash never leaves a
-        half-written file under the final name."""
+        """Write ``path.npz`` (arrays) and ``path.json`` (metadata, with the SHA-256 of the
+        .npz as ``npz_sha256``); returns the .npz path. Each file is written to a temporary
+        name and renamed, so a crash never leaves a half-written file under the final name."""
         npz, js = _paths(path)
         npz.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"t": self.t, "saved_t": self.saved_t, "x": self.x}
         arrays.update({f"steps.{k}": v for k, v in self.steps.items()})
         arrays.update({f"saved.{k}": v for k, v in self.saved.items()})
-        text = json.dumps(self.meta, indent=1, sort_keys=True, default=float).encode()
-        atomic_write(npz, lambda fh: np.savez_compressed(fh, **arrays))
+        digest = {}
+
+        def write_npz(fh):
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            digest["sha256"] = _sha256(fh.name)      # the bytes that are renamed into place
+
+        atomic_write(npz, write_npz)
+        meta = {k: v for k, v in self.meta.items() if k != "npz_sha256"}
+        meta["npz_sha256"] = digest["sha256"]
+        text = json.dumps(meta, indent=1, sort_keys=True, default=float).encode()
         atomic_write(js, lambda fh: fh.write(text))
         return npz
 
@@ -128,29 +154,57 @@ class Trajectory:
         for f in (npz, js):
             if not f.exists():
                 raise FileNotFoundError(2, f"missing (a result needs both {npz.name} and {js.name})", str(f))
+            if not f.is_file():
+                raise ResultFileError(f, "is not a file (a folder or a special file in its place)")
         try:
             meta = json.loads(js.read_text())
         except UnicodeDecodeError as exc:
             raise ResultFileError(js, f"not a text file ({exc.reason})") from None
         except ValueError as exc:
             raise ResultFileError(js, f"not valid JSON ({exc})") from None
+        except OSError as exc:
+            raise ResultFileError(js, f"cannot be read ({exc.strerror or exc})") from None
         _check_meta(js, meta)
+
         written_by = meta["versions"].get("landau_nb")
         if written_by != __version__:
             warnings.warn(f"{js} was written by landau_nb {written_by}; this is {__version__}",
                           UserWarning, stacklevel=2)
         try:
-            with np.load(npz, allow_pickle=False) as data:
+            data = np.load(npz, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise ResultFileError(npz, "is a single array (.npy), not an archive of a landau_nb result")
+            with data:
                 arrays = {k: data[k] for k in data.files}
         except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, KeyError) as exc:
+            if isinstance(exc, ResultFileError):
+                raise
             raise ResultFileError(npz, f"damaged or truncated ({type(exc).__name__}: {exc})") from None
+        except OSError as exc:
+            raise ResultFileError(npz, f"cannot be read ({exc.strerror or exc})") from None
         for key in ("t", "saved_t", "x"):
             if key not in arrays:
                 raise ResultFileError(npz, f"has no array {key!r} (not a landau_nb result)")
         steps = {k[6:]: v for k, v in arrays.items() if k.startswith("steps.")}
         saved = {k[6:]: v for k, v in arrays.items() if k.startswith("saved.")}
+        for key, value in arrays.items():
+            if value.dtype.kind not in "biuf":
+                raise ResultFileError(npz, f"array {key!r} holds {value.dtype} values, not numbers")
         traj = cls(t=arrays["t"], steps=steps, saved_t=arrays["saved_t"], x=arrays["x"], saved=saved, meta=meta)
         _check_shapes(npz, traj)
+        recorded = meta.get("npz_sha256")
+        if recorded is not None:        # (checked last: a damaged .npz is named as damaged above)
+            try:
+                actual = _sha256(npz)
+            except OSError as exc:
+                raise ResultFileError(npz, f"cannot be read ({exc.strerror or exc})") from None
+            if actual != recorded:
+                raise ResultFileError(npz, f"does not match its .json (SHA-256 {actual[:12]}..., the .json "
+                                           f"records {str(recorded)[:12]}...): the .npz was replaced, e.g. by "
+                                           "another run's, or edited")
+        else:
+            _check_timings(npz, traj)
+        traj.checksum = "verified" if recorded is not None else "unverified"
         return traj
 
 
@@ -170,6 +224,30 @@ def _check_meta(js: Path, meta) -> None:
         raise ResultFileError(js, f"metadata n={meta['n']}, d={meta['d']} must be >= 1")
     if meta["dtype"] not in ("float32", "float64"):
         raise ResultFileError(js, f"metadata dtype={meta['dtype']!r} is not float32 or float64")
+    if "npz_sha256" in meta and not isinstance(meta["npz_sha256"], str):
+        raise ResultFileError(js, f"metadata npz_sha256={meta['npz_sha256']!r} should be a hex string")
+    run = meta.get("run")
+    if run is not None and not isinstance(run, dict):
+        raise ResultFileError(js, f"metadata 'run' = {run!r} should be an object (the runner's record)")
+    if isinstance(run, dict) and run.get("identity") is not None and not isinstance(run["identity"], dict):
+        raise ResultFileError(js, f"metadata run.identity = {run['identity']!r} should be an object")
+
+
+def _check_timings(npz: Path, tr: "Trajectory") -> None:
+    """Without a checksum (files written before it existed), the .npz must still be the one of
+    its .json: a finished run's .json records the sums of its per-step timings
+    (``wall_time.score`` and ``.velocity``, wall-clock seconds, so in effect a fingerprint of
+    the run), which the .npz's ``time_score`` and ``time_velocity`` must reproduce exactly."""
+    wall = tr.meta.get("wall_time")
+    if not isinstance(wall, dict) or tr.meta.get("completed_steps") != tr.meta.get("steps"):
+        return
+    for key in ("score", "velocity"):
+        if f"time_{key}" in tr.steps and isinstance(wall.get(key), float):
+            total = float(np.nansum(tr.steps[f"time_{key}"]))
+            if total != wall[key]:
+                raise ResultFileError(npz, f"does not match its .json (its time_{key} sums to {total:.6g} s, the "
+                                           f".json records {wall[key]:.6g} s): the .npz was replaced, e.g. by "
+                                           "another run's, or edited")
 
 
 def _check_shapes(npz: Path, tr: "Trajectory") -> None:
