@@ -280,12 +280,31 @@ def test_an_npz_swapped_under_an_old_json_is_caught(tmp_path):
         pytest.skip("no committed paper-scale runs here")
     out = tmp_path / "paper" / "anisotropic_d3"
     shutil.copytree(folder, out)
+    for js in out.rglob("*.json"):       # as written before the checksum (the backfill added it)
+        meta = json.loads(js.read_text())
+        meta.pop("npz_sha256", None)
+        js.write_text(json.dumps(meta, indent=1, sort_keys=True))
     assert ln.paper_results("anisotropic_d3", tmp_path / "paper").unverified
     shutil.copyfile(out / "blob/n000100_seed0.npz", out / "sbtm/n000100_seed0.npz")   # blob over SBTM
-    res = ln.paper_results("anisotropic_d3", tmp_path / "paper")
+    with pytest.warns(RuntimeWarning, match="1 run skipped"):
+        res = ln.paper_results("anisotropic_d3", tmp_path / "paper")
     assert [f for f, _ in res.skipped] == [str(out / "sbtm/n000100_seed0.npz")]
     assert "does not match its .json" in res.skipped[0][1]
     assert len(res.select("sbtm", 100)) == 4
+
+
+def test_the_committed_runs_carry_their_checksum(tmp_path):
+    folder = ROOT / "results" / "paper" / "anisotropic_d3"
+    if not (folder / "sbtm" / "n000100_seed0.json").exists():
+        pytest.skip("no committed paper-scale runs here")
+    res = ln.paper_results("anisotropic_d3")
+    assert res.runs and not res.unverified
+    out = tmp_path / "paper" / "anisotropic_d3"
+    shutil.copytree(folder, out)
+    shutil.copyfile(out / "blob/n000100_seed0.npz", out / "sbtm/n000100_seed0.npz")
+    with pytest.warns(RuntimeWarning, match="1 run skipped"):
+        res = ln.paper_results("anisotropic_d3", tmp_path / "paper")
+    assert [f for f, _ in res.skipped] == [str(out / "sbtm/n000100_seed0.npz")]
 
 
 def test_committed_paper_runs_still_load():
@@ -583,3 +602,24 @@ def test_blank_environment_settings_are_errors(monkeypatch, var):
     monkeypatch.setenv(var, " ")
     with pytest.raises(ValueError, match=var):
         ex.settings("book")
+
+
+def test_paper_results_says_what_it_skipped(tmp_path):
+    """A chapter reading committed runs shows how many it skipped and why (a RuntimeWarning in the
+    cell's output), and nothing when every run is trusted."""
+    import shutil
+    import warnings
+
+    import landau_nb as ln
+    src = ln.experiments.project_root() / "results" / "paper" / "learning_rate"
+    if not src.is_dir():
+        pytest.skip("no committed learning_rate runs here")
+    shutil.copytree(src, tmp_path / "learning_rate")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ln.paper_results("learning_rate", tmp_path)                  # clean: no warning
+    js = sorted((tmp_path / "learning_rate").rglob("*.json"))[0]
+    shutil.copy(sorted((tmp_path / "learning_rate").rglob("*.npz"))[-1], js.with_suffix(".npz"))
+    with pytest.warns(RuntimeWarning, match="1 run skipped"):
+        res = ln.paper_results("learning_rate", tmp_path)
+    assert len(res.skipped) == 1

@@ -24,8 +24,9 @@ def paper_results(name: str, folder=None) -> "Results":
     """The committed paper-scale runs of experiment ``name`` (``results/paper`` of the
     repository, or ``folder``), as :class:`Results`; nothing is computed. ``.missing()``
     names registered runs not there yet, ``.provenance()`` who made them; runs that cannot be
-    trusted (damaged, mixed up) are skipped and listed in ``.skipped`` (``.skip_report()``).
-    Book: the "At the paper's scale" section of each experiment chapter."""
+    trusted (damaged, mixed up) are skipped, listed in ``.skipped`` and said in a
+    ``RuntimeWarning`` (``.skip_report()``), so a chapter that reads them shows how many it
+    skipped and why. Book: the "At the paper's scale" section of each experiment chapter."""
     get_experiment(name)
     if folder is not None:
         check_given("folder", folder)
@@ -34,7 +35,10 @@ def paper_results(name: str, folder=None) -> "Results":
         raise FileNotFoundError(2, f"no paper-scale runs of {name!r} here (they are committed in the "
                                    "repository's results/paper/; `python -m landau_nb reproduce --scale paper` "
                                    "makes them)", str(base / name))
-    return Results.load(base, name, scale="paper")
+    res = Results.load(base, name, scale="paper")
+    if res.skipped:          # a reader of a chapter is told: a RuntimeWarning in the cell's output
+        warnings.warn(res.skip_report(), RuntimeWarning, stacklevel=2)
+    return res
 
 
 def loglog_slope(ns, values) -> float:
