@@ -18,6 +18,7 @@ from ..equation.pairsum import compiled_usable, compiled_velocity_sum, numba_ava
 from ..equation.problems import maxwell_second_moment
 from ..scores.blob import blob_score, kde_score
 from ..scores.losses import denoising_loss
+from ..scores.networks import score_mlp
 from ..scores.sbtm import fit_initial_score
 from ..solver.checkpoint import CheckpointError, has_checkpoint, load_checkpoint, save_checkpoint
 from ..solver.integrate import NonFiniteError
@@ -27,7 +28,7 @@ __all__ = [
     "FLOAT_DTYPES", "check_bool", "check_choice", "check_device", "check_dtype", "check_int",
     "check_positive", "check_real", "check_request_size", "__version__", "CheckpointError",
     "generator_state", "has_checkpoint", "load_checkpoint", "save_checkpoint", "set_generator_state",
-    "tensor_state", "blob_score", "kde_score", "collision_kernel", "landau_velocity", "atomic_write", "denoising_loss",
+    "tensor_state", "blob_score", "kde_score", "collision_kernel", "landau_velocity", "atomic_write", "denoising_loss", "score_mlp",
     "compiled_usable", "compiled_velocity_sum", "numba_available", "tile_rows",
     "maxwell_second_moment", "fit_initial_score", "derive_seed", "make_generator",
     "NonFiniteError", "ResultFileError", "environment_versions", "numba_exp_neg",

@@ -29,7 +29,7 @@ import math
 import numpy as np
 import torch
 
-from ._deps import (check_bool, check_choice, check_int, check_positive, denoising_loss, fit_initial_score,
+from ._deps import (check_bool, check_choice, check_int, check_positive, denoising_loss, fit_initial_score, score_mlp,
                     generator_state, make_generator, numba_available, set_generator_state, tensor_state)
 from .collisions import padded, psi_block
 from .spatial import CellList, SpatialWeight
@@ -185,18 +185,8 @@ def phase_space_mlp(in_features: int, dv: int, *, width: int, depth: int, genera
     """MLP R^in → R^dv with ``depth`` hidden layers of ``width`` softsign units (the package's
     score network, with x-features added to the input); torch's default uniform
     initialisation drawn from ``generator`` in float64 on the CPU, then cast."""
-    sizes = [in_features] + [width] * depth + [dv]
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = torch.nn.Linear(a, b, dtype=torch.float64)
-        bound = 1 / math.sqrt(a)
-        with torch.no_grad():
-            lin.weight.copy_(torch.rand(b, a, dtype=torch.float64, generator=generator) * 2 * bound - bound)
-            lin.bias.copy_(torch.rand(b, dtype=torch.float64, generator=generator) * 2 * bound - bound)
-        layers.append(lin)
-        if i < depth:
-            layers.append(torch.nn.Softsign())
-    return torch.nn.Sequential(*layers).to(dtype=dtype, device=device)
+    return score_mlp(dv, width=width, depth=depth, generator=generator, dtype=dtype, device=device,
+                     in_features=in_features)
 
 
 class SBTMScore(PhaseSpaceScore):
