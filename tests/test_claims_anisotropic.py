@@ -40,11 +40,15 @@ def test_d10_claim_each_verdict():
     c = CLAIMS["anisotropic_d10_covariance"]
     size = np.sqrt(2 * 0.8**2)                     # ||Sigma0 - Sigma_inf||_F, any d
     hi, lo = 3 * COVARIANCE_MATCH * size, 0.3 * COVARIANCE_MATCH * size
-    assert c.check(_results("anisotropic_d10", {"sbtm": {100: lo}, "blob": {25600: hi}})).reproduced == "yes"
-    assert c.check(_results("anisotropic_d10", {"sbtm": {100: hi}, "blob": {25600: hi}})).reproduced == "partly"
-    assert c.check(_results("anisotropic_d10", {"sbtm": {100: hi}, "blob": {25600: lo}})).reproduced == "no"
-    v = c.check(_results("anisotropic_d10", {"sbtm": {100: lo}, "blob": {1600: hi}}))
-    assert v.reproduced == "pending" and "n = 25600" in v.detail
+    five = range(5)                                 # the sentence's n = 25 600 for both methods, 5 seeds
+    assert c.check(_results("anisotropic_d10", {"sbtm": {25600: lo}, "blob": {25600: hi}}, five)).reproduced == "yes"
+    assert c.check(_results("anisotropic_d10", {"sbtm": {25600: hi}, "blob": {25600: hi}}, five)).reproduced == "partly"
+    assert c.check(_results("anisotropic_d10", {"sbtm": {25600: hi}, "blob": {25600: lo}}, five)).reproduced == "no"
+    # SBTM good at n = 100 only does not decide a sentence about n = 25 600
+    v = c.check(_results("anisotropic_d10", {"sbtm": {100: lo}, "blob": {25600: hi}}, five))
+    assert v.reproduced == "pending" and "25600" in v.detail
+    v = c.check(_results("anisotropic_d10", {"sbtm": {25600: lo}, "blob": {25600: hi}}, (0, 1)))
+    assert v.reproduced == "pending"                # every registered seed is needed
 
 
 def test_d3_covariance_claim_each_verdict():
@@ -86,7 +90,8 @@ def _committed_d3(needed):
 
 
 def test_d3_claims_on_committed_runs():
-    res = _committed_d3([f"sbtm/n000100_seed{s}" for s in range(5)] + [f"blob/n{n:06d}_seed0" for n in (100, 12800)]
+    res = _committed_d3([f"{lab}/n000100_seed{s}" for s in range(5) for lab in ("sbtm", "blob")]
+                        + ["blob/n012800_seed0"]
                         + [f"sbtm/n{n:06d}_seed0" for n in (6400, 12800)])
     v = CLAIMS["anisotropic_d3_covariance"].check(res)
     fair = res.table("cov_error_sample", "max")

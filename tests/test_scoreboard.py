@@ -128,3 +128,66 @@ def test_registered_claims_give_verdicts_on_the_committed_runs():
     evaluated = claims.evaluate()
     assert all(isinstance(v, Verdict) for _, v in evaluated)
     assert sum(claims.tally(evaluated).values()) == len(claims.CLAIMS)
+
+
+# --- initial fits, precondition rows and the verdict changes (issue 21, points 4-6) ----------
+
+def _fit_run(label, n, seed, error, tol=1e-3, steps=20000):
+    from types import SimpleNamespace
+    meta = {"estimator": {"init": {"relative_error": error, "steps": steps}, "init_tol": tol}}
+    return {"label": label, "n": n, "seed": seed}, SimpleNamespace(meta=meta)
+
+
+def test_init_fits_lists_only_fits_short_of_their_tolerance():
+    from types import SimpleNamespace
+    from landau_nb.book import scoreboard
+    runs = [_fit_run("sbtm", 100, 0, 5e-4), _fit_run("sbtm", 100, 1, 2e-3),
+            _fit_run("sbtm", 200, 0, 9e-4), _fit_run("sbtm", 200, 1, 9e-5, tol=1e-4, steps=800),
+            ({"label": "blob", "n": 100, "seed": 0}, SimpleNamespace(meta={"estimator": {"eps": 0.1}}))]
+    rows = scoreboard.init_fits(SimpleNamespace(runs=runs))
+    assert rows == [{"label": "sbtm", "n": 100, "short": 1, "runs": 2, "tol": 1e-3, "steps": 20000,
+                     "worst": 2e-3, "best": 5e-4}]
+
+
+def test_init_fits_table_on_the_committed_runs_flags_the_bkw_fits():
+    from landau_nb.book import scoreboard
+    if not (ROOT / "results" / "paper" / "bkw").is_dir():
+        pytest.skip("no committed bkw runs")
+    table = scoreboard.init_fits_table(["bkw"])
+    assert "| bkw | sbtm | 12800 | 5 of 5 |" in table      # stopped at the 20 000-iteration cap
+
+
+def test_precondition_rows_are_counted_apart(registry, folder):
+    @claims.claim("cond", experiment="anisotropic_d3", where="Example 5.3", kind="precondition",
+                  quote="if the two coincide, that trajectory serves as the reference", chapter="exp_coulomb")
+    def cond(res):
+        return Verdict("gap 1 %", "yes", "within 5 %")
+    evaluated = claims.evaluate(["cond"], folder=folder)
+    assert claims.summary(evaluated).endswith("1 precondition of the paper's tests: 1 hold, 0 partly, 0 fail, "
+                                              "0 pending")
+    with pytest.raises(ValueError, match="kind"):
+        claims.claim("bad", experiment="anisotropic_d3", where="x", quote="y", chapter="z", kind="guess")
+
+
+def test_verdict_changes_lists_changed_and_explained_claims(registry, folder):
+    from landau_nb.book import scoreboard
+    evaluated = claims.evaluate(folder=folder)
+    now = {c.key: v.reproduced for c, v in evaluated}
+    previous = {"commit": "abc1234", "claims": {k: {"verdict": v} for k, v in now.items()}}
+    key = next(iter(now))
+    assert scoreboard.verdict_changes(evaluated, previous, {}).count("\n") == 1        # header only
+    previous["claims"][key] = {"verdict": "pending"}
+    table = scoreboard.verdict_changes(evaluated, previous, {key: "runs  committed\n at last"})
+    assert f"| `{key}` | pending | **{now[key]}** | runs committed at last |" in table
+    del previous["claims"][key]
+    assert f"| `{key}` | new |" in scoreboard.verdict_changes(evaluated, previous, {})
+    other = [k for k in now if k != key][0]
+    assert f"| `{other}` | {now[other]} | **{now[other]}** | the test reads the sentence as written |" in \
+        scoreboard.verdict_changes(evaluated, previous, {other: "the test reads the sentence as written"})
+
+
+def test_verdict_snapshot_names_every_claim():
+    import json
+    snap = json.loads((ROOT / "results" / "verdicts" / "previous.json").read_text())
+    assert snap["commit"] and set(snap["claims"]) <= set(claims.CLAIMS) | {"coulomb_reference"}
+    assert all(v["verdict"] in claims.VERDICTS for v in snap["claims"].values())
