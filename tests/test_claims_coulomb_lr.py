@@ -174,12 +174,15 @@ def test_the_bkw_learning_rate_finding_on_the_committed_runs_agrees_with_the_tab
         m = C.lr_numbers(res)
     except KeyError as exc:
         pytest.skip(f"learning_rate paper-scale runs not all committed yet: {exc}")
-    table = res.table("score_error", "mean", reference=None)
-    for (lr, ad), v in m.items():
-        assert v["err"] == pytest.approx(table.mean[C._lr_variant(lr, ad)][1600])
-        assert v["steps"] == int(np.nansum(res.get(C._lr_variant(lr, ad), 1600)["gd_steps"]))
+    for (lr, ad), v in m.items():                       # lr_numbers: seed 0 (the chapter's figure)
+        tr = res.get(C._lr_variant(lr, ad), 1600, 0)
+        assert v["err"] == pytest.approx(float(np.mean(tr["score_error"])))
+        assert v["steps"] == int(np.nansum(tr["gd_steps"]))
     assert C.CLAIMS["finding_bkw_learning_rate"].kind == "finding"
-    assert C.CLAIMS["finding_bkw_learning_rate"].check(res).reproduced in ("yes", "partly", "no")
+    v = C.CLAIMS["finding_bkw_learning_rate"].check(res)
+    assert v.reproduced in ("yes", "partly", "no") or (v.reproduced == "pending" and res.missing())
+    if v.reproduced != "pending":
+        assert "95 % CI over 5 seeds" in v.value
 
 
 def test_lr_sawtooth_sees_a_sawtooth_and_not_noise():
