@@ -19,8 +19,9 @@ weight_init="trunc_normal", optimizer="adamax", restart_optimizer=True, loss="im
 lr=5e-4)``: ``backend="fused"`` (the analytic implicit step: forward tangents, exact
 divergence, analytic backward) and ``backend="torch"`` (autograd, what ``backend="auto"`` does
 for this loss) side by side. Same particles (BKW at the peer's t = 0.01, one sample), one thread
-each, the contenders alternated, min and median of ``--repeats`` (the machine is shared: the
-load average is recorded). Parts:
+each, the contenders alternated, min and median of ``--repeats`` of the wall time and of the
+process's CPU time (the machine is shared: the CPU time does not count preemptions; the load
+average is recorded). Parts:
 
 * ``train``: the training of one time step (K = 50 optimiser steps from the same network).
 * ``score``: a short run (``--score-steps`` time steps, n = ``--score-n``) of each recipe from the
@@ -102,7 +103,7 @@ def peer_ism_train(net, v, t, lr=LR, epochs=K, log=None):
                 ex = peer_exact_score(v, t)
                 l2 = float(((net(v) - ex) ** 2).sum() / (ex**2).sum())
             if log is not None:
-                log.append((float(loss), l2))
+                log.append((float(loss.detach()), l2))
 
 
 def peer_l2_train(net, v, t, lr=INIT_LR, tol=1e-4, max_iter=50_000):
@@ -115,7 +116,7 @@ def peer_l2_train(net, v, t, lr=INIT_LR, tol=1e-4, max_iter=50_000):
         loss = ((net(v) - ex) ** 2).sum() / (ex**2).sum()
         loss.backward()
         opt.step()
-        err, it = float(loss), it + 1
+        err, it = float(loss.detach()), it + 1
     return it, err
 
 
@@ -159,9 +160,11 @@ def copy_peer_into(est, net):
 
 
 def timed(f):
-    t0 = time.perf_counter()
+    """(wall seconds, CPU seconds of this process): on a shared machine the CPU time is what the
+    work cost (one thread: preemptions by other processes do not count)."""
+    t0, c0 = time.perf_counter(), time.process_time()
     f()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def part_train(ns, repeats):
@@ -192,14 +195,19 @@ def part_train(ns, repeats):
                 times[k].append(timed(f))
         row = {"n": n, "repeats": repeats, "load_average": os.getloadavg()[0]}
         for k, v in times.items():
-            row[f"{k}_min_s"], row[f"{k}_median_s"] = min(v), statistics.median(v)
+            for j, kind in enumerate(("", "cpu_")):
+                vals = [t[j] for t in v]
+                row[f"{k}_{kind}min_s"], row[f"{k}_{kind}median_s"] = min(vals), statistics.median(vals)
         for k in ("landau_nb_fused", "landau_nb_torch"):
-            row[f"peer_over_{k}_min"] = row["peer_min_s"] / row[f"{k}_min_s"]
-            row[f"peer_over_{k}_median"] = row["peer_median_s"] / row[f"{k}_median_s"]
-        print(f"train n={n:5d}: peer {row['peer_min_s'] * 1e3:7.1f} ms, fused {row['landau_nb_fused_min_s'] * 1e3:7.1f} "
-              f"ms, autograd {row['landau_nb_torch_min_s'] * 1e3:7.1f} ms | peer/fused {row['peer_over_landau_nb_fused_min']:.2f}x "
-              f"(median {row['peer_over_landau_nb_fused_median']:.2f}x), peer/autograd "
-              f"{row['peer_over_landau_nb_torch_min']:.2f}x  (load {row['load_average']:.1f})", flush=True)
+            for kind in ("", "cpu_"):
+                for stat in ("min", "median"):
+                    row[f"peer_over_{k}_{kind}{stat}"] = row[f"peer_{kind}{stat}_s"] / row[f"{k}_{kind}{stat}_s"]
+        print(f"train n={n:5d} (one time step, K = {K}): peer {row['peer_cpu_min_s'] * 1e3:7.1f} ms CPU, fused "
+              f"{row['landau_nb_fused_cpu_min_s'] * 1e3:7.1f} ms, autograd {row['landau_nb_torch_cpu_min_s'] * 1e3:7.1f} ms | "
+              f"peer/fused CPU {row['peer_over_landau_nb_fused_cpu_min']:.2f}x (median "
+              f"{row['peer_over_landau_nb_fused_cpu_median']:.2f}x), wall {row['peer_over_landau_nb_fused_min']:.2f}x "
+              f"(median {row['peer_over_landau_nb_fused_median']:.2f}x); peer/autograd CPU "
+              f"{row['peer_over_landau_nb_torch_cpu_min']:.2f}x  (load {row['load_average']:.1f})", flush=True)
         rows.append(row)
     return rows
 
