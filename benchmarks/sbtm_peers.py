@@ -203,7 +203,8 @@ def part_train(ns, repeats):
                 for stat in ("min", "median"):
                     row[f"peer_over_{k}_{kind}{stat}"] = row[f"peer_{kind}{stat}_s"] / row[f"{k}_{kind}{stat}_s"]
         print(f"train n={n:5d} (one time step, K = {K}): peer {row['peer_cpu_min_s'] * 1e3:7.1f} ms CPU, fused "
-              f"{row['landau_nb_fused_cpu_min_s'] * 1e3:7.1f} ms, autograd {row['landau_nb_torch_cpu_min_s'] * 1e3:7.1f} ms | "
+              f"{row['landau_nb_fused_cpu_min_s'] * 1e3:7.1f} ms, autograd "
+              f"{row['landau_nb_torch_cpu_min_s'] * 1e3:7.1f} ms | "
               f"peer/fused CPU {row['peer_over_landau_nb_fused_cpu_min']:.2f}x (median "
               f"{row['peer_over_landau_nb_fused_cpu_median']:.2f}x), wall {row['peer_over_landau_nb_fused_min']:.2f}x "
               f"(median {row['peer_over_landau_nb_fused_median']:.2f}x); peer/autograd CPU "

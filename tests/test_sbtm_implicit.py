@@ -53,6 +53,42 @@ def test_implicit_gradient_equals_autograd(dtype, tol, activation, depth, weight
     assert float((got[0] - ref).abs().max()) <= tol * float(ref.abs().max())
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_batched_members_equal_single_ones(weighted):
+    d, w, depth, n = 2, 8, 3, 300
+    gen = torch.Generator().manual_seed(6)
+    model = score_mlp(d, width=w, depth=depth, generator=gen, activation="silu", init="trunc_normal")
+    x = torch.randn(2, n, d, generator=gen, dtype=F64)
+    theta = torch.stack([_flat(model), _flat(model) * 0.9])
+    D = torch.stack([ln.collision_matrix(xi, gamma=0.0, B=1 / 16) for xi in x]) if weighted else None
+    divD = torch.stack([ln.collision_divergence(xi, gamma=0.0, B=1 / 16) for xi in x]) if weighted else None
+    both = _sbtm_torch.implicit_gradient(x, theta, d, w, depth, "silu", D, divD)
+    for s in range(2):
+        one = _sbtm_torch.implicit_gradient(x[s:s + 1], theta[s:s + 1], d, w, depth, "silu",
+                                            None if D is None else D[s:s + 1], None if divD is None else divD[s:s + 1])
+        torch.testing.assert_close(both[0][s:s + 1], one[0], rtol=1e-13, atol=0)
+        torch.testing.assert_close(both[1][s:s + 1], one[1], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("weighted", [False, True])
+def test_analytic_implicit_gradient_on_cuda_equals_the_cpu(weighted):
+    d, w, depth, n = 2, 32, 4, 900
+    gen = torch.Generator().manual_seed(5)
+    model = score_mlp(d, width=w, depth=depth, generator=gen, activation="silu", init="trunc_normal")
+    x = torch.randn(2, n, d, generator=gen, dtype=F64)
+    theta = torch.stack([_flat(model), _flat(model) * 0.9])
+    D = divD = None
+    if weighted:
+        D = torch.stack([ln.collision_matrix(xi, gamma=0.0, B=1 / 16) for xi in x])
+        divD = torch.stack([ln.collision_divergence(xi, gamma=0.0, B=1 / 16) for xi in x])
+    cpu = _sbtm_torch.implicit_gradient(x, theta, d, w, depth, "silu", D, divD)
+    gpu = _sbtm_torch.implicit_gradient(x.cuda(), theta.cuda(), d, w, depth, "silu",
+                                        None if D is None else D.cuda(), None if divD is None else divD.cuda())
+    for a, b in zip(cpu, gpu):
+        torch.testing.assert_close(b.cpu(), a, rtol=1e-10, atol=1e-12)
+
+
 def _bkw2():
     t0 = 8 * math.log(2) + 0.01                   # Huang and Wang's t = 0.01 (C = 1/16, d = 2)
     return ln.bkw(2, B=1 / 16, t0=t0, dt=0.01, t_end=t0 + 0.04)
