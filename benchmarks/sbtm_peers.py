@@ -24,6 +24,7 @@ process's CPU time (the machine is shared: the CPU time does not count preemptio
 average is recorded). Parts:
 
 * ``train``: the training of one time step (K = 50 optimiser steps from the same network).
+* ``fit``: the initial fit (relative L2 below 1e-4) of each, steps and CPU time.
 * ``score``: a short run (``--score-steps`` time steps, n = ``--score-n``) of each recipe from the
   same particles; the normalised score error sum |s - grad log u|^2 / sum |grad log u|^2 at
   the end (the peer's velocity is its random-batch one, landau_nb's the exact gamma = 0 sum).
@@ -213,6 +214,41 @@ def part_train(ns, repeats):
     return rows
 
 
+def part_fit(ns, tol=1e-4, max_iter=20_000):
+    """The initial fit to the known score at the peer's t = 0.01 until the relative L2 error is
+    below ``tol``: the peer's (full-batch Adamax, lr 1e-3) beside landau_nb's fit_initial_score with
+    the peer's choices, with its defaults (Adam, lr 1e-3, minibatches of 256) and with Adam at lr
+    3e-3 on minibatches of 256 (the fastest of the settings tried). Steps, error reached and CPU time."""
+    import warnings
+    from landau_nb.scores.sbtm import fit_initial_score
+    rows = []
+    configs = {"landau_nb_peer_choices": ("adamax", INIT_LR, None), "landau_nb_defaults": ("adam", 1e-3, 256),
+               "landau_nb_adam_lr3e-3": ("adam", 3e-3, 256)}
+    for n in ns:
+        x = particles(n)
+        row = {"n": n, "tol": tol, "load_average": os.getloadavg()[0]}
+        net = PeerMLP(generator=torch.Generator().manual_seed(0))
+        c0 = time.process_time()
+        steps, err = peer_l2_train(net, x, T_PEER0, tol=tol, max_iter=max_iter)
+        row["peer"] = {"steps": steps, "relative_error": err, "cpu_s": time.process_time() - c0}
+        target = problem().score(x.double(), T0).float()
+        for name, (opt, lr, bs) in configs.items():
+            model = ln.score_mlp(D, width=WIDTH, depth=LAYERS - 1, generator=torch.Generator().manual_seed(0),
+                                 dtype=torch.float32, activation="silu", init="trunc_normal")
+            c0 = time.process_time()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                r = fit_initial_score(model, x, target, tol=tol, lr=lr, max_iter=max_iter, batch_size=bs or n,
+                                      generator=torch.Generator().manual_seed(1), optimizer=opt)
+            row[name] = {"steps": r["steps"], "relative_error": r["relative_error"], "cpu_s": time.process_time() - c0}
+            row[f"peer_over_{name}_cpu"] = row["peer"]["cpu_s"] / row[name]["cpu_s"]
+        print(f"fit n={n:5d}: peer {row['peer']['steps']} steps {row['peer']['cpu_s']:.1f} s CPU; "
+              + "; ".join(f"{k} {row[k]['steps']} steps {row[k]['cpu_s']:.1f} s ({row[f'peer_over_{k}_cpu']:.2f}x)"
+                          for k in configs) + f"  (load {row['load_average']:.1f})", flush=True)
+        rows.append(row)
+    return rows
+
+
 def part_score(n, steps):
     """Both recipes from the same particles and the same fitted initial network, ``steps`` time
     steps; the normalised score error at the end (and the time each took)."""
@@ -282,6 +318,8 @@ def main(argv=None):
         print("jax not installed: the first author's JAX code skipped", flush=True)
     if "train" in parts:
         record["train"] = part_train([int(v) for v in args.ns.split(",")], args.repeats)
+    if "fit" in parts:
+        record["fit"] = part_fit([int(v) for v in args.ns.split(",")])
     if "score" in parts:
         record["score"] = part_score(args.score_n, args.score_steps)
     record["load_average_end"] = os.getloadavg()
