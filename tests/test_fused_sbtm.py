@@ -142,8 +142,11 @@ def test_interrupted_fused_solve_resumes_bit_identically(tmp_path):
 
 
 def test_unsupported_fused_configurations_raise():
-    with pytest.raises(ValueError, match=r"backend='fused' does not support loss='implicit'"):
-        SBTM(backend="fused", loss="implicit")
+    SBTM(backend="fused", loss="implicit")                 # the analytic implicit step (tests/test_sbtm_implicit.py)
+    with pytest.raises(ValueError, match=r"backend='fused' does not support activation='silu' with the denoising"):
+        SBTM(backend="fused", activation="silu")
+    with pytest.raises(ValueError, match=r"optimizer='adamax' with the denoising loss"):
+        SBTM(backend="fused", optimizer="adamax")
     with pytest.raises(ValueError, match=r"loss='weighted_denoising'"):
         SBTM(backend="fused", loss="weighted_denoising", depth=2)
     with pytest.raises(ValueError, match=r"backend=.*allowed: 'auto', 'torch', 'fused'"):

@@ -29,7 +29,7 @@ from .._stop import poll_stop
 from ..equation.collision import collision_divergence, collision_matrix
 from .losses import (denoising_loss, implicit_loss, relative_score_error, weighted_denoising_loss,
                      weighted_implicit_loss)
-from .networks import score_mlp
+from .networks import ACTIVATIONS, INITS, score_mlp
 from .base import ScoreEstimator
 from .._state import generator_state, set_generator_state, tensor_state
 from .._seeding import make_generator
@@ -38,7 +38,9 @@ __all__ = ["SBTM", "fit_initial_score", "fused_unsupported"]
 
 LOSSES = ("denoising", "implicit", "weighted_denoising", "weighted_implicit")
 BACKENDS = ("auto", "torch", "fused")
-BETAS, ADAM_EPS = (0.9, 0.999), 1e-8        # torch.optim.Adam's defaults, used by both paths
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamax": torch.optim.Adamax}
+IMPLICIT_LOSSES = ("implicit", "weighted_implicit")
+BETAS, ADAM_EPS = (0.9, 0.999), 1e-8        # torch.optim.Adam's (and Adamax's) defaults, used by both paths
 _KERNELS = None
 _log = logging.getLogger("landau_nb.scores.sbtm")
 
@@ -132,22 +134,31 @@ def train_fused(members, xs, steps: int) -> None:
             m.loss_log.extend((m.calls, float(v)) for v in losses[s])
 
 
-def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64) -> str | None:
+def fused_unsupported(*, depth: int, loss: str, device, dtype=torch.float64, activation: str = "softsign",
+                      optimizer: str = "adam") -> str | None:
     """Why the fused training step (book: "Runtime") cannot run this configuration, or None.
 
-    It covers the paper's networks (softsign MLPs of any depth) with the denoising loss (3.5),
-    float32 or float64: depth 1 on the CPU by the numba kernel, deeper networks and CUDA by
-    batched torch products with the analytic gradient (over chunks of particles that fit the
-    cache on the CPU, in a CUDA graph on a GPU).
+    It covers the paper's networks (softsign MLPs of any depth) with the denoising loss (3.5)
+    and Adam, float32 or float64: depth 1 on the CPU by the numba kernel, deeper networks and
+    CUDA by batched torch products with the analytic gradient (over chunks of particles that fit
+    the cache on the CPU, in a CUDA graph on a GPU); and the implicit losses (3.4) and (3.3) with
+    the exact divergence (forward tangents and the analytic backward, softsign or SiLU, Adam or
+    Adamax, any depth; :func:`landau_nb.scores._sbtm_torch.implicit_gradient`).
     """
     reasons = []
-    if loss != "denoising":
-        reasons.append(f"loss={loss!r} (the fused step trains the denoising loss (3.5))")
+    if loss == "weighted_denoising":
+        reasons.append(f"loss={loss!r} (the fused step trains the denoising loss (3.5) and the implicit losses)")
+    elif loss == "denoising":
+        if activation != "softsign":
+            reasons.append(f"activation={activation!r} with the denoising loss (the fused denoising step is "
+                           "softsign's)")
+        if optimizer != "adam":
+            reasons.append(f"optimizer={optimizer!r} with the denoising loss (the fused denoising step is Adam's)")
     if torch.device(device).type not in ("cpu", "cuda"):
         reasons.append(f"device={str(device)!r} (the fused step runs on the CPU or CUDA)")
     if dtype not in (torch.float32, torch.float64):
         reasons.append(f"dtype={dtype}")
-    if not reasons and torch.device(device).type == "cpu" and _kernels() is None:
+    if not reasons and loss == "denoising" and torch.device(device).type == "cpu" and _kernels() is None:
         reasons.append("numba is not installed")
     return "; ".join(reasons) or None
 
@@ -161,23 +172,26 @@ def _is_depth1_mlp(model) -> bool:
 def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: float = 1e-4,
                       lr: float = 1e-3, max_iter: int = 20_000, batch_size: int = 256,
                       generator: torch.Generator | None = None, check_every: int = 50,
-                      backend: str = "torch") -> dict:
+                      backend: str = "torch", optimizer: str = "adam") -> dict:
     """Fit ``model`` to the known initial score (pseudocode line 3) with Adam on minibatches,
     until the relative L2 error sum|s - target|^2 / sum|target|^2 over all particles is below
     ``tol`` or ``max_iter`` steps are done. Returns {"steps", "relative_error"}; warns when
     the tolerance was not reached (the nearly singular BKW score at t0 is the usual case).
     ``backend="fused"`` runs the Adam steps in the fused CPU kernel (depth-1 network on the
     CPU; the same minibatches, loss and update to round-off); "torch" is the reference.
+    ``optimizer``: "adam" [default] or "adamax" (Huang and Wang's fit: Adamax, full batch).
     """
     tol = check_positive("init_tol", tol)
     max_iter = check_int("init_max_iter", max_iter, low=1)
     batch_size = check_int("init_batch_size", batch_size, low=1)
     check_choice("backend", backend, ("torch", "fused"))
+    check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
     fused = backend == "fused"
-    if fused and (not _is_depth1_mlp(model) or x.device.type != "cpu" or _kernels() is None):
-        raise ValueError("fit_initial_score(backend='fused') needs a depth-1 softsign MLP on the CPU")
+    if fused and (not _is_depth1_mlp(model) or x.device.type != "cpu" or _kernels() is None
+                  or optimizer != "adam"):
+        raise ValueError("fit_initial_score(backend='fused') needs a depth-1 softsign MLP on the CPU and Adam")
     n = x.shape[0]
-    opt = torch.optim.Adam(model.parameters(), lr=check_positive("init_lr", lr), betas=BETAS, eps=ADAM_EPS)
+    opt = OPTIMIZERS[optimizer](model.parameters(), lr=check_positive("init_lr", lr), betas=BETAS, eps=ADAM_EPS)
     norm = (target**2).sum()
 
     def rel_error():
@@ -277,7 +291,22 @@ class SBTM(ScoreEstimator):
         per Adam step for depth 1 on the CPU, batched products over cache-sized chunks of
         particles for deeper networks on the CPU, a CUDA graph of batched products on a GPU;
         the same loss, gradients, update and noise to round-off), or "auto" (fused on the CPU
-        where supported, else torch, saying so once in the "landau_nb.scores.sbtm" log). Book: "Runtime".
+        where supported, else torch, saying so once in the "landau_nb.scores.sbtm" log). With
+        ``loss="implicit"`` or ``"weighted_implicit"``, "fused" trains with the exact divergence by
+        forward tangents and the analytic backward (any depth, both activations, Adam or Adamax;
+        the same loss and gradient as autograd to round-off, several times cheaper); "auto" keeps
+        autograd for these losses (committed runs were made with it). Book: "Runtime".
+    activation ["softsign"] : hidden-layer activation, "softsign" (the paper) or "silu" (Huang
+        and Wang's code).
+    weight_init ["uniform"] : weight initialisation, "uniform" (torch's Linear default) or "trunc_normal"
+        (Huang and Wang: N(0, 1/fan_in) truncated to [-2, 2], zero biases).
+    optimizer ["adam"] : "adam" or "adamax" (Huang and Wang; with ``restart_optimizer=True`` a fresh
+        one each time step, as their code), for the per-step training and the initial fit alike.
+
+    Huang and Wang's recipe (2-D BKW, their ``ScoreLandau_BKW.py``): ``width=32, depth=4,
+    activation="silu", weight_init="trunc_normal", optimizer="adamax", restart_optimizer=True,
+    loss="implicit", K=50, lr=5e-4, init_lr=1e-3``, a full-batch initial fit
+    (``init_batch_size >= n``), float32.
     """
 
     name = "sbtm"
@@ -287,7 +316,8 @@ class SBTM(ScoreEstimator):
                  check_every: int = 5, max_steps: int = 500, adaptive_rtol: float = 0.0,
                  adaptive_atol: float = 0.0, restart_optimizer: bool = False,
                  init_tol: float = 1e-4, init_lr: float = 1e-3, init_max_iter: int = 20_000,
-                 init_batch_size: int = 256, record_losses: bool | str = False, backend: str = "auto"):
+                 init_batch_size: int = 256, record_losses: bool | str = False, backend: str = "auto",
+                 activation: str = "softsign", weight_init: str = "uniform", optimizer: str = "adam"):
         super().__init__()
         self.width = check_int("width", width, low=1)
         self.depth = check_int("depth", depth, low=1)
@@ -312,8 +342,12 @@ class SBTM(ScoreEstimator):
         else:
             raise TypeError(f"record_losses must be True or False or 'all', got {record_losses!r}")
         self.backend = check_choice("backend", backend, BACKENDS)
+        self.activation = check_choice("activation", activation, tuple(ACTIVATIONS))
+        self.weight_init = check_choice("weight_init", weight_init, INITS)
+        self.optimizer_name = check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
         if self.backend == "fused":
-            why = fused_unsupported(depth=self.depth, loss=self.loss, device="cpu")
+            why = fused_unsupported(depth=self.depth, loss=self.loss, device="cpu", activation=self.activation,
+                                    optimizer=self.optimizer_name)
             if why:
                 raise ValueError(f"backend='fused' does not support {why}; use backend='torch' or 'auto'")
         self.backend_used = None
@@ -328,10 +362,16 @@ class SBTM(ScoreEstimator):
                 "adaptive_rtol", "init_tol", "init_lr", "init_max_iter", "init_batch_size", "backend")
         out = {"name": self.name, **{k: getattr(self, k) for k in keys}, "init": self.init_report}
         # options added later: recorded when set, so older runs' parameters read the same
-        for k, default in (("adaptive_atol", 0.0), ("restart_optimizer", False)):
-            if getattr(self, k) != default:
-                out[k] = getattr(self, k)
+        for k, attr, default in (("adaptive_atol", "adaptive_atol", 0.0),
+                                 ("restart_optimizer", "restart_optimizer", False),
+                                 ("activation", "activation", "softsign"), ("weight_init", "weight_init", "uniform"),
+                                 ("optimizer", "optimizer_name", "adam")):
+            if getattr(self, attr) != default:
+                out[k] = getattr(self, attr)
         return out
+
+    def _new_optimizer(self):
+        return OPTIMIZERS[self.optimizer_name](self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
 
     # ----------------------------------------------------------------------------------
     def initialize(self, problem, x, t, seed=0):
@@ -339,17 +379,18 @@ class SBTM(ScoreEstimator):
         self._seed = seed
         gen_init = make_generator(seed, "sbtm/network")
         self.model = score_mlp(problem.d, width=self.width, depth=self.depth, generator=gen_init,
-                               dtype=x.dtype, device=x.device)
+                               dtype=x.dtype, device=x.device, activation=self.activation, init=self.weight_init)
         self._batch_gen = make_generator(seed, "sbtm/init-batches")
         self.noise_gen = make_generator(seed, "sbtm/noise", device=x.device)
         target = problem.initial_score(x)
         self._resolve_backend(x)
         fit_backend = "fused" if self.backend_used == "fused" and x.device.type == "cpu" and self.depth == 1 \
-            else "torch"
+            and _is_depth1_mlp(self.model) and self.optimizer_name == "adam" else "torch"
         self.init_report = fit_initial_score(self.model, x, target, tol=self.init_tol, lr=self.init_lr,
                                              max_iter=self.init_max_iter, batch_size=self.init_batch_size,
-                                             generator=self._batch_gen, backend=fit_backend)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
+                                             generator=self._batch_gen, backend=fit_backend,
+                                             optimizer=self.optimizer_name)
+        self.optimizer = self._new_optimizer()
         self.loss_log = []
         self.calls = 0
 
@@ -369,10 +410,11 @@ class SBTM(ScoreEstimator):
 
     def set_state(self, problem, x, t, seed, arrays, meta):
         ScoreEstimator.initialize(self, problem, x, t, seed)
-        self.model = score_mlp(problem.d, width=self.width, depth=self.depth, dtype=x.dtype, device=x.device)
+        self.model = score_mlp(problem.d, width=self.width, depth=self.depth, dtype=x.dtype, device=x.device,
+                               activation=self.activation)
         self.model.load_state_dict({k[6:]: torch.from_numpy(v) for k, v in arrays.items()
                                     if k.startswith("model.")})
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
+        self.optimizer = self._new_optimizer()
         sd = self.optimizer.state_dict()
         sd["state"] = {int(i): {key: torch.from_numpy(arrays[f"optimizer.{i}.{key}"].copy()) for key in keys}
                        for i, keys in meta["optimizer_keys"].items()}
@@ -402,9 +444,14 @@ class SBTM(ScoreEstimator):
                                  "step does not compute; use backend='torch' or 'auto'")
             self.backend_used = "torch"
             return
-        why = fused_unsupported(depth=self.depth, loss=self.loss, device=x.device, dtype=x.dtype)
+        why = fused_unsupported(depth=self.depth, loss=self.loss, device=x.device, dtype=x.dtype,
+                                activation=self.activation, optimizer=self.optimizer_name)
         if why and self.backend == "fused":
             raise ValueError(f"backend='fused' does not support {why}; use backend='torch' or 'auto'")
+        if not why and self.backend == "auto" and self.loss in IMPLICIT_LOSSES:
+            # committed runs of the implicit losses were trained with autograd; the analytic step
+            # (the same gradient to round-off) is chosen explicitly
+            why = f"loss={self.loss!r} with backend='auto' (pass backend='fused' for the analytic implicit step)"
         if not why and self.backend == "auto" and x.device.type != "cpu":
             # the CUDA-graph step is chosen explicitly (backend="fused") until it has been
             # checked on a GPU by `make gpu-check`
@@ -463,7 +510,7 @@ class SBTM(ScoreEstimator):
         states = [self.optimizer.state.get(p, {}) for p, _ in params]
         if all(states):
             m1 = flat([st["exp_avg"] for st in states])
-            m2 = flat([st["exp_avg_sq"] for st in states])
+            m2 = flat([st[self._second_moment] for st in states])
             steps = {float(st["step"]) for st in states}
             if len(steps) != 1:
                 raise RuntimeError(f"the Adam state of the SBTM network is inconsistent (steps {sorted(steps)})")
@@ -497,14 +544,19 @@ class SBTM(ScoreEstimator):
                     st["step"] = torch.tensor(0.0, dtype=torch.float64 if torch.get_default_dtype()
                                               == torch.float64 else torch.float32)
                     st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    st[self._second_moment] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 st["step"].fill_(float(step))
                 st["exp_avg"].copy_(e1)
-                st["exp_avg_sq"].copy_(e2)
+                st[self._second_moment].copy_(e2)
+
+    @property
+    def _second_moment(self) -> str:
+        """The torch optimiser's name for its second state tensor (Adam's squares, Adamax's infinity norm)."""
+        return "exp_avg_sq" if self.optimizer_name == "adam" else "exp_inf"
 
     def adam_constants(self, step0: int, steps: int) -> np.ndarray:
         """(steps, 2): lr / (1 - beta1^t) and sqrt(1 - beta2^t) for t = step0+1.., computed as
-        torch.optim.Adam computes them (Python floats)."""
+        torch.optim.Adam computes them (Python floats; Adamax uses the first only)."""
         b1, b2 = BETAS
         out = np.empty((steps, 2))
         for k in range(steps):
@@ -529,7 +581,27 @@ class SBTM(ScoreEstimator):
     def _fused_steps(self, x, steps):
         train_fused([self], [x], steps)
 
+    def _implicit_steps(self, x, steps, D, div_D):
+        """``steps`` optimiser steps on the implicit loss (3.4) or (3.3) with the exact divergence by
+        forward tangents and the analytic backward (:mod:`landau_nb.scores._sbtm_torch`)."""
+        from . import _sbtm_torch
+        theta, m1, m2, step = self.pack()
+        theta, m1, m2 = (v[None].contiguous() for v in (theta, m1, m2))
+        adam = torch.as_tensor(self.adam_constants(step, steps)[None], dtype=x.dtype, device=x.device)
+        losses = torch.empty((1, steps), dtype=x.dtype, device=x.device)
+        consts = self.kernel_constants(x.shape[0], np.float64)
+        _sbtm_torch.adam_implicit_torch(x[None].contiguous(), theta, m1, m2, consts, adam, losses, x.shape[1],
+                                        self.width, self.depth, self.activation, self.optimizer_name,
+                                        None if D is None else D[None].contiguous(),
+                                        None if div_D is None else div_D[None].contiguous())
+        self.unpack(theta[0], m1[0], m2[0], step + steps)
+        if self.record_losses:
+            self.loss_log.extend((self.calls, float(v)) for v in losses[0].double().cpu())
+
     def _gd_steps(self, x, steps, D, div_D):
+        if self.backend_used == "fused" and self.loss in IMPLICIT_LOSSES:
+            self._implicit_steps(x, steps, D, div_D)
+            return
         if self.backend_used == "fused":
             # at large n, groups of Adam steps with a stop check between them (the same steps,
             # noise and updates as one call: bit-identical)
@@ -581,7 +653,7 @@ class SBTM(ScoreEstimator):
         x = x.detach()
         self._time = t
         if self.restart_optimizer:
-            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=self.lr, betas=BETAS, eps=ADAM_EPS)
+            self.optimizer = self._new_optimizer()
         D, div_D = self._weights(x)
         if not self.adaptive:
             self._gd_steps(x, self.K, D, div_D)
