@@ -70,6 +70,7 @@ $(STAMP): requirements.txt pyproject.toml
 LAB_ARGS ?=
 lab: venv
 	$(PY) scripts/notebook_macros.py
+	$(PY) scripts/collapse_solutions.py
 	$(VENV)/bin/jupyter lab --notebook-dir=book $(LAB_ARGS) preface.ipynb
 
 book: venv

@@ -128,10 +128,12 @@ def solution_snippets(nb: dict) -> list[str]:
                 inside = False
                 continue
             if inside and cell["cell_type"] == "markdown":
-                words = re.sub(r"\$[^$]*\$|\{[^}]*\}`[^`]*`|[*_`]", " ", line)
-                m = re.search(r"[A-Za-z][A-Za-z ,.;']{30,}", words)
-                if m:
-                    out.append(" ".join(m.group(0).split()[:5]))
+                # a stretch of plain words (no math, role, markup in it): contiguous on screen
+                for piece in re.split(r"\$[^$]*\$|\{[^}]*\}`[^`]*`|[*_`()]", line):
+                    m = re.search(r"[A-Za-z][A-Za-z ,.;']{30,}", piece)
+                    if m:
+                        out.append(" ".join(m.group(0).split()[:5]))
+                        break
     return out
 
 
@@ -149,6 +151,10 @@ MEASURE_JS = r"""([snippets, glued]) => {
   const style = document.createElement('style');
   style.textContent = '.katex-mathml, mjx-assistive-mml { display: none !important; }';
   document.head.appendChild(style);
+  // a collapsed cell is a "..." bar showing its first line greyed: counted apart (collapsed_previews)
+  const previews = [...document.querySelectorAll('.jp-Placeholder')].map(e => e.innerText).join('\n').replace(/\s+/g, ' ');
+  const collapsed = document.querySelectorAll('.jp-Placeholder').length;
+  style.textContent += ' .jp-Placeholder { display: none !important; }';
   const md = [...document.querySelectorAll('.jp-MarkdownCell')];
   const titles = [...document.querySelectorAll('.jp-MarkdownCell [title]')].map(e => e.getAttribute('title'));
   const visibleText = md.map(c => c.innerText).join('\n');
@@ -173,12 +179,14 @@ MEASURE_JS = r"""([snippets, glued]) => {
   const widgetErrors = (outputs.match(/Error displaying widget|Error creating widget/g) || []).length;
   const text = document.querySelector('.jp-Notebook').innerText.replace(/\s+/g, ' ');
   const visibleSolutions = snippets.filter(s => text.includes(s)).length;
+  const previewSolutions = snippets.filter(s => previews.includes(s)).length;
   const notFound = titles.filter(t => /Not Found/i.test(t)).length;
   const images = [...document.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.naturalWidth > 0).length;
   return {markdown_cells: md.length, raw_roles: roles.length, raw_fences: fences,
           raw_glue: glue, math_errors: mathErrors + otherMathErrors, undefined_macros: undefinedMacros,
           vbox_text: vbox, widget_errors: widgetErrors, solutions: snippets.length,
-          visible_solutions: visibleSolutions, not_found: notFound, images: images,
+          visible_solutions: visibleSolutions, collapsed_cells: collapsed,
+          collapsed_previews: previewSolutions, not_found: notFound, images: images,
           role_examples: [...new Set(roles)].slice(0, 8),
           title_examples: [...new Set(titles.filter(t => !/^Link to/.test(t)))].slice(0, 8)};
 }"""
