@@ -98,6 +98,7 @@ pytest:
 check:
 	$(PY) scripts/check_notebooks.py
 	$(PY) scripts/notebook_macros.py
+	$(PY) scripts/collapse_solutions.py
 
 # Explicit book/*.ipynb: nothing under _build/ (copies of the notebooks) is collected.
 nbval:
