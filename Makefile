@@ -133,6 +133,8 @@ student: venv
 # Headless system Chromium (never a downloaded browser) via Playwright, all
 # non-local requests blocked. Skips with a message when Chromium is missing;
 # builds the sites it needs when they are missing. Screenshots: _build/screenshots/.
+# tests/test_lab.py opens two chapters in a real JupyterLab (jupyterlab-myst) on a free
+# localhost port: no raw MyST, no math errors, no VBox( text, solutions hidden.
 CHROMIUM ?= /usr/bin/chromium
 browser-test: venv
 	@if [ ! -x "$(CHROMIUM)" ]; then \
@@ -141,7 +143,7 @@ browser-test: venv
 	fi; \
 	test -f _build/html/index.html || $(MAKE) --no-print-directory strict-book; \
 	test -f _build/student/html/index.html || $(MAKE) --no-print-directory student; \
-	LANDAU_BROWSER_TEST=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/test_browser.py \
+	LANDAU_BROWSER_TEST=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/test_browser.py tests/test_lab.py \
 	  -q -p no:cacheprovider -rs
 
 notebooks: venv
