@@ -66,8 +66,11 @@ class _Markdown(str):
 
 
 def glued_md(name: str) -> str:
-    """The glued value (a Markdown string, e.g. ``"$2\\cdot 10^{5}$"``), shown as Markdown."""
+    """The glued value (a Markdown string, e.g. ``"$2\\cdot 10^{5}$"``, or an object with
+    ``_repr_markdown_`` such as ``IPython.display.Markdown``), shown as Markdown."""
     value = _lookup(_check_name(name))
+    if not isinstance(value, str) and callable(getattr(value, "_repr_markdown_", None)):
+        value = value._repr_markdown_()             # IPython.display.Markdown and the like
     if not isinstance(value, str):
         raise TypeError(f"glued_md({name!r}): the glued value is a {type(value).__name__}, not Markdown text")
     return _Markdown(value)
