@@ -60,8 +60,8 @@ def eval_role(name, rawtext, text, lineno, inliner, options=None, content=None):
         return fail(f"stored error {result.get('ename')}: {result.get('evalue')}")
     data = result.get("data", {})
     if "text/markdown" in data:
-        parsed, messages = inliner.parse(data["text/markdown"], lineno, inliner.memo if hasattr(inliner, "memo") else None,
-                                         nodes.inline())
+        # myst-parser's inliner parses inline MyST (math etc.); it ignores ``memo``
+        parsed, messages = inliner.parse(data["text/markdown"], lineno, None, nodes.inline())
         return [nodes.inline(rawtext, "", *parsed, classes=["eval-result"])], messages
     if "text/plain" in data:
         value = re.sub(r"^([\"'])(.*)\1$", r"\2", data["text/plain"], flags=re.S)
