@@ -230,12 +230,17 @@ def measure(lab: Lab, names: list[str], shots: Path | None = None) -> dict:
             counts[name] = page.evaluate(MEASURE_JS, [solution_snippets(nb), glue_contents(nb)])
             if shots is not None:
                 shots.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(shots / f"{Path(name).stem}.png"), full_page=False)
-                # the whole notebook, in one tall image: Lab scrolls inside its panel
-                page.evaluate("""() => { for (const el of [document.querySelector('.jp-WindowedPanel-outer')
-                                                           || document.querySelector('.jp-Notebook')])
-                                            { el.style.height = 'auto'; el.style.overflow = 'visible'; } }""")
-                page.screenshot(path=str(shots / f"{Path(name).stem}-top.png"))
+                stem = Path(name).stem
+                page.screenshot(path=str(shots / f"{stem}.png"))           # the top of the chapter
+                # where a reader meets a collapsed solution, and the explorer's stored figure
+                for suffix, pattern in (("solutions", "Solution to"), ("explorer", "explorer = ln")):
+                    found = page.evaluate(f"""() => {{
+                        const c = [...document.querySelectorAll('.jp-Cell')].find(e => /{pattern}/.test(e.innerText));
+                        if (c) c.scrollIntoView();
+                        return !!c; }}""")
+                    if found:
+                        page.wait_for_timeout(500)
+                        page.screenshot(path=str(shots / f"{stem}-{suffix}.png"))
             page.close()
         browser.close()
     counts["_blocked_requests"] = sorted(set(blocked))
