@@ -1,6 +1,7 @@
 # Landau book: package, notebooks and Jupyter Book 1.x.
 #   make book       build the HTML book into _build/html (from stored outputs)
 #   make student    build the student edition (no solutions) into _build/student/html
+#   make lab        open the chapters as a book in JupyterLab (MyST rendered: jupyterlab-myst)
 #   make browser-test  check both built sites in headless Chromium, network blocked
 #   make test       package tests, notebook sync check, nbval as on another machine,
 #                   the chapters at paper scale,
@@ -35,7 +36,7 @@ export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY := PASSIVE
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book student browser-test test pytest check nbval nbval-other paper-chapters strict-book notebooks clean distclean
+.PHONY: help venv lab book student browser-test test pytest check nbval nbval-other paper-chapters strict-book notebooks clean distclean
 
 # "Another machine" without another machine: the stored outputs are made natively
 # (AVX2/AVX-512 torch kernels, 2 threads, numba for the host CPU); nbval-other
@@ -47,7 +48,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 OMP_NUM_THREADS=1 NUMBA_CPU_NAME=generic
 
 help:
-	@sed -n "2,18p" Makefile | sed 's/^# //'
+	@sed -n "2,19p" Makefile | sed 's/^# //'
 
 venv: $(STAMP)
 
@@ -62,6 +63,15 @@ $(STAMP): requirements.txt pyproject.toml
 	else \
 	  echo "venv: landau_nb/ does not exist yet; editable install skipped"; \
 	fi
+
+# The chapters as a book in JupyterLab: jupyterlab-myst (pinned) renders directives, roles,
+# admonitions, exercises and math with the book's macros (the first cell of each chapter,
+# from _config.yml: scripts/notebook_macros.py); solutions are collapsed. LAB_ARGS="--port 8890" etc.
+LAB_ARGS ?=
+lab: venv
+	$(PY) scripts/notebook_macros.py
+	$(PY) scripts/collapse_solutions.py
+	$(VENV)/bin/jupyter lab --notebook-dir=book $(LAB_ARGS) preface.ipynb
 
 book: venv
 	$(VENV)/bin/jupyter-book build .
@@ -87,6 +97,8 @@ pytest:
 
 check:
 	$(PY) scripts/check_notebooks.py
+	$(PY) scripts/notebook_macros.py
+	$(PY) scripts/collapse_solutions.py
 
 # Explicit book/*.ipynb: nothing under _build/ (copies of the notebooks) is collected.
 nbval:
@@ -121,6 +133,8 @@ student: venv
 # Headless system Chromium (never a downloaded browser) via Playwright, all
 # non-local requests blocked. Skips with a message when Chromium is missing;
 # builds the sites it needs when they are missing. Screenshots: _build/screenshots/.
+# tests/test_lab.py opens two chapters in a real JupyterLab (jupyterlab-myst) on a free
+# localhost port: no raw MyST, no math errors, no VBox( text, solutions hidden.
 CHROMIUM ?= /usr/bin/chromium
 browser-test: venv
 	@if [ ! -x "$(CHROMIUM)" ]; then \
@@ -129,7 +143,7 @@ browser-test: venv
 	fi; \
 	test -f _build/html/index.html || $(MAKE) --no-print-directory strict-book; \
 	test -f _build/student/html/index.html || $(MAKE) --no-print-directory student; \
-	LANDAU_BROWSER_TEST=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/test_browser.py \
+	LANDAU_BROWSER_TEST=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest tests/test_browser.py tests/test_lab.py \
 	  -q -p no:cacheprovider -rs
 
 notebooks: venv

@@ -24,6 +24,7 @@ per problem otherwise. Usage: ``python scripts/check_notebooks.py [BOOK_DIR]``.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -82,10 +83,21 @@ def compare_cells(md_nb, ipynb_nb) -> list[str]:
     return problems
 
 
+EVAL = re.compile(r"\{eval\}`([^`]+)`")
+
+
 def check_executed(nb) -> list[str]:
     problems = []
     n_outputs = 0
     for i, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type == "markdown":
+            # {eval}`...`: the value JupyterLab and the HTML show is stored by execute_notebooks.py
+            stored = {e.get("expression"): e.get("result", {}).get("status")
+                      for e in cell.get("metadata", {}).get("user_expressions", []) or []}
+            for expression in EVAL.findall(_source(cell)):
+                if stored.get(expression) != "ok":
+                    problems.append(f"cell {i}: {{eval}}`{expression}` has no stored value "
+                                    "(re-execute: scripts/execute_notebooks.py)")
         if cell.cell_type != "code":
             continue
         if cell.get("execution_count") is None:

@@ -10,6 +10,10 @@ this script
    (kernel ``python3`` of this interpreter, working directory ``book/``,
    ``record_timing=False`` so re-execution gives byte-identical files when the
    outputs do not change, 900 s per cell);
+   Each Markdown cell's ``{eval}`expr` `` is evaluated in the kernel once all code cells ran,
+   and stored in the cell's metadata (``user_expressions``: what JupyterLab and the HTML book
+   show); widget views without stored state are dropped from the outputs (the static fallback
+   of the bundle stays). See ``BookExecutor``.
 3. writes the wall time of each notebook to ``book/execution_times.json``
    (merged with the entries of notebooks not re-run), read by the status page.
 
@@ -36,6 +40,7 @@ import datetime as _dt
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -94,12 +99,69 @@ def is_experiment(md: Path) -> bool:
     return "chapter_results(" in text or "experiments.settings()" in text
 
 
+EVAL = re.compile(r"\{eval\}`([^`]+)`")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class BookExecutor(ExecutePreprocessor):
+    """Executes the code cells, then evaluates the inline ``{eval}`expr` `` of each Markdown cell
+    in the kernel once the whole notebook has run (prose may name a number glued further
+    down, as with myst-nb's glue), storing the answers in the cell's
+    metadata ``user_expressions`` (the format jupyterlab-myst reads and writes; the HTML book
+    shows them through book/_ext/eval_role.py). An expression that fails fails the chapter.
+
+    Widget views: without stored widget state (``store_widget_state=False``) a stored
+    ``application/vnd.jupyter.widget-view+json`` can only show "Error displaying widget" (or
+    its ``VBox(children=...`` text) before the cell is run; it is dropped from the stored
+    output, leaving the static fallback of the bundle (the explorers add their figure as PNG)."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._pending = []
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "markdown":
+            cell.metadata.pop("user_expressions", None)
+            if EVAL.search(cell.source):
+                self._pending.append((index, cell))
+        else:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            if not self.store_widget_state:
+                for out in cell.get("outputs", []):
+                    data = out.get("data", {})
+                    if WIDGET_VIEW in data and set(data) - {WIDGET_VIEW, "text/plain"}:
+                        del data[WIDGET_VIEW]
+        if index == len(self.nb.cells) - 1:
+            # prose may name a number glued further down (as myst-nb's glue allowed): every
+            # expression is evaluated once the whole notebook has run, in the final kernel state
+            for i, md in self._pending:
+                expressions = list(dict.fromkeys(EVAL.findall(md.source)))
+                md.metadata["user_expressions"] = self.evaluate(expressions, i)
+        return cell, resources
+
+    def evaluate(self, expressions: list[str], index: int) -> list[dict]:
+        msg_id = self.kc.execute("", silent=True, store_history=False,
+                                 user_expressions={str(i): e for i, e in enumerate(expressions)})
+        reply = self.wait_for_reply(msg_id)
+        answers = reply["content"].get("user_expressions", {})
+        stored = []
+        for i, expression in enumerate(expressions):
+            result = answers.get(str(i))
+            if result is None or result.get("status") != "ok":
+                why = f"{result.get('ename')}: {result.get('evalue')}" if result else "no answer"
+                raise RuntimeError(f"Markdown cell {index + 1}: {{eval}}`{expression}` failed: {why}")
+            result = {"status": "ok", "data": dict(result.get("data", {})),
+                      "metadata": dict(result.get("metadata", {}))}
+            stored.append({"expression": expression, "result": result})
+        return stored
+
+
 def run(nb, folder: Path) -> float:
     """Execute the notebook ``nb`` in place (working directory ``folder``); its wall time."""
     # store_widget_state=False: the explorers' widget state (with their PNGs) stays out of the
     # notebook metadata, so the HTML book loads no ipywidgets JavaScript from a CDN (offline)
-    ep = ExecutePreprocessor(timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
-                             store_widget_state=False)
+    ep = BookExecutor(timeout=CELL_TIMEOUT, kernel_name="python3", record_timing=False,
+                      store_widget_state=False)
     start = time.perf_counter()
     ep.preprocess(nb, {"metadata": {"path": str(folder)}})
     return time.perf_counter() - start

@@ -121,3 +121,21 @@ def test_denoising_explorer_builds_and_updates():
 def test_explorer_bad_inputs(factory, kwargs, exc, word):
     with pytest.raises(exc, match=word):
         factory(**kwargs)
+
+
+def test_an_explorer_displays_a_static_figure_beside_its_widget_view():
+    """Stored notebooks keep no widget state: the bundle carries the last figure as PNG and one
+    line of text, never the VBox(children=...) repr (scripts/execute_notebooks.py drops the view)."""
+    import base64
+
+    pytest.importorskip("ipywidgets")
+    from IPython.core.formatters import DisplayFormatter
+
+    box = ln.denoising_explorer(n=40, draws=20)
+    data, _ = DisplayFormatter().format(box)
+    assert "image/png" not in data and "VBox(" not in data["text/plain"]
+    assert "application/vnd.jupyter.widget-view+json" in data
+    box.run()
+    data, _ = DisplayFormatter().format(box)
+    assert base64.b64decode(data["image/png"]) == box.image.value
+    assert data["text/plain"].startswith("Denoising explorer (ipywidgets)") and "last run" in data["text/plain"]

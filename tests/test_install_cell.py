@@ -1,12 +1,15 @@
-"""The repository URL is one setting (repository.url in _config.yml): the install cell of
-every chapter names it, installs from a checkout or a wheel before falling back to it, and
-the book's launch buttons are left out while it is the placeholder (book/_ext/repository_url.py)."""
+"""The install cell: the first code cell of every chapter, hidden in the HTML, installs
+landau_nb only when it is missing, with pip alone, from the wheel the site ships
+(book/_ext/ship_wheel.py) beside the notebook or in ../dist; the book's launch buttons are left
+out while repository.url is the placeholder (book/_ext/repository_url.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import re
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,9 +17,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
-spec = importlib.util.spec_from_file_location("repository_url", BOOK / "_ext" / "repository_url.py")
-repository_url = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(repository_url)
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, BOOK / "_ext" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+repository_url = _load("repository_url")
+ship_wheel = _load("ship_wheel")
 
 CELL = re.compile(r"```\{code-cell\} ipython3\n:tags: \[remove-cell\]\n\n(.*?)```", re.S)
 
@@ -29,60 +40,73 @@ def install_cell(path: Path) -> str:
     return CELL.search(path.read_text()).group(1)
 
 
-def test_every_chapter_has_the_same_install_cell_naming_the_config_url():
-    url = repository_url.config_url()
-    assert repository_url.stale_chapters(url) == []
+def test_every_chapter_has_the_same_short_install_cell():
     cells = {p.name: install_cell(p) for p in chapters()}
     assert len(cells) >= 14
     assert len(set(cells.values())) == 1, "install cells differ between chapters"
-    assert repository_url.cell_urls(next(iter(cells.values()))) == [url]
+    code = [ln for ln in next(iter(cells.values())).splitlines() if ln.strip() and not ln.startswith("#")]
+    assert len(code) <= 3, code                     # import, if missing:, %pip install
+    assert not any("REPOSITORY_URL" in c or "git+" in c for c in cells.values())
 
 
-def run_cell(monkeypatch, cwd: Path, url: str | None = None) -> list[str]:
-    """Execute the install cell with landau_nb not importable; returns the %pip arguments."""
-    source = install_cell(BOOK / "preface.md")
-    if url is not None:
-        source = repository_url.URL_LINE.sub(f'REPOSITORY_URL = "{url}"', source)
+def run_cell(monkeypatch, cwd: Path, installed: bool) -> list[tuple[str, str]]:
+    """Execute the install cell (IPython syntax) with landau_nb installed or not; the magics run."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    source = TransformerManager().transform_cell(install_cell(BOOK / "preface.md"))
     calls = []
     shell = SimpleNamespace(run_line_magic=lambda magic, line: calls.append((magic, line)))
-    monkeypatch.setitem(sys.modules, "landau_nb", None)       # `import landau_nb` raises
-    monkeypatch.setattr(sys, "path", list(sys.path))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: (real(name, *a) if installed else None) if name == "landau_nb" else real(name, *a))
     monkeypatch.chdir(cwd)
     exec(compile(source, "install-cell", "exec"), {"get_ipython": lambda: shell})
-    assert all(magic == "pip" for magic, _ in calls)
-    return [line for _, line in calls]
+    return calls
 
 
-def test_install_cell_prefers_the_checkout(monkeypatch):
-    assert run_cell(monkeypatch, BOOK) == [f"install --quiet -e '{ROOT}'"]
-    assert sys.path[0] == str(ROOT)
+def test_install_cell_does_nothing_when_the_package_is_there(monkeypatch, tmp_path):
+    assert run_cell(monkeypatch, tmp_path, installed=True) == []
 
 
-def test_install_cell_then_a_wheel_next_to_it_or_in_dist(monkeypatch, tmp_path):
-    (tmp_path / "dist").mkdir()
-    wheel = tmp_path / "dist" / "landau_nb-0.1.0-py3-none-any.whl"
-    wheel.write_bytes(b"")
-    (tmp_path / "notebooks").mkdir()
-    assert run_cell(monkeypatch, tmp_path / "notebooks") == [f"install --quiet '{wheel}'"]
-    beside = tmp_path / "notebooks" / "landau_nb-0.2.0-py3-none-any.whl"
-    beside.write_bytes(b"")
-    assert run_cell(monkeypatch, tmp_path / "notebooks") == [f"install --quiet '{beside}'"]
+def test_install_cell_installs_from_the_wheel_beside_the_notebook(monkeypatch, tmp_path):
+    calls = run_cell(monkeypatch, tmp_path, installed=False)
+    assert calls == [("pip", 'install --quiet --find-links . --find-links ../dist "landau_nb[notebook]"')]
 
 
-def test_install_cell_falls_back_to_the_url_only_when_published(monkeypatch, tmp_path):
-    url = "https://github.com/someone/landau-book"
-    assert run_cell(monkeypatch, tmp_path, url) == [f"install --quiet 'landau_nb @ git+{url}'"]
-    with pytest.raises(ImportError, match="repository.url"):
-        run_cell(monkeypatch, tmp_path, f"https://github.com/{repository_url.PLACEHOLDER}/landau-book")
+@pytest.mark.slow
+def test_the_wheel_installs_with_pip_alone_and_the_cell_finds_it(tmp_path):
+    """The site's wheel, beside a notebook, satisfies the cell's pip command with no index."""
+    wheel = ship_wheel.build_wheel(out=tmp_path / "site")
+    assert wheel.name == ship_wheel.wheel_name() and zipfile.is_zipfile(wheel)
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "landau_nb/__init__.py" in names and "landau_nb/book/glue.py" in names
+    assert not any("__pycache__" in n or n.startswith("tests/") for n in names)
+    meta = next(n for n in names if n.endswith("METADATA"))
+    text = zipfile.ZipFile(wheel).read(meta).decode()
+    assert 'Provides-Extra: notebook' in text
+    # the cell's own pip options: finds landau_nb in "." (the notebook's folder); no index here, so
+    # the dependencies are not installed (--no-deps), which a fresh machine gets from PyPI
+    (tmp_path / "nb").mkdir()
+    wheel.rename(tmp_path / "nb" / wheel.name)
+    done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-index", "--no-deps",
+                           "--find-links", ".", "--find-links", "../dist", "-d", str(tmp_path / "got"),
+                           "landau_nb[notebook]"], cwd=tmp_path / "nb", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in (tmp_path / "got").iterdir()] == [wheel.name]
 
 
-def test_write_url_rewrites_every_install_cell(tmp_path):
-    for p in chapters()[:3]:
-        (tmp_path / p.name).write_text(p.read_text())
-    url = "https://github.com/someone/landau-book"
-    assert len(repository_url.write_url(url, tmp_path)) == 3
-    assert repository_url.stale_chapters(url, tmp_path) == []
-    assert repository_url.write_url(url, tmp_path) == []               # idempotent
+def test_the_preface_links_the_current_wheel():
+    text = (BOOK / "preface.md").read_text()
+    assert f"../_build/wheel/{ship_wheel.wheel_name()}>" in text
+
+
+def test_no_page_mentions_a_button_that_is_not_there():
+    published = repository_url.is_published(repository_url.config_url())
+    for page in sorted(BOOK.glob("*.md")):
+        text = page.read_text().lower()
+        assert "rocket" not in text, page.name
+        if not published:
+            assert "launch button" not in text, page.name
 
 
 def configure(tmp_path, url):

@@ -18,6 +18,7 @@ ipywidgets and matplotlib are imported only when a widget or a figure is made.
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 
@@ -238,6 +239,24 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
+def _with_static_view(box, what: str):
+    """Give ``box`` a static fallback: its display bundle gets the figure of its last run (PNG)
+    and one line of text beside the widget view. A notebook stores no widget state (offline
+    HTML), so before the cell is run a reader sees this figure, not "VBox(children=..."."""
+    widget_bundle = box._repr_mimebundle_
+
+    def bundle(**kwargs):
+        data = dict(widget_bundle(**kwargs) or {})
+        if box.image.value:
+            data["image/png"] = base64.b64encode(box.image.value).decode("ascii")
+        data["text/plain"] = (f"{what} (ipywidgets): run this cell to use its controls"
+                              + ("; the figure is its last run" if box.image.value else ""))
+        return data
+
+    box._repr_mimebundle_ = bundle
+    return box
+
+
 def _merge(defaults: dict, given: dict, what: str) -> dict:
     unknown = sorted(set(given) - set(defaults))
     if unknown:
@@ -322,7 +341,7 @@ def relaxation_explorer(**defaults):
 
     button.on_click(run)
     box.run = run
-    return box
+    return _with_static_view(box, "Relaxation explorer")
 
 
 def denoising_explorer(field=None, label="exact mixture score", **defaults):
@@ -370,4 +389,4 @@ def denoising_explorer(field=None, label="exact mixture score", **defaults):
     for wid in c.values():
         wid.observe(run, names="value")
     box.run = run
-    return box
+    return _with_static_view(box, "Denoising explorer")
