@@ -30,8 +30,9 @@ The student edition (_build/student/html, `make student`) gets the same page
 checks plus: no solution block, no "Solution to" text, and no plain-text
 fragment of any full-edition solution on the page. Exercises stay numbered.
 
-Layout (full edition, every page at 1280, 1920 and 390 px wide; scrollbars shown, as for a
-reader, not hidden as headless Chromium does by default):
+Layout (full edition, every page at 1280 and 1920 px wide on a desktop with scrollbars drawn,
+not hidden as headless Chromium does by default, and at 390 px on an emulated phone, whose
+overlay scrollbars take no room unless the page styles them visible):
   * at 1280 and 1920 px no display equation is wider than its column; at 390 px one may be,
     but then it scrolls with a visible scrollbar (never cut at the edge);
   * code and output blocks, and tables, wider than the column scroll with a visible scrollbar
@@ -553,8 +554,11 @@ def figure_conventions() -> tuple[float, float]:
 
 @pytest.fixture(scope="module", params=WIDTHS, ids=lambda w: f"{w}px")
 def sized_context(request, browser, server):
-    ctx = browser.new_context(viewport={"width": request.param, "height": 900},
-                              service_workers="block")
+    # 390 px: a phone (mobile emulation: overlay scrollbars, which take no room and show only
+    # while scrolling, as on phones; a scrollbar that takes room is one the page styles visible)
+    phone = request.param < 600
+    ctx = browser.new_context(viewport={"width": request.param, "height": 900}, service_workers="block",
+                              is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
     ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(server + "/")
               or r.request.url.startswith(("data:", "blob:")) else
               (SUMMARY["blocked_requests"].append(r.request.url), r.abort("blockedbyclient")))
