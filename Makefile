@@ -2,10 +2,12 @@
 #   make book       build the HTML book into _build/html (from stored outputs)
 #   make student    build the student edition (no solutions) into _build/student/html
 #   make lab        open the chapters as a book in JupyterLab (MyST rendered: jupyterlab-myst)
-#   make browser-test  check both built sites in headless Chromium, network blocked
+#   make browser-test  check both built sites in headless Chromium, network blocked (and every
+#                   page's layout at 1280, 1920 and 390 px)
+#   make student-test  the student notebooks: no solution, a starter per coding exercise, and they run
 #   make test       package tests, notebook sync check, nbval as on another machine,
 #                   the chapters at paper scale,
-#                   strict book build, student edition, browser test
+#                   strict book build, student edition, student notebooks, browser test
 #   make nbval      nbval on every notebook in this environment (OMP_NUM_THREADS etc. honoured)
 #   make nbval-other  nbval under another numerical path (no AVX2/AVX-512, SSE4.2 BLAS, 1 thread)
 #   make notebooks  re-execute the notebooks (after editing a .md or the package)
@@ -36,7 +38,7 @@ export OMP_NUM_THREADS ?= 2
 export OMP_WAIT_POLICY := PASSIVE
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv lab book student browser-test test pytest check nbval nbval-other paper-chapters strict-book notebooks clean distclean
+.PHONY: help venv lab book student student-test browser-test test pytest check nbval nbval-other paper-chapters strict-book notebooks clean distclean
 
 # "Another machine" without another machine: the stored outputs are made natively
 # (AVX2/AVX-512 torch kernels, 2 threads, numba for the host CPU); nbval-other
@@ -48,7 +50,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 OTHER_MACHINE := ATEN_CPU_CAPABILITY=default MKL_ENABLE_INSTRUCTIONS=SSE4_2 OMP_NUM_THREADS=1 NUMBA_CPU_NAME=generic
 
 help:
-	@sed -n "2,19p" Makefile | sed 's/^# //'
+	@sed -n "2,21p" Makefile | sed 's/^# //'
 
 venv: $(STAMP)
 
@@ -86,6 +88,7 @@ test: venv
 	$(MAKE) --no-print-directory paper-chapters
 	$(MAKE) --no-print-directory strict-book
 	$(MAKE) --no-print-directory student
+	$(MAKE) --no-print-directory student-test
 	$(MAKE) --no-print-directory browser-test
 
 pytest:
@@ -183,3 +186,10 @@ paper: venv
 	[ $$rc -gt 1 ] || $(PY) -c '$(PAPER_REPORT)' $$start || true; \
 	echo "make paper: $$(( $$(date +%s) - start )) s of wall time (exit $$rc)"; \
 	exit $$rc
+
+# The student notebooks (solutions cut out as in `make student`): no solution left, a starter
+# cell after every coding exercise, and each chapter's setup cell + starters run alone in a
+# fresh kernel (experiment chapters at LANDAU_SCALE=paper: nothing computed); the theory
+# chapters' whole student notebooks run too. A few minutes on 2 cores.
+student-test: venv
+	env -u MPLBACKEND LANDAU_STUDENT_TEST=1 $(PY) -m pytest tests/test_student_edition.py -q -p no:cacheprovider

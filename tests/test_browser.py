@@ -30,6 +30,20 @@ The student edition (_build/student/html, `make student`) gets the same page
 checks plus: no solution block, no "Solution to" text, and no plain-text
 fragment of any full-edition solution on the page. Exercises stay numbered.
 
+Layout (full edition, every page at 1280 and 1920 px wide on a desktop with scrollbars drawn,
+not hidden as headless Chromium does by default, and at 390 px on an emulated phone, whose
+overlay scrollbars take no room unless the page styles them visible):
+  * at 1280 and 1920 px no display equation is wider than its column; at 390 px one may be,
+    but then it scrolls with a visible scrollbar (never cut at the edge);
+  * code and output blocks, and tables, wider than the column scroll with a visible scrollbar
+    (no column of a table hidden);
+  * every figure's smallest text is at least 9 px at the width the page shows it: rendered
+    width / natural width x the book's smallest figure font (landau_nb.book.plotting.MIN_FONT_PT
+    points at plotting.DPI); a figure opens at its natural size when clicked (1280 px);
+  * the page itself never scrolls sideways.
+Counts per width in the summary ("layout"); screenshots in _build/screenshots/layout/WIDTH/
+(full page at 390 px).
+
 A full-page screenshot of each page goes to _build/screenshots/{full,student}/
 and a summary (pages, equations, figures, links checked) to
 _build/screenshots/summary.json (also printed).
@@ -96,6 +110,8 @@ PAGES = toc_pages()
 HAVE_STUDENT = (EDITIONS["student"] / "index.html").is_file()
 SUMMARY: dict = {ed: defaultdict(int) for ed in EDITIONS}
 SUMMARY["blocked_requests"] = []
+WIDTHS = (1280, 1920, 390)
+SUMMARY["layout"] = {w: defaultdict(int) for w in WIDTHS}
 EXERCISE_NUMBERS: dict = {ed: {} for ed in EDITIONS}
 SOLUTION_SNIPPETS: dict = {}  # page -> plain-text fragments of its solutions (full edition)
 
@@ -120,7 +136,10 @@ def server():
 @pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        # scrollbars drawn as for a reader (headless Chromium hides them by default), so that a
+        # visible horizontal scrollbar takes room and can be measured
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True,
+                               ignore_default_args=["--hide-scrollbars"])
         yield b
         b.close()
 
@@ -462,15 +481,156 @@ def test_student_edition_page(page_name, context, server):
     SUMMARY["student"]["solution_fragments_absent"] += len(snippets)
     finish("student", page_name, page, problems)
 
+# --------------------------------------------------------------------------- layout
+JS_LAYOUT = r"""([minPt, dpi]) => {
+  const art = document.querySelector('main article') || document.querySelector('main');
+  const artBox = art.getBoundingClientRect();
+  const px = (e, p) => parseFloat(getComputedStyle(e)[p]) || 0;
+  // e or an ancestor (up to the article) scrolls sideways with a scrollbar that takes room
+  const scrollsVisibly = e => {
+    for (let a = e; a && a !== art.parentElement; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX;
+      if ((ox === 'auto' || ox === 'scroll') && a.scrollWidth > a.clientWidth + 1) {
+        const bar = a.offsetHeight - a.clientHeight - px(a, 'borderTopWidth') - px(a, 'borderBottomWidth');
+        return bar >= 4;
+      }
+    }
+    return false;
+  };
+  const where = e => { const s = e.closest('[id]'); return s ? s.id : ''; };
+  const eq = {n: 0, wide: [], clipped: []};
+  for (const c of art.querySelectorAll('mjx-container[display="true"]')) {
+    eq.n += 1;
+    const m = c.querySelector('mjx-math') || c;
+    const w = m.getBoundingClientRect().width, col = c.clientWidth;
+    if (w > col + 1) {
+      eq.wide.push(`${where(c)}: ${Math.round(w)} px in a ${col} px column`);
+      if (!scrollsVisibly(c)) eq.clipped.push(`${where(c)}: ${Math.round(w)} > ${col} px, no scrollbar`);
+    } else if (m.getBoundingClientRect().right > artBox.right + 1) {
+      eq.clipped.push(`${where(c)}: past the article's edge`);
+    }
+  }
+  const code = {n: 0, overflowing: 0, hidden: []};
+  for (const b of art.querySelectorAll('pre')) {
+    code.n += 1;
+    const over = b.scrollWidth > b.clientWidth + 1 || b.getBoundingClientRect().right > artBox.right + 1;
+    if (!over) continue;
+    code.overflowing += 1;
+    if (!scrollsVisibly(b)) code.hidden.push(where(b) || b.textContent.slice(0, 40));
+  }
+  const tables = {n: 0, hidden: []};    // no column cut off: a wide table scrolls visibly
+  for (const t of art.querySelectorAll('table')) {
+    tables.n += 1;
+    const r = t.getBoundingClientRect(), box = t.parentElement.getBoundingClientRect();
+    if ((r.right > box.right + 1 || r.right > artBox.right + 1) && !scrollsVisibly(t.parentElement))
+      tables.hidden.push(where(t) || t.textContent.slice(0, 40));
+  }
+  const fig = {n: 0, small: [], hidden: [], minPx: null};
+  for (const img of art.querySelectorAll('.cell_output img, figure img')) {
+    if (!img.naturalWidth) continue;
+    fig.n += 1;
+    const r = img.getBoundingClientRect();
+    const text = minPt * dpi / 72 * r.width / img.naturalWidth;
+    fig.minPx = fig.minPx === null ? text : Math.min(fig.minPx, text);
+    const name = img.src.split('/').pop();
+    if (text < 9 - 0.05) fig.small.push(`${name}: ${text.toFixed(1)} px`);
+    if (r.right > artBox.right + 1 && !scrollsVisibly(img.parentElement)) fig.hidden.push(name);
+  }
+  const page = document.documentElement.scrollWidth > document.documentElement.clientWidth + 1;
+  return {eq, code, tables, fig, pageOverflow: page, layout: document.documentElement.dataset.landauLayout || ''};
+}"""
+
+JS_LIGHTBOX = """() => {
+  const box = document.querySelector('.landau-lightbox img');
+  return box ? {w: box.getBoundingClientRect().width, natural: box.naturalWidth} : null;
+}"""
+
+
+def figure_conventions() -> tuple[float, float]:
+    from landau_nb.book import plotting
+
+    return float(plotting.MIN_FONT_PT), float(plotting.DPI)
+
+
+@pytest.fixture(scope="module", params=WIDTHS, ids=lambda w: f"{w}px")
+def sized_context(request, browser, server):
+    # 390 px: a phone (mobile emulation: overlay scrollbars, which take no room and show only
+    # while scrolling, as on phones; a scrollbar that takes room is one the page styles visible)
+    phone = request.param < 600
+    ctx = browser.new_context(viewport={"width": request.param, "height": 900}, service_workers="block",
+                              is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
+    ctx.route("**/*", lambda r: r.continue_() if r.request.url.startswith(server + "/")
+              or r.request.url.startswith(("data:", "blob:")) else
+              (SUMMARY["blocked_requests"].append(r.request.url), r.abort("blockedbyclient")))
+    ctx.landau_width = request.param
+    yield ctx
+    ctx.close()
+
+
+@pytest.mark.parametrize("page_name", PAGES)
+def test_layout(page_name, sized_context, server):
+    """At 1280/1920 px no display equation wider than its column; at 390 px they may be, but
+    scroll visibly; code and outputs scroll visibly; figure text >= 9 px; no sideways page."""
+    width = sized_context.landau_width
+    page, problems = open_page(sized_context, f"{server}/html/{page_name}")
+    page.wait_for_function("() => document.documentElement.dataset.landauLayout === 'done'",
+                           timeout=30_000)
+    r = page.evaluate(JS_LAYOUT, list(figure_conventions()))
+    s = SUMMARY["layout"][width]
+    s["pages"] += 1
+    s["display_equations"] += r["eq"]["n"]
+    s["equations_wider_than_column"] += len(r["eq"]["wide"])
+    s["equations_cut_without_scrollbar"] += len(r["eq"]["clipped"])
+    s["code_blocks"] += r["code"]["n"]
+    s["code_blocks_scrolling"] += r["code"]["overflowing"]
+    s["code_blocks_cut_without_scrollbar"] += len(r["code"]["hidden"])
+    s["tables"] += r["tables"]["n"]
+    s["tables_cut_without_scrollbar"] += len(r["tables"]["hidden"])
+    s["figures"] += r["fig"]["n"]
+    s["figures_text_below_9px"] += len(r["fig"]["small"])
+    s["pages_scrolling_sideways"] += bool(r["pageOverflow"])
+    if r["fig"]["minPx"] is not None:
+        s["smallest_figure_text_px"] = round(min(s.get("smallest_figure_text_px", 99),
+                                                 r["fig"]["minPx"]), 1)
+    shot = SHOTS / "layout" / str(width) / page_name.replace("/", "__").replace(".html", ".png")
+    shot.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(shot), full_page=width < 600)
+    if width == 1280 and r["fig"]["n"]:       # a click enlarges a figure; Escape closes it
+        img = page.locator(".bd-article .cell_output img, .bd-article figure img").first
+        img.scroll_into_view_if_needed()
+        img.click()
+        big = page.evaluate(JS_LIGHTBOX)
+        assert big and big["w"] >= min(big["natural"], 1280 - 40) - 1, \
+            f"{page_name}: a click does not enlarge the figure ({big})"
+        page.keyboard.press("Escape")
+        assert page.evaluate(JS_LIGHTBOX) is None, f"{page_name}: the enlarged figure stays open"
+        s["figures_enlarged_on_click"] += 1
+    page.close()
+    assert not problems, f"{page_name}: " + "\n  ".join(problems)
+    bad = []
+    if width >= 1280:
+        bad += [f"equation wider than the column: {e}" for e in r["eq"]["wide"]]
+    bad += [f"equation cut: {e}" for e in r["eq"]["clipped"]]
+    bad += [f"code/output block cut without a scrollbar: {c}" for c in r["code"]["hidden"]]
+    bad += [f"table cut without a scrollbar: {t}" for t in r["tables"]["hidden"]]
+    bad += [f"figure text below 9 px: {f}" for f in r["fig"]["small"]]
+    bad += [f"figure cut without a scrollbar: {f}" for f in r["fig"]["hidden"]]
+    if r["pageOverflow"]:
+        bad.append("the page scrolls sideways")
+    assert not bad, f"{page_name} at {width} px:\n  " + "\n  ".join(bad)
+
 
 def test_summary(capsys):
     SHOTS.mkdir(parents=True, exist_ok=True)
     out = {k: (dict(v) if isinstance(v, defaultdict) else v) for k, v in SUMMARY.items()}
+    out["layout"] = {str(w): dict(v) for w, v in SUMMARY["layout"].items()}
     (SHOTS / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     lines = ["", "browser test summary (network blocked; blocked requests: "
              f"{len(SUMMARY['blocked_requests'])})"]
     for ed in EDITIONS:
         lines.append(f"  {ed:8s} " + ", ".join(f"{k}={v}" for k, v in SUMMARY[ed].items()))
+    for w in WIDTHS:
+        lines.append(f"  {w:5d} px " + ", ".join(f"{k}={v}" for k, v in SUMMARY["layout"][w].items()))
     lines.append(f"  screenshots: {SHOTS}/{{full,student}}/*.png")
     if SUMMARY["full"]["pages"] < len(PAGES):
         lines.append(f"  (only {SUMMARY['full']['pages']} of {len(PAGES)} toc pages selected)")

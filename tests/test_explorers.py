@@ -139,3 +139,69 @@ def test_an_explorer_displays_a_static_figure_beside_its_widget_view():
     data, _ = DisplayFormatter().format(box)
     assert base64.b64decode(data["image/png"]) == box.image.value
     assert data["text/plain"].startswith("Denoising explorer (ipywidgets)") and "last run" in data["text/plain"]
+def test_relaxation_explorer_out_of_range_is_said_and_the_figure_marked_stale():
+    box = ln.relaxation_explorer(method="blob", **FAST)
+    box.run()
+    png, params = box.image.value, dict(box.result["params"])
+    assert box.stale.value == "" and box.notes["dt"].value == ""
+    box.controls["dt"].value = 20.0                    # typed: not clamped to 10
+    assert box.controls["dt"].value == 20.0
+    assert "outside" in box.notes["dt"].value and "20" in box.notes["dt"].value
+    assert box.button.disabled and "stale" in box.stale.value
+    assert "dashed" in box.image.layout.border
+    assert box.run() is None and box.image.value == png and box.result["params"] == params
+    box.controls["dt"].value = params["dt"]            # back in range and as run: nothing stale
+    assert box.notes["dt"].value == "" and box.stale.value == "" and not box.button.disabled
+    box.controls["n"].value = 40                        # in range but not yet run: stale, Run enabled
+    assert "press Run" in box.stale.value and not box.button.disabled
+    box.button.click()
+    assert box.stale.value == "" and box.result["params"]["n"] == 40
+
+
+def test_denoising_explorer_titles_show_the_slider_value_rounded():
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    box = ln.denoising_explorer(n=40, draws=20)
+    box.run()
+    box.controls["alpha"].value = 0.501187233627        # a log-slider value between grid points
+    assert box.controls["alpha_text"].value == 0.501
+    assert box.result["alpha"] == 0.501
+    fig = ex.plot_denoising(box.result, box.result["alpha"], fig=Figure(figsize=(10, 3.8)))
+    titles = [ax.get_title() for ax in fig.axes]
+    assert all("0.501" in t and "approx" not in t for t in titles), titles
+    at = ex.curves_at(box.result, 0.501)
+    a = box.result["alphas"]
+    lo, hi = np.searchsorted(a, 0.501) - 1, np.searchsorted(a, 0.501)
+    assert min(box.result["bias"][lo], box.result["bias"][hi]) <= at["bias"] \
+        <= max(box.result["bias"][lo], box.result["bias"][hi])
+    # a typed alpha out of range: said next to the box, not clamped, the figure marked stale
+    png = box.image.value
+    box.controls["alpha_text"].value = 5.0
+    assert "outside" in box.notes["alpha"].value and box.controls["alpha_text"].value == 5.0
+    assert box.image.value == png and "stale" in box.stale.value
+    box.controls["alpha_text"].value = 0.1
+    assert box.notes["alpha"].value == "" and box.stale.value == ""
+    assert abs(box.controls["alpha"].value - 0.1) < 1e-12 and box.result["alpha"] == 0.1
+    with pytest.raises(ValueError, match="outside"):
+        ex.curves_at(box.result, 5.0)
+
+
+def test_explorer_figures_have_no_label_over_the_ticks():
+    """Every axis label lies outside its tick labels' boxes (constrained layout)."""
+    curves = ex.denoising_bias_variance(n=30, draws=20)
+    for fig in (ex.plot_denoising(curves, 0.4),):
+        fig.canvas.draw() if hasattr(fig.canvas, "draw") else None
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        r = canvas.get_renderer()
+        boxes = []
+        for ax in fig.axes:
+            ticks = [t.get_window_extent(r) for t in ax.get_yticklabels() + ax.get_xticklabels()
+                     if t.get_visible() and t.get_text()]
+            for label in (ax.yaxis.label, ax.xaxis.label, ax.title):
+                lb = label.get_window_extent(r)
+                assert not any(lb.overlaps(t) for t in ticks), (label.get_text(), ax)
+            boxes.append(ax.get_tightbbox(r))
+        assert not boxes[0].overlaps(boxes[1]), "the two panels overlap"

@@ -97,15 +97,17 @@ def test_summary_and_scoreboard(registry, folder):
     assert claims.summary(evaluated) == "4 claims of Section 5: 1 reproduced, 1 partly, 0 not reproduced, 2 pending"
     assert claims.summary(evaluated[:1]) == "1 claim of Section 5: 1 reproduced, 0 partly, 0 not reproduced, 0 pending"
     table = claims.scoreboard(evaluated=evaluated).splitlines()
-    assert table[0] == "| claim (paper) | where | paper-scale number | reproduced | chapter |"
+    assert table[0] == "| reproduced | claim (paper) | paper-scale number | where | chapter |"
     assert len(table) == 2 + 4
     first = table[2]
     # one line per claim; a bar in the quote is escaped, line breaks are collapsed
-    assert first.startswith("| \u201cThe blob method conserves momentum \\| up to round-off.\u201d | Example 5.2 | ")
-    assert first.endswith("| **yes** | {doc}`exp_anisotropic` |")
+    assert first.startswith("| {bdg-success}`yes` | \u201cThe blob method conserves momentum \\| up to "
+                            "round-off.\u201d | **")
+    assert first.endswith("| Example 5.2 | {doc}`exp_anisotropic` |")
     assert "momentum drift of blob, n = 100" in first
-    assert table[4] == ("| \u201cBKW ...\u201d | Example 5.1 | no paper-scale runs of bkw committed yet | **pending** "
-                        "| {doc}`exp_bkw` |")
+    assert table[4] == ("| {bdg-secondary}`pending` | \u201cBKW ...\u201d | no paper-scale runs of bkw committed "
+                        "yet | Example 5.1 | {doc}`exp_bkw` |")
+    assert set(claims.BADGES) == set(claims.VERDICTS)
     assert claims.scoreboard(folder=folder) == "\n".join(table)
     assert all(row.count(" | ") == 4 for row in table[2:])     # five cells each
 

@@ -197,19 +197,26 @@ def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|")
 
 
+#: a verdict as a coloured badge (sphinx-design roles; the word itself stays in the badge)
+BADGES = {"yes": "{bdg-success}`yes`", "partly": "{bdg-warning}`partly`", "no": "{bdg-danger}`no`",
+          "pending": "{bdg-secondary}`pending`"}
+
+
 def scoreboard(keys=None, folder=None, *, evaluated=None) -> str:
-    """The reproduction scoreboard as a MyST Markdown table, one row per claim: the paper's
-    words, where in the paper, the paper-scale number that tests it (and what was compared),
-    reproduced?, the chapter that shows it (a ``{doc}`` link: render the output as MyST, cell
-    metadata ``mystnb: {markdown_format: myst}``). ``evaluated``: the pairs of
-    :func:`evaluate`, when already computed. Book: "Reproduction scoreboard"."""
+    """The reproduction scoreboard as a MyST Markdown table, one row per claim, readable at a
+    glance: the verdict first, as a coloured badge (:data:`BADGES`), then the paper's words, the
+    paper-scale number that tests it in bold (with its 95 % CI where the claim has one) and
+    what was compared, where in the paper, and the chapter that shows it (a ``{doc}`` link:
+    render the output as MyST, cell metadata ``mystnb: {markdown_format: myst}``).
+    ``evaluated``: the pairs of :func:`evaluate`, when already computed. Book: "Reproduction
+    scoreboard"."""
     evaluated = evaluate(keys, folder) if evaluated is None else evaluated
-    rows = ["| claim (paper) | where | paper-scale number | reproduced | chapter |",
+    rows = ["| reproduced | claim (paper) | paper-scale number | where | chapter |",
             "|---|---|---|---|---|"]
     for c, v in evaluated:
-        shown = _cell(v.value) if v.value.strip() not in ("", "—") else ""
+        shown = f"**{_cell(v.value)}**" if v.value.strip() not in ("", "—") else ""
         value = " — ".join(t for t in (shown, _cell(v.detail)) if t) or "—"
-        rows.append(f"| \u201c{_cell(c.quote)}\u201d | {_cell(c.where)} | {value} | **{v.reproduced}** "
+        rows.append(f"| {BADGES[v.reproduced]} | \u201c{_cell(c.quote)}\u201d | {value} | {_cell(c.where)} "
                     f"| {{doc}}`{c.chapter}` |")
     return "\n".join(rows)
 

@@ -27,7 +27,7 @@ import torch
 
 from .._checks import check_choice, check_int, check_positive, check_real
 
-__all__ = ["relaxation_curves", "plot_relaxation", "relaxation_explorer", "RELAXATION_DEFAULTS",
+__all__ = ["alpha_text", "curves_at", "RANGES", "relaxation_curves", "plot_relaxation", "relaxation_explorer", "RELAXATION_DEFAULTS",
            "denoising_bias_variance", "plot_denoising", "denoising_explorer", "DENOISING_DEFAULTS"]
 
 #: gamma -> (paper's dt, paper's t_end, explorer's default t_end)
@@ -106,24 +106,23 @@ def plot_relaxation(curves: dict, fig=None):
 
     from . import plotting as lp
 
-    fig = Figure(figsize=(10, 3.8)) if fig is None else fig
+    fig = Figure(figsize=(10, 3.8), layout="constrained") if fig is None else fig
     ax_s, ax_e = fig.subplots(1, 2)
     p = curves["params"]
     lp.plot_second_moments(ax_s, curves["trajectory"])
     if curves["closed11"] is None:
         ax_s.axhline(1.0, **lp.REFERENCE_STYLE, label=r"equilibrium $\Sigma = I$")
-    ax_s.legend(fontsize=8)
+    ax_s.legend(fontsize=9)
     name = "Maxwellian molecules" if p["gamma"] == 0 else "Coulomb"
     ax_s.set_title(rf"$\gamma = {p['gamma']:g}$ ({name}), {p['method']}, $n = {p['n']}$, "
-                   rf"$\Delta t = {p['dt']:g}$", fontsize=10)
-    ax_s.set_xlabel(rf"$t$ (to {p['t_end']:g}; paper: {curves['paper_t_end']:g})")
+                   rf"$\Delta t = {p['dt']:.3g}$", fontsize=10)
+    ax_s.set_xlabel(rf"$t$ (to {p['t_end']:.4g}; paper: {curves['paper_t_end']:g})")
     ax_e.plot(curves["t"], curves["entropy_rate"], **lp.solver_style(p["method"]), label=p["method"])
     ax_e.set_xlabel(r"$t$")
     ax_e.set_ylabel(r"entropy rate $\frac{1}{n}\sum_i s_i\cdot v_i$")
-    sbtm = rf", $\alpha = {p['alpha']:g}$, lr $= {p['lr']:g}$" if p["method"] == "sbtm" else ""
+    sbtm = (rf", $\alpha = {p['alpha']:.3g}$, lr $= {p['lr']:.2g}$" if p["method"] == "sbtm" else "")
     ax_e.set_title(f"estimated entropy production{sbtm}", fontsize=10)
-    ax_e.legend(fontsize=8)
-    fig.tight_layout()
+    ax_e.legend(fontsize=9)
     return fig
 
 
@@ -206,7 +205,7 @@ def plot_denoising(curves: dict, alpha=None, fig=None, *, label="exact mixture s
 
     from . import plotting as lp
 
-    fig = Figure(figsize=(10, 3.8)) if fig is None else fig
+    fig = Figure(figsize=(10, 3.8), layout="constrained") if fig is None else fig
     ax_b, ax_s = fig.subplots(1, 2)
     a = curves["alphas"]
     color = lp.COLORS["exact"] if label == "exact mixture score" else lp.COLORS["sbtm"]
@@ -215,20 +214,86 @@ def plot_denoising(curves: dict, alpha=None, fig=None, *, label="exact mixture s
     ax_s.axhline(curves["std_limit"], **lp.REFERENCE_STYLE, label=r"$\alpha\to0$: $\sqrt{2\|J_{sym}\|_F^2}$")
     if alpha is not None:
         alpha = check_positive("alpha", alpha)
-        i = int(np.argmin(abs(np.log(a / alpha))))
+        at = curves_at(curves, alpha)   # the curves at the alpha the slider shows (log-log interpolation)
+        shown = alpha_text(alpha)
         for ax, key in ((ax_b, "bias"), (ax_s, "std")):
-            ax.axvline(alpha, color="gray", lw=1, label=rf"$\alpha = {alpha:.3g}$")
-            ax.plot([a[i]], [curves[key][i]], "s", ms=8, mfc="none", color="black")
-        ax_b.set_title(rf"bias at $\alpha\approx{a[i]:.3g}$: {curves['bias'][i]:.2e}", fontsize=10)
-        ax_s.set_title(rf"std of one draw at $\alpha\approx{a[i]:.3g}$: {curves['std'][i]:.3g}", fontsize=10)
+            ax.axvline(alpha, color="gray", lw=1, label=rf"$\alpha = {shown}$")
+            ax.plot([alpha], [at[key]], "s", ms=8, mfc="none", color="black")
+        ax_b.set_title(rf"bias at $\alpha = {shown}$: {at['bias']:.2e}", fontsize=10)
+        ax_s.set_title(rf"std of one draw at $\alpha = {shown}$: {at['std']:.3g}", fontsize=10)
     for ax in (ax_b, ax_s):
         ax.set_xlabel(r"denoising constant $\alpha$")
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     ax_b.set_ylabel(f"bias (RMS over {curves['n']} points)")
     ax_s.set_ylabel(f"std of one draw ({curves['draws']} draws)")
     ax_s.set_ylim(0, 1.15 * max(float(np.max(curves["std"])), curves["std_limit"]))
-    fig.tight_layout()
     return fig
+
+
+def alpha_text(alpha) -> str:
+    """alpha as the explorer's slider shows it (3 significant digits, readout format ``.3g``)."""
+    return f"{float(alpha):.3g}"
+
+
+def curves_at(curves: dict, alpha) -> dict:
+    """``bias`` and ``std`` of :func:`denoising_bias_variance` output at ``alpha``, interpolated
+    linearly in log-log between the grid's values (alpha outside the grid: ValueError)."""
+    a = np.asarray(curves["alphas"], dtype=float)
+    alpha = check_positive("alpha", alpha)
+    if not a.min() * (1 - 1e-9) <= alpha <= a.max() * (1 + 1e-9):
+        raise ValueError(f"alpha={alpha:.3g} is outside the computed grid [{a.min():.3g}, {a.max():.3g}]")
+    alpha = min(max(alpha, a.min()), a.max())
+    order = np.argsort(a)
+    out = {}
+    for key in ("bias", "std"):
+        y = np.asarray(curves[key], dtype=float)[order]
+        out[key] = float(np.exp(np.interp(np.log(alpha), np.log(a[order]), np.log(np.maximum(y, 1e-300)))))
+    return out
+
+
+#: what the relaxation explorer accepts for its typed values: name -> (low, high, label)
+RELAXATION_RANGES = {"dt": (1e-4, 10.0, "Δt"), "t_end": (1e-3, 1e4, "t_end")}
+
+#: the denoising explorer's alpha range (the grid of :func:`denoising_bias_variance`)
+DENOISING_RANGES = {"alpha": (1e-3, 2.0, "α")}
+
+RANGES = {"relaxation": RELAXATION_RANGES, "denoising": DENOISING_RANGES}
+
+
+def range_problem(value, low, high, label) -> str | None:
+    """The note shown next to a control whose value is outside [low, high] (None: in range)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return f"{label} must be a number"
+    if not np.isfinite(v) or not low <= v <= high:
+        return f"{label} = {v:.4g} is outside [{low:g}, {high:g}]: not used"
+    return None
+
+
+def _with_range_notes(w, controls: dict, ranges: dict) -> dict:
+    """Each control in an HBox; those in ``ranges`` with an HTML note beside them."""
+    rows = {}
+    for k, wid in controls.items():
+        rows[k] = w.HBox([wid, w.HTML()]) if k in ranges else wid
+    return rows
+
+
+def _range_problems(controls: dict, ranges: dict, rows: dict) -> list:
+    bad = []
+    for k, (low, high, label) in ranges.items():
+        msg = range_problem(controls[k].value, low, high, label)
+        rows[k].children[1].value = f"<span style='color:#b00'>⚠ {msg}</span>" if msg else ""
+        if msg:
+            bad.append(msg)
+    return bad
+
+
+def _params_text(p: dict) -> str:
+    text = f"γ = {p['gamma']:g}, {p['method']}, n = {p['n']}, Δt = {p['dt']:.3g}, t_end = {p['t_end']:.4g}"
+    if p["method"] == "sbtm":
+        text += f", α = {p['alpha']:.3g}, lr = {p['lr']:.2g}"
+    return text
 
 
 # --- widgets ----------------------------------------------------------------------------------
@@ -294,12 +359,15 @@ def relaxation_explorer(**defaults):
                                   description="α (denoising)", continuous_update=False, style=style),
         "lr": w.FloatLogSlider(value=p["lr"], base=10, min=-5, max=-2, step=0.1,
                                description="learning rate", continuous_update=False, style=style),
-        "dt": w.BoundedFloatText(value=dt, min=1e-4, max=10.0, step=dt, description="Δt", style=style),
-        "t_end": w.BoundedFloatText(value=t_end, min=1e-3, max=1e4, description="t_end", style=style),
+        # free text, checked against RANGES: a bounded box would clamp a typed value silently
+        "dt": w.FloatText(value=dt, step=dt, description="Δt", style=style),
+        "t_end": w.FloatText(value=t_end, description="t_end", style=style),
     }
+    rows = _with_range_notes(w, c, RELAXATION_RANGES)
     paper = w.HTML()
     button = w.Button(description="Run", button_style="primary", icon="play")
     status = w.HTML()
+    stale = w.HTML()
     image = w.Image(format="png")
 
     def note(*_):
@@ -314,21 +382,47 @@ def relaxation_explorer(**defaults):
         c["dt"].value, c["t_end"].value = _TIME_SCALES[g][0], _TIME_SCALES[g][2]
         note()
 
+    def current() -> dict:
+        return {k: c[k].value for k in ("gamma", "n", "method", "alpha", "lr", "dt", "t_end")}
+
+    def refresh(*_):
+        """Range notes next to the controls, Run disabled while one is out of range, and the
+        figure marked stale when the controls no longer match the run it shows."""
+        bad = _range_problems(c, RELAXATION_RANGES, rows)
+        button.disabled = bool(bad)
+        shown = box.result["params"] if box.result is not None else None
+        now = current()
+        if shown is not None and any(shown[k] != now[k] for k in now):
+            stale.value = ("<b style='color:#b00'>⚠ stale figure: it shows the last run ("
+                           + _params_text(shown) + "); "
+                           + ("fix the value marked in red" if bad else "press Run for the new settings")
+                           + ".</b>")
+            image.layout.border = "3px dashed #b00"
+        else:
+            stale.value = ""
+            image.layout.border = ""
+
     c["gamma"].observe(on_gamma, names="value")
     c["method"].observe(note, names="value")
+    for wid in c.values():
+        wid.observe(refresh, names="value")
     note()
 
-    box = w.VBox([w.HBox([w.VBox([c["gamma"], c["n"], c["method"], c["alpha"]]),
-                          w.VBox([c["lr"], c["dt"], c["t_end"], paper])]),
-                  w.HBox([button, status]), image])
+    box = w.VBox([w.HBox([w.VBox([rows[k] for k in ("gamma", "n", "method", "alpha")]),
+                          w.VBox([rows[k] for k in ("lr", "dt", "t_end")] + [paper])]),
+                  w.HBox([button, status]), stale, image])
     box.controls, box.button, box.status, box.image, box.result = c, button, status, image, None
+    box.stale, box.notes = stale, {k: rows[k].children[1] for k in RELAXATION_RANGES}
 
     def run(*_):
+        if _range_problems(c, RELAXATION_RANGES, rows):
+            status.value = "<span style='color:#b00'>not run: a value is out of range (marked in red)</span>"
+            refresh()
+            return None
         button.disabled = True
         status.value = "running…"
         try:
-            kw = {k: c[k].value for k in ("gamma", "n", "method", "alpha", "lr", "dt", "t_end")}
-            curves = relaxation_curves(**kw, seed=p["seed"])
+            curves = relaxation_curves(**current(), seed=p["seed"])
         except (ValueError, TypeError, FloatingPointError) as exc:
             status.value = f"<span style='color:#b00'>error: {exc}</span>"
             return None
@@ -337,6 +431,7 @@ def relaxation_explorer(**defaults):
         box.result = curves
         image.value = _png(plot_relaxation(curves))
         status.value = f"done in {curves['seconds']:.1f} s"
+        refresh()
         return curves
 
     button.on_click(run)
@@ -362,31 +457,83 @@ def denoising_explorer(field=None, label="exact mixture score", **defaults):
         raise TypeError(f"field must be a function of points (n, 3) -> (n, 3), got {type(field).__name__}")
     style = {"description_width": "110px"}
     c = {
+        # the slider's readout is off: a value typed there would be clamped silently; the text
+        # box beside it takes any number and says when it is out of range
         "alpha": w.FloatLogSlider(value=alpha, base=10, min=-3, max=np.log10(2.0), step=0.05,
-                                  description="α", continuous_update=False, style=style),
+                                  description="α", continuous_update=False, readout=False, style=style),
+        "alpha_text": w.FloatText(value=float(alpha_text(alpha)), layout=w.Layout(width="90px")),
         "n": w.IntSlider(value=n, min=min(20, n), max=max(1000, n), step=20, description="n points",
                          continuous_update=False, style=style),
     }
+    note = w.HTML()
     button = w.Button(description="Run", button_style="primary", icon="play")
     status = w.HTML()
+    stale = w.HTML()
     image = w.Image(format="png")
-    box = w.VBox([w.HBox([c["alpha"], c["n"], button, status]), image])
+    box = w.VBox([w.HBox([c["alpha"], c["alpha_text"], note]), w.HBox([c["n"], button, status]),
+                  stale, image])
     box.controls, box.button, box.status, box.image, box.result = c, button, status, image, None
+    box.stale, box.notes = stale, {"alpha": note}
     cache = {}
+    sync = {"busy": False}
+
+    def mark(msg):
+        note.value = f"<span style='color:#b00'>⚠ {msg}</span>" if msg else ""
+        if msg and box.result is not None:
+            stale.value = (f"<b style='color:#b00'>⚠ stale figure: it shows α = "
+                           f"{alpha_text(box.result['alpha'])}, n = {box.result['n']}.</b>")
+            image.layout.border = "3px dashed #b00"
+        elif not msg:
+            stale.value, image.layout.border = "", ""
+
+    def on_text(change):
+        if sync["busy"]:
+            return
+        low, high, lab = DENOISING_RANGES["alpha"]
+        msg = range_problem(change["new"], low, high, lab)
+        mark(msg)
+        if msg is None:
+            sync["busy"] = True
+            try:
+                c["alpha"].value = float(change["new"])
+            finally:
+                sync["busy"] = False
+            run()
+
+    def on_slider(change):
+        if sync["busy"]:
+            return
+        sync["busy"] = True
+        try:
+            c["alpha_text"].value = float(alpha_text(change["new"]))
+        finally:
+            sync["busy"] = False
+        mark(None)
+        run()
 
     def run(*_):
+        low, high, lab = DENOISING_RANGES["alpha"]
+        msg = range_problem(c["alpha_text"].value, low, high, lab)
+        if msg:
+            mark(msg)
+            status.value = "<span style='color:#b00'>not run: α is out of range</span>"
+            return None
         key = (c["n"].value, draws, p["seed"])
         start = time.perf_counter()
         if key not in cache:
             cache.clear()
             cache[key] = denoising_bias_variance(n=key[0], draws=draws, seed=key[2], field=field)
-        box.result = {**cache[key], "alpha": c["alpha"].value}
-        image.value = _png(plot_denoising(cache[key], c["alpha"].value, label=label))
+        shown = float(alpha_text(c["alpha"].value))     # the value the text box shows
+        box.result = {**cache[key], "alpha": shown, **{f"{k}_at_alpha": v
+                                                       for k, v in curves_at(cache[key], shown).items()}}
+        image.value = _png(plot_denoising(cache[key], shown, label=label))
         status.value = f"{time.perf_counter() - start:.1f} s"
+        mark(None)
         return box.result
 
     button.on_click(run)
-    for wid in c.values():
-        wid.observe(run, names="value")
+    c["alpha"].observe(on_slider, names="value")
+    c["alpha_text"].observe(on_text, names="value")
+    c["n"].observe(run, names="value")
     box.run = run
     return _with_static_view(box, "Denoising explorer")

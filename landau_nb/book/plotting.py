@@ -3,9 +3,19 @@ references dashed. Imported lazily (matplotlib is only needed for figures)."""
 
 from __future__ import annotations
 
-__all__ = ["COLORS", "REFERENCE_STYLE", "solver_style", "plot_second_moments", "plot_second_moment_runs",
+__all__ = ["MIN_FONT_PT", "DPI", "COLORS", "REFERENCE_STYLE", "solver_style", "plot_second_moments", "plot_second_moment_runs",
            "plot_error_vs_n", "plot_run_metric", "plot_timing",
            "plot_covariance_figure"]
+
+#: the smallest font size (points) of any text in the book's figures: legends, ticks and labels
+#: are never set smaller (tests/test_book_layout.py checks the sources). With :data:`DPI`, the
+#: HTML book keeps each figure wide enough for this text to be at least 9 px on screen
+#: (book/_ext/html_fixes.py, checked in a browser by tests/test_browser.py).
+MIN_FONT_PT = 9
+
+#: resolution of the figures stored in the notebooks (matplotlib's default figure.dpi, used by
+#: the inline backend)
+DPI = 100
 
 #: one colour per score estimator across the whole book
 COLORS = {
@@ -180,12 +190,12 @@ def plot_covariance_figure(results, *, ns=None, floor=None, rate_exact0=None, se
 
     labels = [lab for lab in ("sbtm", "blob") if lab in results.labels]
     show = {lab: (list(ns) if ns is not None else [results.ns(lab)[0], results.ns(lab)[-1]]) for lab in labels}
-    fig, axes = plt.subplots(2, 3, figsize=(14, 8))
+    fig, axes = plt.subplots(2, 3, figsize=(13, 8))
     for ax, entry in zip(axes[0, :2], [(0, 0), (1, 1)]):
         for lab in labels:
             plot_second_moment_runs(ax, results, entry, ns=show[lab], labels=[lab], seed=seed,
                                     reference="closed" if lab == labels[-1] else None)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=9)
     ax = axes[0, 2]
     ref = None
     if "sbtm" in labels:
@@ -201,7 +211,7 @@ def plot_covariance_figure(results, *, ns=None, floor=None, rate_exact0=None, se
         ax.plot([t0], [rate_exact0], marker="*", markersize=12, color="black", linestyle="none",
                 label=f"exact at $t = {t0:g}$")
     ax.set_ylabel(r"$\frac{1}{n}\sum_i s_i \cdot v_i$")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     end = results.table("cov_error", "end")
     fair = results.table("cov_error_sample", "max")
     plot_error_vs_n(axes[1, 0], end, bars="sem",
@@ -210,10 +220,10 @@ def plot_covariance_figure(results, *, ns=None, floor=None, rate_exact0=None, se
         nn = np.array(sorted({n for d in end.mean.values() for n in d}))
         tau = results.runs[0][1].t[-1] - t0
         axes[1, 0].plot(nn, floor(nn, tau), **REFERENCE_STYLE, label="exact solver, same sample (RMS)")
-    axes[1, 0].legend(fontsize=8)
+    axes[1, 0].legend(fontsize=9)
     plot_error_vs_n(axes[1, 1], fair, bars="sem",
                     ylabel=r"$\max_t\|\Sigma(t) - \Sigma^{\mathrm{cf}}_{\Sigma(0)}(t)\|_F$")
-    axes[1, 1].legend(fontsize=8)
+    axes[1, 1].legend(fontsize=9)
     ax = axes[1, 2]
     energy = results.table("energy_drift", reference=None)
     momentum = results.table("momentum_drift", "max", reference=None)
@@ -224,6 +234,6 @@ def plot_covariance_figure(results, *, ns=None, floor=None, rate_exact0=None, se
                   label=f"{lab}: momentum $|V(t) - V(0)|$, max over $t$", **solver_style(lab))
     ax.set_xlabel("number of particles $n$")
     ax.set_ylabel("drift")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=9)
     fig.tight_layout()
     return fig
