@@ -23,6 +23,9 @@ Sections (targets from the facts note, shared/notes/vlasov-landau-facts.md, and 
 * ``collisional`` 1D-3V Landau damping with collisions, n = 1e5, M = 64, dt = 0.05: seconds per
                   phase over ``--collisional-t`` (default 1, i.e. 20 steps) and the extrapolation
                   to t = 15 (targets: < 10 min blob, < 15 min SBTM on 2 cores)
+* ``cell_kernels`` the cell weight's blob score and collision sum at n = 1e5, 64 cells: the
+                  default kernels (before) against the opt-in kernels visiting each pair once
+                  (after), timed in one run, and the collisional run time projected from them
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ from landau_nb.vlasov.collisions import collision_velocity  # noqa: E402
 from landau_nb.vlasov.spatial import CellList, SpatialWeight  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "vlasov.json"
-SECTIONS = ("poisson", "landau_01", "landau_001", "two_stream", "energy_drift", "pairs", "collisional")
+SECTIONS = ("poisson", "landau_01", "landau_001", "two_stream", "energy_drift", "pairs", "collisional",
+            "cell_kernels")
 
 
 def say(*a):
@@ -203,6 +207,61 @@ def collisional(args):
                       "entropy_production_last": float(tr["entropy_production"][-1])}
     return {"n": args.n_medium, "M": args.M, "B": args.B, "gamma": -3.0, "spatial_weight": args.spatial_weight,
             "record_every": args.record_every, "threads": torch.get_num_threads(), **out}
+
+
+def cell_kernels(args):
+    """Before/after of the cell weight's kernels in one run: the blob score (two-term) and the
+    collision sum at n = n_medium, 64 cells, dv = 3, γ = −3, by the default paths (before: the
+    neighbour loops for the blob score, the homogeneous group kernel for the collision sum) and
+    by the opt-in kernels that visit each unordered pair once (after). A speedup < 1 means the
+    pair-once kernels lose (their scatter to row j does not vectorise)."""
+    from landau_nb.vlasov import _numba_kernels as kern
+    from landau_nb.vlasov.collisions import _compiled
+    n, C, L = args.n_medium, args.M, 4 * math.pi
+    model = vl.landau_damping(alpha=0.1, k=0.5, dv=3)
+    p = vl.sample_particles(model, n, seed=args.seed)
+    x, v, w = p.x, p.v, p.w
+    s = -v
+    weight = SpatialWeight("cell", L, C)
+    cl = CellList(weight, x)
+    eps = 0.44
+
+    def best(f, reps=3):
+        f()
+        ts = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            out = f()
+            ts.append(time.perf_counter() - t0)
+        return min(ts), out
+
+    res = {}
+    tb_old, sb_old = best(lambda: kern.blob_sums(weight, cl, x, v, w, eps, True))
+    tb_new, sb_new = best(lambda: kern.cell_blob_sums(weight, cl, v, w, eps, True))
+    tc_old, uc_old = best(lambda: _compiled(x, v, s, w, weight, -3.0, 1.0, cl))
+    tc_new, uc_new = best(lambda: _compiled(x, v, s, w, weight, -3.0, 1.0, cl, pairs_once=True))
+    res["blob_score"] = {"before_s": tb_old, "after_s": tb_new, "speedup": tb_old / tb_new,
+                         "rel_difference": float((sb_new - sb_old).norm() / sb_old.norm())}
+    res["collision"] = {"before_s": tc_old, "after_s": tc_new, "speedup": tc_old / tc_new,
+                        "rel_difference": float((uc_new - uc_old).norm() / uc_old.norm())}
+    pairs = cl.pair_count()
+    res["pairs"] = pairs
+    res["collision"]["pairs_per_s_after"] = pairs / tc_new
+    for key in ("blob_score", "collision"):
+        say(f"cell_kernels: {key}: before {res[key]['before_s']:.3f} s, after {res[key]['after_s']:.3f} s, "
+            f"x{res[key]['speedup']:.2f} (relative difference {res[key]['rel_difference']:.1e})")
+    prev = json.loads(OUT.read_text()).get("collisional", {}) if OUT.exists() else {}
+    for score in ("blob", "sbtm"):
+        if score in prev:        # the earlier collisional run's phases, scaled by this run's ratios
+            ph = prev[score]["phases_s"]
+            steps = prev[score]["steps"]
+            before = sum(ph.values()) / steps * 300 / 60
+            sc = ph["score"] / res["blob_score"]["speedup"] if score == "blob" else ph["score"]
+            after = (sc + ph["collision"] / res["collision"]["speedup"] + ph["field"] + ph["push"]) / steps * 300 / 60
+            res[f"projected_t15_min_{score}"] = {"before": before, "after": after}
+            say(f"cell_kernels: projected collisional run (n = 1e5, t = 15, cell weight, {score}): "
+                f"{before:.1f} -> {after:.1f} min on 1 core (from the 'collisional' section's phases)")
+    return {"n": n, "cells": C, "gamma": -3.0, "threads": torch.get_num_threads(), **res}
 
 
 def main(argv=None):

@@ -4,6 +4,7 @@ file runs in about a minute on one core); the large validation runs are in bench
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -458,3 +459,87 @@ def test_one_velocity_dimension_collisionless_runs():
     tr = vl.solve_vlasov(vl.landau_damping(dv=1), n=2000, M=16, dt=0.1, t_end=0.5)
     assert tr.final["v"].shape == (2000, 1) and tr.momentum_drift() < 1e-12
     assert np.all(np.isnan(tr["T_ratio"]))
+
+
+# ------------------------------------------------------------------------ registered experiments
+def test_registered_vlasov_experiments_run_store_resume_and_check(tmp_path):
+    from landau_nb.__main__ import main
+    from landau_nb.experiments import (VLASOV_EXPERIMENTS, RunConflictError, run_vlasov_experiment,
+                                       vlasov_results)
+    from landau_nb.vlasov._deps import ResultFileError
+    assert {"vlasov_landau_damping", "vlasov_landau_damping_linear", "vlasov_two_stream",
+            "vlasov_collisional_damping"} <= set(VLASOV_EXPERIMENTS)
+    out = tmp_path / "res"
+    runs = run_vlasov_experiment("vlasov_landau_damping", "paper", out=out, ns=[2000])
+    (stem, tr), = runs.items()
+    assert stem == "collisionless/n002000_seed0"
+    js = out / "vlasov_landau_damping" / "collisionless" / "n002000_seed0.json"
+    meta = json.loads(js.read_text())
+    assert meta["run"]["identity"]["n"] == 2000 and "commit" in meta["run"]["provenance"]
+    assert len(meta["npz_sha256"]) == 64 and meta["compact"]["final_particles"] == "dropped (2000)"
+    assert not (out / "vlasov_landau_damping" / "collisionless" / "n002000_seed0.ckpt").exists()
+    # stored: loaded (verified), not recomputed
+    again = run_vlasov_experiment("vlasov_landau_damping", "paper", out=out, ns=[2000])
+    assert again[stem].checksum == "verified" and np.array_equal(again[stem]["E_norm"], tr["E_norm"])
+    # other settings: a conflict naming the difference
+    with pytest.raises(RunConflictError, match="dtype"):
+        run_vlasov_experiment("vlasov_landau_damping", "paper", out=out, ns=[2000], dtype=torch.float32)
+    # a replaced .npz is caught by its checksum
+    npz = js.with_suffix(".npz")
+    data = npz.read_bytes()
+    tr2 = vl.PhaseSpaceTrajectory.load(js.with_suffix(""))
+    tr2.records["E_norm"] = tr2.records["E_norm"] * 2
+    tr2.save(tmp_path / "other")
+    npz.write_bytes((tmp_path / "other.npz").read_bytes())
+    with pytest.raises(ResultFileError, match="SHA-256"):
+        vl.PhaseSpaceTrajectory.load(js.with_suffix(""))
+    npz.write_bytes(data)
+    assert vlasov_results("vlasov_landau_damping", "paper", out=out) == {}     # n = 2000 is not registered
+    # the command line: list and run (book scale, n overridden), bad values exit 2
+    assert main(["list"]) == 0
+    assert main(["run", "vlasov_two_stream", "--n", "1000", "--out", str(out), "--quiet"]) == 0
+    assert (out / "vlasov_two_stream" / "collisionless" / "n001000_seed0.npz").exists()
+    assert main(["run", "vlasov_two_stream", "--n", "1000", "--seeds", "0-2", "--out", str(out), "--quiet"]) == 2
+
+
+def test_registered_vlasov_run_resumes_from_its_checkpoint(tmp_path):
+    from landau_nb.experiments import get_vlasov_experiment, run_vlasov_experiment
+    from landau_nb.experiments.phase_space import _paths
+    exp = get_vlasov_experiment("vlasov_landau_damping")
+    full = run_vlasov_experiment("vlasov_landau_damping", "book", out=tmp_path / "a", ns=[1000])
+    run = exp.runs("book", ns=[1000])[0]
+    # interrupt a second copy after 30 steps (as a killed process leaves it), then run it again
+    p = _paths(tmp_path / "b", exp, run)
+    p["ckpt"].mkdir(parents=True)
+    from landau_nb.experiments.phase_space import vlasov_run_identity
+    (p["ckpt"] / "run.json").write_text(json.dumps(vlasov_run_identity(exp, run, "book", "cpu", torch.float64)))
+    vl.solve_vlasov(exp.make_model(run), n=1000, seed=0, checkpoint=p["ckpt"], checkpoint_every=50, stop_after=30,
+                    **exp.solve)
+    resumed = run_vlasov_experiment("vlasov_landau_damping", "book", out=tmp_path / "b", ns=[1000])
+    (stem, a), = full.items()
+    b = resumed[stem]
+    assert b.meta["resumed"] and np.array_equal(a["E_norm"], b["E_norm"])
+    assert np.array_equal(a.final["v"], b.final["v"])
+
+
+def test_cell_kernels_visiting_each_pair_once_match_the_neighbour_loops():
+    """The cell weight's compiled kernels add each unordered pair to both rows; they agree with
+    the general neighbour loops (every ordered pair) to round-off and keep Σ w U = 0."""
+    pytest.importorskip("numba")
+    from landau_nb.vlasov import _numba_kernels as kern
+    from landau_nb.vlasov.collisions import _compiled
+    from landau_nb.vlasov.spatial import CellList
+    for dv in (2, 3):
+        x, v, s, w = _particles(1500, dv, seed=dv)
+        weight = SpatialWeight("cell", 12.0, 7)
+        cl = CellList(weight, x)
+        for gamma in (0.0, -3.0, -2.5):
+            once = _compiled(x, v, s, w, weight, gamma, 0.7, cl, pairs_once=True)
+            every = _compiled(x, v, s, w, weight, gamma, 0.7, cl)
+            assert float((once - every).norm() / every.norm()) < 1e-13
+            scale = float((w[:, None] * once.abs()).sum())
+            assert float((w[:, None] * once).sum(0).abs().max()) < 1e-14 * scale
+        for two in (True, False):
+            a = kern.cell_blob_sums(weight, cl, v, w, 0.3, two)
+            b = kern.blob_sums(weight, cl, x, v, w, 0.3, two)
+            assert float((a - b).norm() / b.norm()) < 1e-13

@@ -20,7 +20,10 @@ The wing's modules, from the bottom up:
 * :mod:`~landau_nb.experiments.store` — a run's identity and files, claiming and saving it;
 * :mod:`~landau_nb.experiments.results` — :class:`Results` and the analysis helpers;
 * :mod:`~landau_nb.experiments.runner` — :func:`run_experiment`, :func:`reproduce`,
-  :func:`rerun_stored`.
+  :func:`rerun_stored`;
+* :mod:`~landau_nb.experiments.phase_space` — the Vlasov–Landau experiments
+  (:data:`VLASOV_EXPERIMENTS`, :func:`run_vlasov_experiment`, :func:`vlasov_results`), with the
+  same stems, identities, provenance, checksums and resume.
 
 Runs are written as ``OUT/EXPERIMENT/LABEL/n000100_seed0.npz`` + ``.json``; a run that is
 interrupted continues from its last checkpoint (``.ckpt`` folder next to it) and ends
@@ -38,8 +41,12 @@ from .registry import EXPERIMENTS, SCALES, Experiment, RunSpec, Sweep, get_exper
 from .results import ErrorTable, Results, anisotropy, covariance_sampling_floor, loglog_slope, paper_results
 from .runner import SweepInterrupted, parse_seeds, reproduce, rerun_stored, run_experiment
 from .store import RunConflictError, display_folder, run_identity
+from .phase_space import (VLASOV_EXPERIMENTS, PhaseSpaceRun, VlasovExperiment, get_vlasov_experiment,  # noqa: E402
+                          register_vlasov, run_vlasov_experiment, vlasov_results)
 
 __all__ = ["Sweep", "Experiment", "RunSpec", "EXPERIMENTS", "SCALES", "register", "get_experiment",
            "run_experiment", "reproduce", "rerun_stored", "Results", "ErrorTable", "paper_results", "settings",
            "project_root", "loglog_slope", "parse_seeds", "anisotropy", "covariance_sampling_floor", "run_identity",
-           "display_folder", "RunConflictError", "SweepInterrupted", "RunTakenError"]
+           "display_folder", "RunConflictError", "SweepInterrupted", "RunTakenError",
+           "VLASOV_EXPERIMENTS", "PhaseSpaceRun", "VlasovExperiment", "get_vlasov_experiment", "register_vlasov",
+           "run_vlasov_experiment", "vlasov_results"]

@@ -28,7 +28,9 @@ Evaluation (``method``):
   particles of the neighbouring cells in padded tiles (CPU and CUDA, any γ, the reference);
 * ``"compiled"``: the same neighbour sum by a numba kernel on the CPU (any γ); for
   ``"cell"`` with equal weights, the homogeneous package's compiled pair sum restricted to
-  groups (one group per cell);
+  groups (one group per cell). (A kernel visiting each unordered pair of a cell once,
+  ``_numba_kernels.cell_collision_sum``, is there for comparison: half the pair terms, but
+  its scatter does not vectorise.)
 * ``"moments"``: γ = 0 and ψ ∈ {"cell", "cic"} (ψ a finite sum of products a(xᵢ)a(xⱼ)): the
   pair sum of each cell / node collapses into weighted moments, exact, O(n dv²), any device;
 * ``"auto"``: moments where exact, compiled on the CPU where numba is available, else direct.
@@ -209,9 +211,15 @@ def _equal_weights(w) -> bool:
     return bool((w == w[0]).all())
 
 
-def _compiled(x, v, s, w, weight, gamma, B, cl):
+def _compiled(x, v, s, w, weight, gamma, B, cl, *, pairs_once: bool = False):
     n, dv = v.shape
     order = cl.order
+    if weight.kind == "cell" and pairs_once:
+        # each unordered pair once, added to both rows (half the pair terms of the paths below;
+        # opt-in: the scatter to row j keeps the inner loop from vectorising, and on the book's
+        # machine it was not faster than the vectorised paths, see benchmarks/vlasov.py cell_kernels)
+        from . import _numba_kernels as kern
+        return kern.cell_collision_sum(weight, cl, v, s, w, gamma).mul_(-B)
     if weight.kind == "cell" and _equal_weights(w) and compiled_usable(v, s):
         # each cell is a homogeneous problem: the package's pair sum within groups
         counts = cl.counts.tolist()

@@ -4,6 +4,7 @@ that resume bit-identically on the CPU."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -41,6 +42,14 @@ CFL_LIMIT = 4.0
 _SCALAR_VECTORS = ("momentum",)
 
 
+def _sha256(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 # ------------------------------------------------------------------------------------------ result
 class PhaseSpaceTrajectory:
     """The result of :func:`solve_vlasov`.
@@ -55,8 +64,12 @@ class PhaseSpaceTrajectory:
     snapshot_t, snapshots : times (S,) and (x, v₁) phase-space densities (S, M, 64) on
         [0, L) × [−vmax, vmax) (``meta["snapshot_vmax"]``).
     final : dict ``x``, ``v``, ``w`` of the particles at the last time.
-    meta : JSON-ready settings, model, score parameters, versions, timings.
+    meta : JSON-ready settings, model, score parameters, versions, timings; after
+        :meth:`save`, ``npz_sha256`` (the SHA-256 of the .npz, checked by :meth:`load`).
+    checksum : after :meth:`load`, "verified" or "unverified" (no recorded SHA-256); else None.
     """
+
+    checksum = None
 
     def __init__(self, *, t, records: dict, profiles: dict, snapshot_t, snapshots, final: dict, meta: dict):
         self.t = np.asarray(t, dtype=np.float64)
@@ -128,8 +141,18 @@ class PhaseSpaceTrajectory:
         arrays.update({f"records.{k}": v for k, v in self.records.items()})
         arrays.update({f"profiles.{k}": v for k, v in self.profiles.items()})
         arrays.update({f"final.{k}": v for k, v in self.final.items()})
-        text = json.dumps(self.meta, indent=1, sort_keys=True, default=float).encode()
-        atomic_write(npz, lambda fh: np.savez_compressed(fh, **arrays))
+        digest = {}
+
+        def write_npz(fh):
+            np.savez_compressed(fh, **arrays)
+            fh.flush()
+            digest["sha256"] = _sha256(fh.name)      # the bytes that are renamed into place
+
+        atomic_write(npz, write_npz)
+        meta = {k: v for k, v in self.meta.items() if k != "npz_sha256"}
+        meta["npz_sha256"] = digest["sha256"]
+        self.meta = meta
+        text = json.dumps(meta, indent=1, sort_keys=True, default=float).encode()
         atomic_write(js, lambda fh: fh.write(text))
         return npz
 
@@ -165,6 +188,13 @@ class PhaseSpaceTrajectory:
         for k, v in list(traj.records.items()) + list(traj.profiles.items()):
             if v.shape[0] != R:
                 raise ResultFileError(npz, f"array {k!r} has {v.shape[0]} rows; expected {R} (one per record)")
+        recorded = meta.get("npz_sha256")
+        if recorded is not None:        # (checked last: a damaged .npz is named as damaged above)
+            actual = _sha256(npz)
+            if actual != recorded:
+                raise ResultFileError(npz, f"does not match its .json (SHA-256 {actual[:12]}..., the .json "
+                                           f"records {str(recorded)[:12]}...): the .npz was replaced or edited")
+        traj.checksum = "verified" if recorded is not None else "unverified"
         return traj
 
 

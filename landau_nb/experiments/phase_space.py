@@ -1,0 +1,258 @@
+"""Registered Vlasov–Landau experiments (phase-space runs of :func:`landau_nb.vlasov.solve_vlasov`),
+with the conventions of the Section-5 registry: a name, a book and a paper scale, runs stored as
+``OUT/EXPERIMENT/LABEL/n000100_seed0.npz`` + ``.json`` (the same stems), a run's identity (its full
+settings) in the JSON with the git commit and machine that made it (``meta["run"]["provenance"]``)
+and the SHA-256 of the .npz, a checkpoint folder ``.ckpt`` next to a run while it computes (an
+interrupted run resumes bit-identically on the CPU), and :class:`RunConflictError` when a stored
+run or checkpoint has other settings. At paper scale a run is made compact before it is saved:
+the final particles are dropped, the diagnostics' time series and the (x, v₁) snapshots stay.
+
+``python -m landau_nb run vlasov_landau_damping --scale paper`` runs one from the command line.
+Book: "Vlasov–Landau".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .._checks import check_choice, check_int
+from .._version import __version__
+from ..solver.checkpoint import remove_checkpoint
+from ..vlasov import PhaseSpaceTrajectory, landau_damping, solve_vlasov, two_stream
+from .defaults import default_out
+from .registry import SCALES
+from .store import RunConflictError, _identity_difference
+from .store_names import check_name, run_stem
+
+__all__ = ["PhaseSpaceRun", "VlasovExperiment", "VLASOV_EXPERIMENTS", "register_vlasov", "get_vlasov_experiment",
+           "run_vlasov_experiment", "vlasov_results", "vlasov_run_identity"]
+
+_MODELS = {"landau_damping": landau_damping, "two_stream": two_stream}
+
+
+@dataclass(frozen=True)
+class PhaseSpaceRun:
+    """One run of a Vlasov–Landau experiment: a label (its folder), n, seed, the model's
+    collision settings (``model``: ``B``, ``gamma``) and :func:`solve_vlasov` options
+    (``options``: ``score``, ``spatial_weight``, ``score_options``, ...)."""
+
+    label: str
+    n: int
+    seed: int = 0
+    model: dict = field(default_factory=dict)
+    options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        check_name("label", self.label)
+        check_int("n", self.n, low=2)
+        check_int("seed", self.seed, low=0)
+
+    @property
+    def stem(self) -> str:
+        return run_stem(self.label, self.n, self.seed)
+
+
+@dataclass(frozen=True)
+class VlasovExperiment:
+    """A registered Vlasov–Landau experiment.
+
+    name, title : identifier and one-line title; ``targets``: what it checks (issue 24).
+    model : ``{"name": "landau_damping" | "two_stream", **kwargs}`` (collisionless part).
+    solve : :func:`solve_vlasov` arguments common to every run (``M``, ``dt``, ``t_end``, ...).
+    scales : ``{"book": (PhaseSpaceRun, ...), "paper": (...)}``.
+    """
+
+    name: str
+    title: str
+    targets: str
+    model: dict
+    solve: dict
+    scales: dict
+
+    def __post_init__(self):
+        check_name("experiment", self.name)
+        check_choice("model", self.model.get("name"), tuple(_MODELS))
+
+    def make_model(self, run: PhaseSpaceRun):
+        kw = {k: v for k, v in self.model.items() if k != "name"}
+        return _MODELS[self.model["name"]](**{**kw, **run.model})
+
+    def runs(self, scale: str = "book", *, labels=None, ns=None) -> list[PhaseSpaceRun]:
+        check_choice("scale", scale, SCALES)
+        runs = list(self.scales[scale])
+        if isinstance(labels, str):
+            labels = [labels]
+        if labels is not None:
+            known = tuple(sorted({r.label for r in runs}))
+            for lab in labels:
+                check_choice("solver", lab, known)
+            runs = [r for r in runs if r.label in labels]
+        if ns is not None:
+            ns = [check_int("n", int(n), low=2) for n in ns]
+            runs = list({(r.label, n): PhaseSpaceRun(r.label, n, r.seed, r.model, r.options)
+                         for r in runs for n in ns}.values())
+        return runs
+
+    def describe(self) -> str:
+        lines = [f"{self.name}: {self.title} (Vlasov–Landau; {self.targets})", f"  model: {self.model}, {self.solve}"]
+        for scale in SCALES:
+            for r in self.scales[scale]:
+                extra = ", ".join(f"{k}={v}" for k, v in {**r.model, **r.options}.items())
+                lines.append(f"  [{scale}] {r.label}: n = {r.n}, seed = {r.seed}" + (f", {extra}" if extra else ""))
+        return "\n".join(lines)
+
+
+VLASOV_EXPERIMENTS: dict[str, VlasovExperiment] = {}
+
+
+def register_vlasov(e: VlasovExperiment) -> VlasovExperiment:
+    VLASOV_EXPERIMENTS[e.name] = e
+    return e
+
+
+def get_vlasov_experiment(name: str) -> VlasovExperiment:
+    check_choice("experiment", name, tuple(VLASOV_EXPERIMENTS))
+    return VLASOV_EXPERIMENTS[name]
+
+
+# ------------------------------------------------------------------------------ the experiments
+_COLLISIONAL = {"gamma": -3.0, "B": 0.1}     # Coulomb in 3V; B = 0.1: isotropisation rate 0.045
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_landau_damping", title="Nonlinear Landau damping, k = 0.5, alpha = 0.1, 1D-3V, collisionless",
+    targets="rate on (0.2, 15) within 2 % of the continuum -0.1700",
+    model={"name": "landau_damping", "alpha": 0.1, "k": 0.5, "dv": 3},
+    solve={"M": 64, "dt": 0.05, "t_end": 20.0, "snapshot_every": 50},
+    scales={"book": (PhaseSpaceRun("collisionless", 100_000),),
+            "paper": (PhaseSpaceRun("collisionless", 1_000_000),)},
+))
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_landau_damping_linear", title="Linear Landau damping, k = 0.5, alpha = 0.01, 1D-3V, collisionless",
+    targets="rate within 1 % of -0.1546, omega within 0.5 % of 1.4157",
+    model={"name": "landau_damping", "alpha": 0.01, "k": 0.5, "dv": 3},
+    solve={"M": 64, "dt": 0.05, "t_end": 20.0, "snapshot_every": 100},
+    scales={"book": (PhaseSpaceRun("collisionless", 100_000),),
+            "paper": (PhaseSpaceRun("collisionless", 1_000_000),)},
+))
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_two_stream", title="Two-stream instability, k = 0.2, v0 = 2.4, alpha = 1/200, 1D-3V, collisionless",
+    targets="growth on (12, 24) within 3 % of 0.2258; max |E| within 5 % of 2.730 at t = 28.3",
+    model={"name": "two_stream", "alpha": 1 / 200, "k": 0.2, "v0": 2.4, "dv": 3},
+    solve={"M": 64, "dt": 0.05, "t_end": 40.0, "snapshot_every": 100, "snapshot_vmax": 6.0},
+    scales={"book": (PhaseSpaceRun("collisionless", 10_000),
+                     PhaseSpaceRun("blob", 10_000, 0, _COLLISIONAL,
+                                   {"score": "blob", "spatial_weight": "cell", "record_every": 4})),
+            "paper": (PhaseSpaceRun("collisionless", 1_000_000),)},
+))
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_collisional_damping",
+    title="Landau damping with Landau collisions (Coulomb, B = 0.1), k = 0.5, alpha = 0.1, 1D-3V: blob vs SBTM",
+    targets="conservation of the collision step; rate against the collisionless one at equal seeds",
+    model={"name": "landau_damping", "alpha": 0.1, "k": 0.5, "dv": 3},
+    solve={"M": 64, "dt": 0.05, "t_end": 15.0, "snapshot_every": 100, "record_every": 2, "spatial_weight": "cell"},
+    scales={"book": tuple(PhaseSpaceRun(lab, 5_000, 0, m, o) for lab, m, o in (
+                ("collisionless", {}, {}), ("blob", _COLLISIONAL, {"score": "blob"}),
+                ("sbtm", _COLLISIONAL, {"score": "sbtm"}))),
+            # paper scale: the largest n run on the book's 2 shared cores; n = 1e5 (the speed target's run)
+            # with --n 100000
+            "paper": tuple(PhaseSpaceRun(lab, 20_000, 0, m, o) for lab, m, o in (
+                ("collisionless", {}, {}), ("blob", _COLLISIONAL, {"score": "blob"}),
+                ("sbtm", _COLLISIONAL, {"score": "sbtm"})))},
+))
+
+
+# ------------------------------------------------------------------------------------ runner
+def vlasov_run_identity(exp: VlasovExperiment, run: PhaseSpaceRun, scale: str, device, dtype) -> dict:
+    """What must match for a stored run (or its checkpoint) to be reused."""
+    ident = {"experiment": exp.name, "scale": scale, "label": run.label, "n": run.n, "seed": run.seed,
+             "model": exp.make_model(run).params(), "solve": {**exp.solve, **run.options},
+             "dtype": str(dtype).replace("torch.", ""), "device": torch.device(device).type,
+             "landau_nb": __version__}
+    return json.loads(json.dumps(ident, sort_keys=True, default=float))
+
+
+def _paths(out, exp: VlasovExperiment, run: PhaseSpaceRun) -> dict:
+    base = Path(out) / exp.name / run.stem
+    return {"base": base, "npz": base.with_name(base.name + ".npz"), "json": base.with_name(base.name + ".json"),
+            "ckpt": base.with_name(base.name + ".ckpt")}
+
+
+def _compact(traj: PhaseSpaceTrajectory) -> None:
+    """Paper scale: no particle dump (the diagnostics and snapshots stay)."""
+    n = int(traj.final["w"].shape[0])
+    traj.final = {k: np.zeros((0,) + v.shape[1:], dtype=v.dtype) for k, v in traj.final.items()}
+    traj.meta["compact"] = {"final_particles": f"dropped ({n})"}
+
+
+def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=None, ns=None, device="cpu",
+                          dtype=torch.float64, checkpoint_every: int = 50, progress: bool = False) -> dict:
+    """Run (or load, when stored with the same identity) the runs of a registered Vlasov–Landau
+    experiment at ``scale``; returns ``{stem: PhaseSpaceTrajectory}``. ``out`` defaults to the
+    scale's results folder (``results/SCALE``); ``labels``/``ns`` restrict or change the runs."""
+    from .provenance import provenance
+    exp = get_vlasov_experiment(name)
+    out = Path(out) if out is not None else default_out(scale)
+    done = {}
+    for run in exp.runs(scale, labels=labels, ns=ns):
+        paths = _paths(out, exp, run)
+        ident = vlasov_run_identity(exp, run, scale, device, dtype)
+        if paths["json"].exists() and paths["npz"].exists():
+            meta = json.loads(paths["json"].read_text())
+            diff = _identity_difference((meta.get("run") or {}).get("identity"), ident)
+            if diff:
+                raise RunConflictError(f"run {paths['base']} was computed with other settings ({diff}); "
+                                       "use another --out, or delete the run to recompute it")
+            done[run.stem] = PhaseSpaceTrajectory.load(paths["base"])
+            continue
+        ck = paths["ckpt"] / "run.json"
+        if ck.exists():
+            diff = _identity_difference(json.loads(ck.read_text()), ident)
+            if diff:
+                raise RunConflictError(f"the checkpoint {paths['ckpt']} belongs to a run with other settings "
+                                       f"({diff}); use another --out, or delete the checkpoint")
+        paths["ckpt"].mkdir(parents=True, exist_ok=True)
+        ck.write_text(json.dumps(ident, indent=1, sort_keys=True))
+        if progress:
+            print(f"{exp.name}/{run.stem}: running (n = {run.n}, {scale} scale)", flush=True)
+        t0 = time.perf_counter()
+        traj = solve_vlasov(exp.make_model(run), n=run.n, seed=run.seed, dtype=dtype, device=device,
+                            checkpoint=paths["ckpt"], checkpoint_every=checkpoint_every, **{**exp.solve, **run.options})
+        seconds = time.perf_counter() - t0
+        traj.meta["run"] = {"experiment": exp.name, "label": run.label, "identity": ident, "seconds": seconds,
+                            "threads": torch.get_num_threads(), "provenance": provenance(device, seconds=seconds)}
+        if scale == "paper":
+            _compact(traj)
+        traj.save(paths["base"])
+        ck.unlink(missing_ok=True)
+        remove_checkpoint(paths["ckpt"])
+        done[run.stem] = traj
+    return done
+
+
+def vlasov_results(name: str, scale: str = "paper", *, out=None) -> dict:
+    """The stored runs of a registered Vlasov–Landau experiment: ``{label: PhaseSpaceTrajectory}``
+    (each checked against its recorded SHA-256 and identity; the committed paper-scale runs by
+    default). A run not stored is missing from the dict."""
+    exp = get_vlasov_experiment(name)
+    out = Path(out) if out is not None else default_out(scale)
+    found = {}
+    for run in exp.runs(scale):
+        p = _paths(out, exp, run)
+        if p["npz"].exists() and p["json"].exists():
+            traj = PhaseSpaceTrajectory.load(p["base"])
+            ident = (traj.meta.get("run") or {}).get("identity") or {}
+            for key in ("experiment", "label", "n", "seed"):
+                want = {"experiment": exp.name, "label": run.label, "n": run.n, "seed": run.seed}[key]
+                if ident.get(key) != want:
+                    raise RunConflictError(f"{p['json']} records {key} {ident.get(key)!r}, its path says {want!r}")
+            found[run.label] = traj
+    return found
