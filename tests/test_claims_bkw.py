@@ -152,9 +152,9 @@ def test_learning_rate_claim_reads_the_paired_ratio_and_its_interval():
     assert CLAIMS["bkw_learning_rate"].check(res).reproduced == "pending"
 
 
-def _alpha_results(m4: dict, score_sd: dict, monkeypatch):
+def _alpha_results(m4: dict, score: dict, monkeypatch):
     """Stand-in bkw_alpha and bkw Results at n = 3200 (the alpha sweep), with the fourth moment's
-    relative error m4[alpha] and the seed-to-seed spread score_sd[alpha] of the score error."""
+    relative error m4[alpha] and the mean score error score[alpha] (2 % seed-to-seed spread)."""
     import landau_nb.experiments as lex
     from landau_nb.book import claims
     built = {}
@@ -167,12 +167,12 @@ def _alpha_results(m4: dict, score_sd: dict, monkeypatch):
             if sp.solver != "sbtm" or sp.n != claims.ALPHA_BIAS_N:
                 continue
             z = (sp.seed - 2) / np.sqrt(2.5)                       # five seeds, sample sd 1
-            fourth = [problem.fourth_moment(5.5), problem.fourth_moment(9.5) * (1 + m4[a] * (1 + 0.01 * z))]
-            steps = {"score_error": np.full(3, 0.1 + score_sd[a] * z), "energy": np.full(3, 3.0)}
+            fourth = [problem.fourth_moment(5.5), problem.fourth_moment(9.5) * (1 + m4[a] * (1 + 0.02 * z))]
+            steps = {"score_error": np.full(3, score[a] * (1 + 0.02 * z)), "energy": np.full(3, 3.0)}
             tr = _traj(9.5, steps, {"fourth_moment": np.array(fourth)})
             tr.meta["problem"] = {"d": problem.d, "B": problem.B}
             runs.append(({"label": sp.label, "n": sp.n, "seed": sp.seed}, tr))
-        built[name] = Results(exp, "paper", runs, [], Path("."))
+        built[name] = Results(exp, "paper", runs, [], Path("/results/bkw_alpha" if name == "bkw_alpha" else "."))
     monkeypatch.setattr(lex, "paper_results", lambda name, folder=None: built[name])
     return built["bkw_alpha"]
 
@@ -180,11 +180,12 @@ def _alpha_results(m4: dict, score_sd: dict, monkeypatch):
 def test_alpha_bias_claim_reads_the_alpha_sweep(monkeypatch):
     alpha = CLAIMS["bkw_alpha_bias"].test
     rising = {0.05: 0.01, 0.1: 0.02, 0.2: 0.05, 0.4: 0.14}
-    trade = _alpha_results(rising, {0.05: 0.02, 0.1: 0.01, 0.2: 0.005, 0.4: 0.001}, monkeypatch)
-    assert alpha(trade).reproduced == "yes"
-    bias_only = _alpha_results(rising, dict.fromkeys(rising, 0.01), monkeypatch)
-    v = alpha(bias_only)
-    assert v.reproduced == "partly" and "bias half holds" in v.detail
-    flat = dict.fromkeys(rising, 0.05)
-    neither = _alpha_results(flat, {0.05: 0.001, 0.1: 0.005, 0.2: 0.01, 0.4: 0.02}, monkeypatch)
-    assert alpha(neither).reproduced == "no"
+    u_shape = {0.05: 0.1, 0.1: 0.07, 0.2: 0.04, 0.4: 0.08}          # noise at small alpha, bias at large
+    v = alpha(_alpha_results(rising, u_shape, monkeypatch))
+    assert v.reproduced == "yes" and "smallest at α = 0.2" in v.value
+    v = alpha(_alpha_results(rising, dict.fromkeys(rising, 0.05), monkeypatch))
+    assert v.reproduced == "partly" and "only the bias half" in v.detail
+    v = alpha(_alpha_results(dict.fromkeys(rising, 0.05), u_shape, monkeypatch))
+    assert v.reproduced == "partly" and "only the variance half" in v.detail
+    rising_err = {0.05: 0.04, 0.1: 0.05, 0.2: 0.07, 0.4: 0.1}
+    assert alpha(_alpha_results(dict.fromkeys(rising, 0.05), rising_err, monkeypatch)).reproduced == "no"
