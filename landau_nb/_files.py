@@ -4,12 +4,15 @@ imports nothing from landau_nb."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import secrets
 import socket
 from pathlib import Path
 
-__all__ = ["HOST", "process_alive", "process_start_time", "temp_name", "atomic_write"]
+__all__ = ["HOST", "process_alive", "process_start_time", "temp_name", "atomic_write", "file_sha256",
+           "save_npz_json"]
 
 HOST = socket.gethostname()
 
@@ -65,3 +68,34 @@ def atomic_write(path: Path, write) -> None:
         if isinstance(exc, OSError) and exc.filename is None:
             exc.filename = str(path)
         raise
+
+
+def file_sha256(path) -> str:
+    """The SHA-256 of the file ``path`` (hex), read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def save_npz_json(npz: Path, js: Path, arrays: dict, meta: dict) -> dict:
+    """Write ``arrays`` to ``npz`` (compressed) and ``meta`` to ``js``, each atomically, the
+    .json recording the SHA-256 of the .npz's bytes as ``npz_sha256`` (so an .npz replaced by
+    another's is recognised on loading); returns the metadata written. Used by the trajectories
+    of both wings (velocity-space runs and phase-space runs)."""
+    import numpy as np                      # the floor imports no heavy module at import time
+
+    digest = {}
+
+    def write_npz(fh):
+        np.savez_compressed(fh, **arrays)
+        fh.flush()
+        digest["sha256"] = file_sha256(fh.name)      # the bytes that are renamed into place
+
+    atomic_write(npz, write_npz)
+    meta = {k: v for k, v in meta.items() if k != "npz_sha256"}
+    meta["npz_sha256"] = digest["sha256"]
+    text = json.dumps(meta, indent=1, sort_keys=True, default=float).encode()
+    atomic_write(js, lambda fh: fh.write(text))
+    return meta

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from .._files import HOST, atomic_write, process_alive
+from .._files import HOST, atomic_write, file_sha256 as _sha256, process_alive
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "has_checkpoint",
            "remove_checkpoint", "own_or_orphan"]
@@ -31,12 +31,6 @@ class CheckpointError(RuntimeError):
     """A checkpoint exists but cannot be used (corrupted, truncated, or from another run)."""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _index_digest(index: dict) -> str:

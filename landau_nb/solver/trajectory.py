@@ -12,7 +12,6 @@ Book: "Particles and conservation".
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import warnings
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from .._files import atomic_write
+from .._files import file_sha256 as _sha256, save_npz_json
 
 __all__ = ["Trajectory", "ResultFileError", "environment_versions"]
 
@@ -43,14 +42,6 @@ def environment_versions() -> dict:
     import torch
     return {"landau_nb": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _paths(path) -> tuple[Path, Path]:
@@ -132,18 +123,7 @@ class Trajectory:
         arrays = {"t": self.t, "saved_t": self.saved_t, "x": self.x}
         arrays.update({f"steps.{k}": v for k, v in self.steps.items()})
         arrays.update({f"saved.{k}": v for k, v in self.saved.items()})
-        digest = {}
-
-        def write_npz(fh):
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            digest["sha256"] = _sha256(fh.name)      # the bytes that are renamed into place
-
-        atomic_write(npz, write_npz)
-        meta = {k: v for k, v in self.meta.items() if k != "npz_sha256"}
-        meta["npz_sha256"] = digest["sha256"]
-        text = json.dumps(meta, indent=1, sort_keys=True, default=float).encode()
-        atomic_write(js, lambda fh: fh.write(text))
+        save_npz_json(npz, js, arrays, self.meta)
         return npz
 
     @classmethod

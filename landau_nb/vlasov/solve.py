@@ -4,7 +4,6 @@ that resume bit-identically on the CPU."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import time
@@ -16,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ._deps import (CheckpointError, NonFiniteError, ResultFileError, __version__, atomic_write, check_bool,
+from ._deps import (CheckpointError, NonFiniteError, ResultFileError, __version__, check_bool,
+                    file_sha256 as _sha256, save_npz_json,
                     check_choice, check_device, check_dtype, check_int, check_positive,
                     environment_versions, has_checkpoint, load_checkpoint, save_checkpoint)
 from .collisions import COLLISION_METHODS
@@ -40,14 +40,6 @@ PLASMA_LIMIT = 0.5
 CFL_LIMIT = 4.0
 
 _SCALAR_VECTORS = ("momentum",)
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ result
@@ -141,19 +133,7 @@ class PhaseSpaceTrajectory:
         arrays.update({f"records.{k}": v for k, v in self.records.items()})
         arrays.update({f"profiles.{k}": v for k, v in self.profiles.items()})
         arrays.update({f"final.{k}": v for k, v in self.final.items()})
-        digest = {}
-
-        def write_npz(fh):
-            np.savez_compressed(fh, **arrays)
-            fh.flush()
-            digest["sha256"] = _sha256(fh.name)      # the bytes that are renamed into place
-
-        atomic_write(npz, write_npz)
-        meta = {k: v for k, v in self.meta.items() if k != "npz_sha256"}
-        meta["npz_sha256"] = digest["sha256"]
-        self.meta = meta
-        text = json.dumps(meta, indent=1, sort_keys=True, default=float).encode()
-        atomic_write(js, lambda fh: fh.write(text))
+        self.meta = save_npz_json(npz, js, arrays, self.meta)
         return npz
 
     @classmethod
