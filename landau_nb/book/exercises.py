@@ -229,6 +229,7 @@ UNCHECKED = {
     "ex-exp_learning_rate-loss": "a comparison to describe (training loss vs true score error)",
     "ex-exp_runtime-2": "timings of your machine",
     "ex-exp_runtime-3": "timings of your machine",
+    "ex-vlasov_landau-3": "an experiment to describe (how many particles a random start needs)",
 }
 
 
