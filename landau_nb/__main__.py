@@ -178,10 +178,14 @@ def _run_vlasov(args, device, out) -> int:
     import torch
 
     from .experiments import run_vlasov_experiment
-    if args.seeds is not None or args.ensemble or args.executor != "local":
-        raise _UsageError("--seeds, --ensemble and --executor dask are not used by the Vlasov–Landau experiments")
+    if args.ensemble or args.executor != "local":
+        raise _UsageError("--ensemble and --executor dask are not used by the Vlasov–Landau experiments")
+    seeds = None
+    if args.seeds is not None:
+        from .experiments import parse_seeds
+        seeds = parse_seeds(args.seeds)
     dtype = getattr(torch, args.dtype) if args.dtype else torch.float64
-    runs = run_vlasov_experiment(args.experiment, args.scale, out=out, labels=args.solver, ns=args.n,
+    runs = run_vlasov_experiment(args.experiment, args.scale, out=out, labels=args.solver, ns=args.n, seeds=seeds,
                                  device=device, dtype=dtype, checkpoint_every=args.checkpoint_every,
                                  progress=not args.quiet)
     for stem, tr in runs.items():

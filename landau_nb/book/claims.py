@@ -17,6 +17,7 @@ from typing import Callable
 import numpy as np
 
 from .._checks import check_choice
+from .._stats import t_interval
 
 __all__ = ["Claim", "Verdict", "CLAIMS", "claim", "evaluate", "scoreboard", "summary", "tally", "VERDICTS", "t_interval",
            "bandwidth_table", "BLOB_FIGURE",
@@ -108,17 +109,6 @@ class Claim:
         (``verdict``, or :meth:`check` on ``results``)."""
         verdict = self.check(results, folder) if verdict is None else verdict
         return f"[{self.key}] {self.where}: \"{self.quote}\"\n  -> {verdict}"
-
-
-def t_interval(values, level: float = 0.95) -> float:
-    """Half-width of the Student-t confidence interval of the mean of ``values`` (seeds):
-    t_{(1+level)/2, m-1} s / sqrt(m); NaN for fewer than two values."""
-    from scipy import stats
-    v = np.asarray(values, dtype=float)
-    v = v[np.isfinite(v)]
-    if v.size < 2:
-        return float("nan")
-    return float(stats.t.ppf((1 + level) / 2, v.size - 1) * v.std(ddof=1) / np.sqrt(v.size))
 
 
 CLAIMS: dict[str, Claim] = {}

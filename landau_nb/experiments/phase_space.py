@@ -24,7 +24,7 @@ import torch
 from .._checks import check_choice, check_int
 from .._version import __version__
 from ..solver.checkpoint import remove_checkpoint
-from ..vlasov import PhaseSpaceTrajectory, landau_damping, solve_vlasov, two_stream
+from ..vlasov import PhaseSpaceTrajectory, anisotropic, landau_damping, solve_vlasov, two_stream
 from .defaults import default_out
 from .registry import SCALES
 from .store import RunConflictError, _identity_difference
@@ -33,7 +33,7 @@ from .store_names import check_name, run_stem
 __all__ = ["PhaseSpaceRun", "VlasovExperiment", "VLASOV_EXPERIMENTS", "register_vlasov", "get_vlasov_experiment",
            "run_vlasov_experiment", "vlasov_results", "vlasov_run_identity"]
 
-_MODELS = {"landau_damping": landau_damping, "two_stream": two_stream}
+_MODELS = {"landau_damping": landau_damping, "two_stream": two_stream, "anisotropic": anisotropic}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,8 @@ class VlasovExperiment:
     """A registered Vlasov–Landau experiment.
 
     name, title : identifier and one-line title; ``targets``: what it checks (issue 24).
-    model : ``{"name": "landau_damping" | "two_stream", **kwargs}`` (collisionless part).
+    model : ``{"name": "landau_damping" | "two_stream" | "anisotropic", **kwargs}`` (the parts
+        common to every run; a run's ``model`` adds or overrides, e.g. ``B``, ``gamma``, ``dv``).
     solve : :func:`solve_vlasov` arguments common to every run (``M``, ``dt``, ``t_end``, ...).
     scales : ``{"book": (PhaseSpaceRun, ...), "paper": (...)}``.
     """
@@ -83,7 +84,9 @@ class VlasovExperiment:
         kw = {k: v for k, v in self.model.items() if k != "name"}
         return _MODELS[self.model["name"]](**{**kw, **run.model})
 
-    def runs(self, scale: str = "book", *, labels=None, ns=None) -> list[PhaseSpaceRun]:
+    def runs(self, scale: str = "book", *, labels=None, ns=None, seeds=None) -> list[PhaseSpaceRun]:
+        """The runs of ``scale``, restricted to ``labels`` and ``seeds`` (registered ones), and
+        with n set to each of ``ns`` (runs that then coincide are kept once)."""
         check_choice("scale", scale, SCALES)
         runs = list(self.scales[scale])
         if isinstance(labels, str):
@@ -93,9 +96,17 @@ class VlasovExperiment:
             for lab in labels:
                 check_choice("solver", lab, known)
             runs = [r for r in runs if r.label in labels]
+        if seeds is not None:
+            known = tuple(sorted({r.seed for r in runs}))
+            seeds = [check_int("seed", int(sd), low=0) for sd in seeds]
+            for sd in seeds:
+                if sd not in known:
+                    raise ValueError(f"seed={sd} is not a seed of {self.name} at {scale} scale"
+                                     f"{' for ' + ', '.join(labels) if labels else ''}; registered: {list(known)}")
+            runs = [r for r in runs if r.seed in seeds]
         if ns is not None:
             ns = [check_int("n", int(n), low=2) for n in ns]
-            runs = list({(r.label, n): PhaseSpaceRun(r.label, n, r.seed, r.model, r.options)
+            runs = list({(r.label, n, r.seed): PhaseSpaceRun(r.label, n, r.seed, r.model, r.options)
                          for r in runs for n in ns}.values())
         return runs
 
@@ -170,6 +181,85 @@ register_vlasov(VlasovExperiment(
 ))
 
 
+# ------------------------------------------------------------------ Vlasov–Landau II (issue 26)
+#: collision strengths of the damping curve; with λ = 4/(5√π) (3V Coulomb) a Dougherty operator
+#: of ν = λB/2 = 0.011 ... 0.090 is the linear model it is compared with
+CURVE_B = (0.05, 0.1, 0.2, 0.4)
+#: the estimators compared: two-term blob, SBTM, one-term KDE, and the local-Maxwellian control
+CURVE_SCORES = ("blob", "sbtm", "kde", "maxwellian")
+
+
+def curve_label(score: str, B: float) -> str:
+    """``blob_B0.1``: the folder of a damping-curve run (``collisionless`` when B = 0)."""
+    return "collisionless" if B == 0 else f"{score}_B{B:g}"
+
+
+def _curve_runs(ns, seeds, scores, Bs, extra=None) -> tuple:
+    """Collisionless + (score, B) runs, ordered n, seed, score, B (so a partial sweep holds
+    whole paired sets: every seed's B = 0 run next to its collisional ones)."""
+    runs = []
+    for n in ns:
+        for seed in seeds:
+            runs.append(PhaseSpaceRun("collisionless", n, seed, dict(extra or {})))
+            for score in scores:
+                for B in Bs:
+                    runs.append(PhaseSpaceRun(curve_label(score, B), n, seed,
+                                              {**(extra or {}), "B": B}, {"score": score}))
+    return tuple(runs)
+
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_damping_curve",
+    title="Collisional Landau damping, k = 0.5, alpha = 0.1, 1D-3V Coulomb: rate and frequency against B",
+    targets="paired shift of the rate on (0.2, 10) vs B, blob and SBTM within 2 sigma, n0 -> 4 n0 change "
+            "< 10 % of |shift| + 0.003 (issue 26)",
+    model={"name": "landau_damping", "alpha": 0.1, "k": 0.5, "dv": 3, "gamma": -3.0},
+    solve={"M": 64, "dt": 0.05, "t_end": 15.0, "record_every": 2, "spatial_weight": "cell"},
+    scales={"book": _curve_runs((10_000,), (0,), ("blob", "maxwellian"), (0.4,)),
+            "paper": _curve_runs((20_000, 80_000), (0, 1, 2), CURVE_SCORES, CURVE_B)},
+))
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_damping_curve_2v",
+    title="Collisional Landau damping, k = 0.5, alpha = 0.1, 1D-2V, gamma = -2 (the successor code's setup)",
+    targets="paired shift of the rate on (0.2, 10) vs B for the blob, SBTM, KDE and the control (issue 26)",
+    model={"name": "landau_damping", "alpha": 0.1, "k": 0.5, "dv": 2, "gamma": -2.0},
+    solve={"M": 64, "dt": 0.05, "t_end": 15.0, "record_every": 2, "spatial_weight": "cell"},
+    scales={"book": _curve_runs((10_000,), (0,), ("blob",), (0.4,)),
+            "paper": _curve_runs((20_000,), (0, 1, 2), CURVE_SCORES, (0.1, 0.4))},
+))
+
+#: strong collisions: λB = 0.45, 2.3, 11.3 in 3V Coulomb (λ = 0.4514); 12 in 2V, γ = −2 (λ = 1)
+FLUID_B = {3: (1.0, 5.0, 25.0), 2: (12.0,)}
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_fluid_limit",
+    title="Landau damping under strong collisions, k = 0.5, alpha = 0.1: omega toward the fluid value",
+    targets="omega within 3 % of sqrt(1 + (dv+2) k^2/dv) at lambda B >= 10 (1.1902 in 3V, 1.2247 in 2V), "
+            "omega(B) monotone (issue 26)",
+    model={"name": "landau_damping", "alpha": 0.1, "k": 0.5},
+    solve={"M": 64, "dt": 0.05, "t_end": 15.0, "record_every": 2, "spatial_weight": "cell"},
+    scales={"book": (PhaseSpaceRun("blob_3v_B25", 10_000, 0, {"dv": 3, "gamma": -3.0, "B": 25.0}, {"score": "blob"}),),
+            "paper": tuple(PhaseSpaceRun(f"{score}_{dv}v_B{B:g}", 20_000, seed,
+                                         {"dv": dv, "gamma": -3.0 if dv == 3 else -2.0, "B": B}, {"score": score})
+                           for seed in (0, 1, 2) for dv in (3, 2) for B in FLUID_B[dv] for score in ("blob", "sbtm"))},
+))
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_relaxation",
+    title="Relaxation to equilibrium: anisotropic start (T_par 1.5, T_perp 0.75) with a wave, 1D-3V Coulomb, B = 2",
+    targets="after t = 25 >= 20/(lambda B): T within 1 % of T_eq, |T_par/T_perp - 1| < 2 %, field energy < 1e-3 "
+            "of its start, the v1 marginal's distance to N(0, T_eq) falling (issue 26)",
+    model={"name": "anisotropic", "alpha": 0.1, "k": 0.5, "T_par": 1.5, "T_perp": 0.75, "dv": 3,
+           "gamma": -3.0, "B": 2.0},
+    solve={"M": 64, "dt": 0.05, "t_end": 25.0, "record_every": 5, "snapshot_every": 50, "spatial_weight": "cell",
+           "snapshot_vmax": 6.0},
+    scales={"book": (PhaseSpaceRun("blob", 5_000, 0, {}, {"score": "blob"}),),
+            "paper": tuple(PhaseSpaceRun(score, n, seed, {}, {"score": score})
+                           for n in (20_000, 80_000) for seed in (0, 1, 2) for score in ("blob", "sbtm"))},
+))
+
+
 # ------------------------------------------------------------------------------------ runner
 def vlasov_run_identity(exp: VlasovExperiment, run: PhaseSpaceRun, scale: str, device, dtype) -> dict:
     """What must match for a stored run (or its checkpoint) to be reused."""
@@ -193,16 +283,18 @@ def _compact(traj: PhaseSpaceTrajectory) -> None:
     traj.meta["compact"] = {"final_particles": f"dropped ({n})"}
 
 
-def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=None, ns=None, device="cpu",
-                          dtype=torch.float64, checkpoint_every: int = 50, progress: bool = False) -> dict:
+def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=None, ns=None, seeds=None,
+                          device="cpu", dtype=torch.float64, checkpoint_every: int = 50,
+                          progress: bool = False) -> dict:
     """Run (or load, when stored with the same identity) the runs of a registered Vlasov–Landau
     experiment at ``scale``; returns ``{stem: PhaseSpaceTrajectory}``. ``out`` defaults to the
-    scale's results folder (``results/SCALE``); ``labels``/``ns`` restrict or change the runs."""
+    scale's results folder (``results/SCALE``); ``labels``/``seeds``/``ns`` restrict or change
+    the runs (:meth:`VlasovExperiment.runs`)."""
     from .provenance import provenance
     exp = get_vlasov_experiment(name)
     out = Path(out) if out is not None else default_out(scale)
     done = {}
-    for run in exp.runs(scale, labels=labels, ns=ns):
+    for run in exp.runs(scale, labels=labels, ns=ns, seeds=seeds):
         paths = _paths(out, exp, run)
         ident = vlasov_run_identity(exp, run, scale, device, dtype)
         if paths["json"].exists() and paths["npz"].exists():
@@ -238,11 +330,22 @@ def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=No
     return done
 
 
-def vlasov_results(name: str, scale: str = "paper", *, out=None) -> dict:
-    """The stored runs of a registered Vlasov–Landau experiment: ``{label: PhaseSpaceTrajectory}``
-    (each checked against its recorded SHA-256 and identity; the committed paper-scale runs by
-    default). A run not stored is missing from the dict."""
+def vlasov_results(name: str, scale: str = "paper", *, out=None, by: str = "label") -> dict:
+    """The stored runs of a registered Vlasov–Landau experiment (each checked against its
+    recorded SHA-256 and identity; the committed paper-scale runs by default). A run not stored
+    is missing from the dict.
+
+    by : ``"label"`` — ``{label: PhaseSpaceTrajectory}`` (for experiments with one run per
+        label); ``"run"`` — ``{(label, n, seed): PhaseSpaceTrajectory}`` (seed and n sweeps).
+    """
+    check_choice("by", by, ("label", "run"))
     exp = get_vlasov_experiment(name)
+    if by == "label":
+        labels = [r.label for r in exp.runs(scale)]
+        several = sorted({lab for lab in labels if labels.count(lab) > 1})
+        if several:
+            raise ValueError(f"{name} has several runs per label at {scale} scale ({', '.join(several[:3])}, ...); "
+                             "use by='run'")
     out = Path(out) if out is not None else default_out(scale)
     found = {}
     for run in exp.runs(scale):
@@ -254,5 +357,5 @@ def vlasov_results(name: str, scale: str = "paper", *, out=None) -> dict:
                 want = {"experiment": exp.name, "label": run.label, "n": run.n, "seed": run.seed}[key]
                 if ident.get(key) != want:
                     raise RunConflictError(f"{p['json']} records {key} {ident.get(key)!r}, its path says {want!r}")
-            found[run.label] = traj
+            found[run.label if by == "label" else (run.label, run.n, run.seed)] = traj
     return found

@@ -11,7 +11,8 @@ Vlasov–Poisson solver).
 
 Public API:
 
-* model: :class:`VlasovLandau`, :func:`landau_damping`, :func:`two_stream`, initial conditions
+* model: :class:`VlasovLandau`, :func:`landau_damping`, :func:`two_stream`, :func:`anisotropic`,
+  initial conditions
   :class:`LandauDamping`, :class:`TwoStream`, :class:`AnisotropicMaxwellian`;
   :class:`Particles`, :func:`sample_particles`
 * field: :class:`PeriodicMesh`
@@ -22,19 +23,24 @@ Public API:
   :class:`CollisionStep`, :class:`PhaseSpaceState`
 * running: :func:`solve_vlasov`, :class:`PhaseSpaceTrajectory`
 * fits: :func:`fit_rate`, :func:`fit_frequency`
+* collisional analysis (:mod:`landau_nb.vlasov.analysis`): :func:`paired_shifts`,
+  :func:`convergence`, :func:`dougherty_shift`, :func:`relaxation_checks`
 * references (:mod:`landau_nb.vlasov.reference`): :func:`landau_root`, :func:`two_stream_root`,
-  :func:`fluid_frequency`, :func:`isotropisation_rate`, :func:`continuum_vlasov_poisson`,
+  :func:`fluid_frequency`, :func:`isotropisation_rate`, :func:`collisional_root`,
+  :func:`successor_line`, :func:`continuum_vlasov_poisson`,
   :func:`reference_curve`
 """
 
+from .analysis import (convergence, dougherty_shift, marginal_distance, paired_shifts, parse_label,
+                       relaxation_checks, run_quantity)
 from .collisions import COLLISION_METHODS, collision_velocity
 from .diagnostics import measure, phase_space_histogram
 from .field import PeriodicMesh
 from .fitting import fit_frequency, fit_rate, local_maxima
 from .model import (AnisotropicMaxwellian, InitialCondition, LandauDamping, Particles, TwoStream,
-                    VlasovLandau, landau_damping, sample_particles, two_stream)
-from .reference import (continuum_vlasov_poisson, fluid_frequency, isotropisation_rate, landau_root,
-                        reference_curve, two_stream_root)
+                    VlasovLandau, anisotropic, landau_damping, sample_particles, two_stream)
+from .reference import (collisional_root, continuum_vlasov_poisson, fluid_frequency, isotropisation_rate, landau_root,
+                        reference_curve, successor_line, two_stream_root)
 from .scores import (BlobScore, ExactScore, LocalMaxwellianScore, PhaseSpaceScore, SBTMScore, make_score,
                      spatial_blob_score)
 from .solve import CFL_LIMIT, PLASMA_LIMIT, PhaseSpaceTrajectory, solve_vlasov

@@ -11,6 +11,7 @@ from .._checks import (FLOAT_DTYPES, check_bool, check_choice, check_device, che
                        check_int, check_positive, check_real, check_request_size)
 from .._files import atomic_write, file_sha256, save_npz_json
 from .._seeding import derive_seed, make_generator
+from .._stats import t_interval
 from .._state import generator_state, set_generator_state, tensor_state
 from .._version import __version__
 from ..equation.collision import collision_kernel, landau_velocity
@@ -31,7 +32,7 @@ __all__ = [
     "tensor_state", "blob_score", "kde_score", "collision_kernel", "landau_velocity", "atomic_write", "file_sha256", "save_npz_json", "denoising_loss", "score_mlp",
     "compiled_usable", "compiled_velocity_sum", "numba_available", "tile_rows",
     "maxwell_second_moment", "fit_initial_score", "derive_seed", "make_generator",
-    "NonFiniteError", "ResultFileError", "environment_versions", "numba_exp_neg",
+    "NonFiniteError", "ResultFileError", "environment_versions", "numba_exp_neg", "t_interval",
 ]
 
 

@@ -12,6 +12,14 @@ the last collision evaluation (≥ 0); ``time_push``, ``time_field``, ``time_sco
 
 Mesh profiles (per record, (M,) on the field mesh, CIC moments): ``density``, ``u``
 (M, dv), ``T`` (tr of the local covariance / dv), ``T_ratio`` T_∥/T_⊥ (v₁ vs the rest).
+
+Score quality (collisional runs, from the first stage of the last collision evaluation, at the
+particles it was evaluated on): ``score_error`` Σ w|s − s_LM|² / Σ w|s_LM|², the relative
+squared distance of the estimator's score s to the local-Maxwellian score
+s_LM = −(v − u(x))/T(x) of the same particles (CIC moments; :class:`~.scores.LocalMaxwellianScore`),
+and its profile ``score_error_x`` (M,) (the two sums deposited on the mesh). NaN before the
+first collision evaluation. Near a local equilibrium s_LM is the score up to O(‖f/f_LM − 1‖):
+what the estimator adds beyond that is noise, which acts as spurious collisions.
 """
 
 from __future__ import annotations
@@ -20,16 +28,33 @@ import torch
 
 from .stepping import PHASES, PhaseSpaceState
 
-__all__ = ["measure", "SCALARS", "PROFILES", "phase_space_histogram"]
+__all__ = ["measure", "score_error", "SCALARS", "PROFILES", "phase_space_histogram"]
 
 SCALARS = ("E_norm", "E_mode_re", "E_mode_im", "field_energy", "kinetic_energy", "total_energy", "mass",
            "kick_work", "collision_energy", "energy_error_vp", "entropy_production",
-           "time_push", "time_field", "time_score", "time_collision")
-PROFILES = ("density", "u", "T", "T_ratio")
+           "time_push", "time_field", "time_score", "time_collision", "score_error")
+PROFILES = ("density", "u", "T", "T_ratio", "score_error_x")
 
 
-def measure(state: PhaseSpaceState, mesh, k: float, field_energy0: float | None = None) -> dict:
-    """All diagnostics of ``state`` (module docstring) as floats / numpy arrays."""
+def score_error(x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, s: torch.Tensor, mesh) -> tuple[float, "object"]:
+    """(Σ w|s − s_LM|² / Σ w|s_LM|², its (M,) mesh profile) with s_LM = −(v − u(x))/T(x) from
+    the CIC moments of (x, v, w) (module docstring)."""
+    _, u, T, _, _ = mesh.moments(x, v, w)
+    vd, sd, wd = v.double(), s.double(), w.double()
+    ui = torch.stack([mesh.gather(u[:, a].double(), x) for a in range(v.shape[1])], dim=1)
+    s_lm = -(vd - ui) / mesh.gather(T.double(), x)[:, None]
+    num = ((sd - s_lm) ** 2).sum(1)
+    den = (s_lm ** 2).sum(1)
+    prof = (mesh.deposit(x, (wd * num).to(x.dtype)).double()
+            / mesh.deposit(x, (wd * den).to(x.dtype)).double())
+    return float((wd * num).sum() / (wd * den).sum()), prof.cpu().numpy()
+
+
+def measure(state: PhaseSpaceState, mesh, k: float, field_energy0: float | None = None, *,
+            score_sample: tuple | None = None) -> dict:
+    """All diagnostics of ``state`` (module docstring) as floats / numpy arrays;
+    ``score_sample`` = (v, s) of the last collision evaluation adds ``score_error`` and
+    ``score_error_x``."""
     w = state.w.double()
     v = state.v.double()
     fe = mesh.field_energy(state.E)
@@ -49,6 +74,9 @@ def measure(state: PhaseSpaceState, mesh, k: float, field_energy0: float | None 
     }
     for p in PHASES:
         out[f"time_{p}"] = state.timers[p]
+    if score_sample is not None:
+        out["score_error"], out["score_error_x"] = score_error(state.x, score_sample[0], state.w,
+                                                               score_sample[1], mesh)
     return out
 
 

@@ -36,7 +36,7 @@ from scipy.special import ndtr, ndtri
 from ._deps import (check_choice, check_device, check_dtype, check_int, check_positive, check_real,
                     check_request_size, derive_seed)
 
-__all__ = ["VlasovLandau", "InitialCondition", "LandauDamping", "TwoStream", "AnisotropicMaxwellian",
+__all__ = ["VlasovLandau", "InitialCondition", "LandauDamping", "TwoStream", "AnisotropicMaxwellian", "anisotropic",
            "Particles", "sample_particles", "landau_damping", "two_stream", "START_MODES"]
 
 START_MODES = ("quiet", "random")
@@ -276,6 +276,13 @@ def two_stream(*, alpha: float = 1 / 200, k: float = 0.2, v0: float = 2.4, dv: i
                gamma: float | None = None) -> VlasovLandau:
     """The two-stream model f₀ = (1 + α cos kx) ½[M(v₁ − v0) + M(v₁ + v0)] M(v_⊥) on L = 2π/k."""
     return VlasovLandau(TwoStream(alpha=alpha, k=k, v0=v0), dv=dv, B=B, gamma=gamma)
+
+
+def anisotropic(*, alpha: float = 0.1, k: float = 0.5, T_par: float = 1.5, T_perp: float = 0.75, dv: int = 3,
+                B: float = 0.0, gamma: float | None = None) -> VlasovLandau:
+    """The relaxation model f₀ = (1 + α cos kx) N(0, diag(T_par, T_perp, ...)) on L = 2π/k: a
+    temperature anisotropy and a Langmuir wave, both removed by collisions ("Vlasov–Landau II")."""
+    return VlasovLandau(AnisotropicMaxwellian(alpha=alpha, k=k, T_par=T_par, T_perp=T_perp), dv=dv, B=B, gamma=gamma)
 
 
 # ------------------------------------------------------------------------------------------

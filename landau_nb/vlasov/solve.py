@@ -460,7 +460,8 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
         state.t = state.step * dt
         done += 1
         if state.step % record_every == 0 or state.step == total:
-            rec.add(state.t, measure(state, mesh, k, fe0))
+            rec.add(state.t, measure(state, mesh, k, fe0,
+                                     score_sample=collide.last if collide is not None else None))
         if (snapshot_every is not None and state.step % snapshot_every == 0) or state.step == total:
             rec.snap_t.append(state.t)
             rec.snaps.append(phase_space_histogram(state.x, state.v[:, 0], state.w, L=model.L, bins_x=M,

@@ -123,6 +123,9 @@ class CollisionStep:
         self.model, self.weight, self.score = model, weight, score
         self.scheme = check_choice("collision_scheme", scheme, COLLISION_SCHEMES)
         self.method = method
+        #: (v, s) of the first stage of the last call (the positions are the state's): what the
+        #: recorded score error (:func:`~landau_nb.vlasov.diagnostics.measure`) is measured on
+        self.last: tuple | None = None
 
     def velocity(self, state, v, t, cells):
         t0 = time.perf_counter()
@@ -144,6 +147,7 @@ class CollisionStep:
         w = state.w.double()
         k0 = _kinetic(state.w, state.v)
         s0, U0 = self.velocity(state, state.v, state.t, cells)
+        self.last = (state.v, s0)
         state.ledger["entropy_production"] = -float((w[:, None] * s0.double() * U0.double()).sum())
         if self.scheme == "euler":
             v_new = state.v + h * U0

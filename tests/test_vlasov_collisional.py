@@ -1,0 +1,189 @@
+"""Vlasov–Landau II (issue 26): the linear collisional references, the score-error diagnostic,
+the paired-shift analysis and the registered collisional experiments. Small and fast; the
+paper-scale runs are read by the chapter "Vlasov–Landau II"."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import landau_nb.vlasov as vl
+from landau_nb.vlasov import reference as ref
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------ linear references
+@pytest.mark.parametrize("nu, gamma", [(0.01, -0.15103), (0.1, -0.13664), (0.5, -0.10396)])
+def test_dougherty_root_matches_the_facts_note(nu, gamma):
+    """3V, k = 0.5: the conserving Dougherty operator reduces the damping (facts note values)."""
+    w, g = vl.collisional_root(0.5, nu, dv=3)
+    assert abs(g - gamma) < 1e-5 and 1.2 < w < 1.42
+
+
+def test_collisional_root_limits_and_models():
+    wl, gl = vl.landau_root(0.5)
+    assert vl.collisional_root(0.5, 0.0) == (wl, gl)
+    w, g = vl.collisional_root(0.5, 1e-3)                         # continuity at nu -> 0
+    assert abs(g - gl) < 3e-4 and abs(w - wl) < 1e-3
+    for dv in (2, 3):                                              # strong collisions: the fluid frequency
+        w, g = vl.collisional_root(0.5, 10.0, dv=dv)
+        assert abs(w / vl.fluid_frequency(0.5, dv) - 1) < 1e-3 and -0.02 < g < 0
+    w, g = vl.collisional_root(0.5, 0.1, model="lenard_bernstein")  # non-conserving friction adds damping
+    assert abs(g + 0.210741) < 1e-5
+    slope = (vl.collisional_root(0.5, 0.01, model="lenard_bernstein")[1] - gl) / 0.01
+    assert -0.6 < slope < -0.55
+    # converged in the number of Hermite functions
+    assert abs(vl.collisional_root(0.5, 0.05, N=200)[1] - vl.collisional_root(0.5, 0.05, N=1600)[1]) < 1e-10
+    with pytest.raises(ValueError, match="model"):
+        vl.collisional_root(0.5, 0.1, model="bgk")
+    with pytest.raises(ValueError, match="nu"):
+        vl.collisional_root(0.5, -0.1)
+    with pytest.raises(ValueError, match="N"):
+        vl.collisional_root(0.5, 0.1, N=2)
+
+
+def test_successor_line_and_dougherty_shift():
+    weak = -math.sqrt(math.pi / 8) * 8 * math.exp(-2 - 1.5)
+    assert vl.successor_line(0.5, 0.0) == pytest.approx(weak) and abs(weak + 0.1514) < 1e-4
+    assert vl.successor_line(0.5, 0.4) - weak == pytest.approx(-0.4 * math.sqrt(2 / (9 * math.pi)))
+    d = vl.dougherty_shift([0.0, 0.1, 0.4], dv=3, gamma=-3.0)
+    assert d["lambda"] == pytest.approx(4 / (5 * math.sqrt(math.pi)))
+    assert d["rate_shift"][0] == 0 and np.all(np.diff(d["rate_shift"]) > 0)      # less damping
+    assert np.all(d["lb_rate_shift"][1:] < 0) and np.all(d["successor_shift"][1:] < 0)
+    assert d["nu"][2] == pytest.approx(0.4 * d["lambda"] / 2)
+
+
+# ------------------------------------------------------------------------------ score error
+def test_score_error_is_recorded_and_zero_for_the_control():
+    m = vl.landau_damping(alpha=0.1, k=0.5, dv=3, B=0.1, gamma=-3.0)
+    errs = {}
+    for score in ("maxwellian", "blob"):
+        tr = vl.solve_vlasov(m, n=2000, M=16, dt=0.05, t_end=0.2, score=score, spatial_weight="cell",
+                             record_every=2)
+        assert np.isnan(tr["score_error"][0]) and tr["score_error_x"].shape == (len(tr.t), 16)
+        errs[score] = tr["score_error"][1:]
+        assert np.all(np.isfinite(tr["score_error_x"][1:]))
+    assert np.all(errs["maxwellian"] < 1e-12)
+    assert np.all(errs["blob"] > 1e-3) and np.all(errs["blob"] < 1)
+    free = vl.solve_vlasov(vl.landau_damping(alpha=0.1, k=0.5, dv=3), n=500, M=16, dt=0.05, t_end=0.1)
+    assert "score_error" not in free.records
+
+
+def test_score_error_function_is_the_relative_distance():
+    mesh = vl.PeriodicMesh(4 * math.pi, 8, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3000, generator=g, dtype=torch.float64) * 4 * math.pi
+    v = torch.randn(3000, 3, generator=g, dtype=torch.float64)
+    w = torch.full((3000,), 4 * math.pi / 3000, dtype=torch.float64)
+    s_lm = vl.LocalMaxwellianScore()
+    s_lm.mesh = mesh
+    exact = s_lm(x, v, w)
+    from landau_nb.vlasov.diagnostics import score_error
+    e, prof = score_error(x, v, w, exact, mesh)
+    assert e < 1e-24 and np.all(prof < 1e-20)
+    e2, _ = score_error(x, v, w, 1.1 * exact, mesh)
+    assert e2 == pytest.approx(0.01, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ paired shifts
+class _Fake:
+    """A trajectory whose ‖E‖ is a damped standing wave with a given rate and frequency."""
+
+    def __init__(self, rate, omega, noise=0.0, seed=0):
+        self.t = np.arange(0, 15.0001, 0.05)
+        rng = np.random.default_rng(seed)
+        mode = 0.1 * np.exp(rate * self.t) * np.cos(omega * self.t) * (1 + noise * rng.standard_normal(self.t.size))
+        self.records = {"E_norm": np.abs(mode) * math.sqrt(2 * math.pi), "E_mode_re": mode,
+                        "E_mode_im": np.zeros_like(mode)}
+
+    @property
+    def E_mode(self):
+        return self.records["E_mode_re"] + 1j * self.records["E_mode_im"]
+
+
+def test_paired_shifts_cancel_the_shared_part_and_convergence_rule():
+    runs = {}
+    for n, extra in ((100, 0.0), (400, 0.001)):
+        for seed in range(3):
+            base = -0.17 + 0.003 * seed                    # seed-to-seed spread shared by the pair
+            runs[("collisionless", n, seed)] = _Fake(base, 1.40)
+            runs[("blob_B0.4", n, seed)] = _Fake(base + 0.015 + extra, 1.38)
+    runs[("sbtm_B0.4", 100, 0)] = _Fake(-0.16, 1.4)      # one seed only: no interval
+    rows = vl.paired_shifts(runs, "rate")
+    blob = [r for r in rows if r["score"] == "blob"]
+    assert [r["n"] for r in blob] == [100, 400] and blob[0]["seeds"] == [0, 1, 2]
+    assert blob[0]["shift"] == pytest.approx(0.015, abs=2e-4) and blob[0]["ci"] < 1e-3
+    assert blob[0]["mean_ci"] > 10 * blob[0]["ci"]                   # pairing removes the spread
+    sb = [r for r in rows if r["score"] == "sbtm"][0]
+    assert sb["seeds"] == [0] and math.isnan(sb["ci"])
+    om = vl.paired_shifts(runs, "omega")
+    assert om[0]["shift"] == pytest.approx(-0.02, abs=2e-3)
+    conv = vl.convergence(rows)
+    assert len(conv) == 1 and conv[0]["converged"] and conv[0]["change"] == pytest.approx(0.001, abs=2e-4)
+    assert conv[0]["bound"] == pytest.approx(0.1 * abs(conv[0]["shift1"]) + 0.003)
+    assert vl.parse_label("kde_B0.05") == ("kde", 0.05) and vl.parse_label("collisionless") == ("collisionless", 0)
+    with pytest.raises(ValueError, match="label"):
+        vl.parse_label("blob")
+
+
+# ------------------------------------------------------------------------------ relaxation
+def test_relaxation_checks_on_a_short_run():
+    m = vl.anisotropic(alpha=0.1, k=0.5, T_par=1.5, T_perp=0.75, dv=3, B=2.0, gamma=-3.0)
+    tr = vl.solve_vlasov(m, n=3000, M=16, dt=0.05, t_end=1.0, score="blob", spatial_weight="cell", record_every=5,
+                         snapshot_every=10, snapshot_vmax=6.0)
+    c = vl.relaxation_checks(tr)
+    assert c["T_eq"] == pytest.approx((2 / 3) * (1.5 + 0.01), rel=2e-3)       # KE0 + FE0 per unit length
+    assert abs(c["T_error"]) < 5e-3 and 0 < c["anisotropy"] < 1.0                # relaxing from 1.0
+    assert c["relaxation_time"] == pytest.approx(1 / (2 * 4 / (5 * math.sqrt(math.pi))))
+    d = c["distance"]
+    assert d.shape == (3,) and d[-1] < d[0]
+    # the marginal distance of the equilibrium Gaussian itself is ~0 (binning only)
+    tr2 = vl.solve_vlasov(vl.landau_damping(alpha=1e-6, k=0.5, dv=3), n=20000, M=16, dt=0.05, t_end=0.05,
+                          snapshot_vmax=6.0)
+    assert vl.marginal_distance(tr2, 1.0)[0] < 0.01
+
+
+# ------------------------------------------------------------------------------ the registry
+def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
+    from landau_nb.experiments import get_vlasov_experiment, run_vlasov_experiment, vlasov_results
+    exp = get_vlasov_experiment("vlasov_damping_curve")
+    paper = exp.runs("paper")
+    keys = [(r.label, r.n, r.seed) for r in paper]
+    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4)
+    for r in paper:                                        # every collisional run has its partner
+        assert ("collisionless", r.n, r.seed) in keys
+        score, B = vl.parse_label(r.label)
+        assert exp.make_model(r).B == B and r.options.get("score", "collisionless") == score
+    first = keys.index(("collisionless", 80_000, 0))
+    assert all(k[1] == 20_000 for k in keys[:first])       # n0 first: a partial sweep is usable
+    assert [r.seed for r in exp.runs("paper", seeds=[1], ns=[20_000])] == [1] * 17
+    with pytest.raises(ValueError, match="seed=7"):
+        exp.runs("paper", seeds=[7])
+    fl = get_vlasov_experiment("vlasov_fluid_limit")
+    for r in fl.runs("paper"):
+        m = fl.make_model(r)
+        lam = vl.isotropisation_rate(m.dv, m.gamma)
+        assert r.label.startswith(("blob", "sbtm"))
+    assert max(vl.isotropisation_rate(fl.make_model(r).dv, fl.make_model(r).gamma) * fl.make_model(r).B
+               for r in fl.runs("paper")) >= 10
+    rx = get_vlasov_experiment("vlasov_relaxation")
+    r0 = rx.runs("paper")[0]
+    m = rx.make_model(r0)
+    assert rx.solve["t_end"] >= 20 / (vl.isotropisation_rate(3, -3.0) * m.B)
+    # run two seeds of a tiny variant and read them back by run
+    out = tmp_path / "res"
+    got = run_vlasov_experiment("vlasov_damping_curve", "book", out=out, labels=["collisionless"], ns=[600])
+    assert list(got) == ["collisionless/n000600_seed0"]
+    with pytest.raises(ValueError, match="by='run'"):
+        vlasov_results("vlasov_damping_curve", "paper", out=out)
+    assert vlasov_results("vlasov_damping_curve", "book", out=out, by="run") == {}   # n = 600 not registered
