@@ -37,7 +37,8 @@ def test_a_changed_config_macro_is_detected(tmp_path):
     config = (ROOT / "_config.yml").read_text()
     assert "dd: \"\\\\mathrm{d}\"" in config
     (tmp_path / "_config.yml").write_text(config.replace("dd: \"\\\\mathrm{d}\"", "dd: \"\\\\mathrm{D}\""))
-    (tmp_path / "_toc.yml").write_text((ROOT / "_toc.yml").read_text())
+    for name in ("_toc.yml", "references.bib"):
+        (tmp_path / name).write_text((ROOT / name).read_text())
     for name in ("preface.md", "preface.ipynb"):
         (tmp_path / "book" / name).write_text((ROOT / "book" / name).read_text())
     bad = nm.stale(tmp_path / "book", tmp_path)
@@ -101,3 +102,12 @@ def test_numbers_follow_the_html_numbering():
     assert labels["fig-score_matching-adaptive"]["number"] == "3.4"
     assert labels["preface-notebooks"] == {"kind": "section", "number": None, "title": "How to run it",
                                            "stem": "preface", "chapter": None}
+
+
+def test_the_works_a_chapter_cites_are_listed_by_key():
+    # JupyterLab (jupyterlab-myst 2.7.0) shows a citation as its key: the cell decodes the keys
+    cell = _first_cell("score_matching")
+    assert ":::{dropdown} Works cited in this chapter" in cell
+    assert "- `boffi2023probability`: Boffi and Vanden-Eijnden [2023], *Probability flow solution of " \
+           "the Fokker–Planck equation*.\n" in cell
+    assert "- `ilin2025transport`: Ilin et al. [2025]," in cell
