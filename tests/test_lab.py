@@ -12,7 +12,12 @@ each notebook without running anything, and asserts what a reader sees before ru
     macros come from the front-matter cell, scripts/notebook_macros.py);
   * no ``VBox(`` text and no "Error displaying widget" (the explorers store a static figure);
   * solutions hidden: no solution text is visible (cells collapsed, tagged ``solution``);
-  * the numbers of the conclusions are shown (no ``{eval}``/``{glue`` placeholders).
+  * the numbers of the conclusions are shown (no ``{eval}``/``{glue`` placeholders);
+  * no "Cross Reference Not Found": references to other chapters, and to the figures myst-nb
+    labels in code-cell metadata, resolve to the hidden targets of the front-matter cell
+    (scripts/notebook_macros.py); citations are counted apart (``citation_not_found``):
+    jupyterlab-myst 2.7.0 has no bibliography, every ``{cite:t}`` shows "Citation Not Found";
+  * the first cell (the front-matter cell) shows a line of text, not an empty-looking cell.
 
 The counts go to _build/screenshots/lab.json, screenshots to _build/screenshots/lab/.
 Also usable by hand for a before/after measurement:
@@ -181,12 +186,16 @@ MEASURE_JS = r"""([snippets, glued]) => {
   const visibleSolutions = snippets.filter(s => text.includes(s)).length;
   const previewSolutions = snippets.filter(s => previews.includes(s)).length;
   const notFound = titles.filter(t => /Not Found/i.test(t)).length;
+  const xrefNotFound = titles.filter(t => /Cross Reference Not Found/i.test(t)).length;
+  const citationNotFound = titles.filter(t => /Citation Not Found/i.test(t)).length;
+  const first = md.length ? md[0].innerText.trim() : '';
   const images = [...document.querySelectorAll('.jp-OutputArea-output img')].filter(i => i.naturalWidth > 0).length;
   return {markdown_cells: md.length, raw_roles: roles.length, raw_fences: fences,
           raw_glue: glue, math_errors: mathErrors + otherMathErrors, undefined_macros: undefinedMacros,
           vbox_text: vbox, widget_errors: widgetErrors, solutions: snippets.length,
           visible_solutions: visibleSolutions, collapsed_cells: collapsed,
-          collapsed_previews: previewSolutions, not_found: notFound, images: images,
+          collapsed_previews: previewSolutions, not_found: notFound, xref_not_found: xrefNotFound,
+          citation_not_found: citationNotFound, first_cell_text: first.slice(0, 200), images: images,
           role_examples: [...new Set(roles)].slice(0, 8),
           title_examples: [...new Set(titles.filter(t => !/^Link to/.test(t)))].slice(0, 8)};
 }"""
@@ -285,8 +294,10 @@ def test_two_chapters_read_as_a_book_in_jupyterlab():
         assert c["solutions"] > 0, f"{name}: no solution found to check"
         bad = {k: c[k] for k in ("raw_roles", "raw_fences", "raw_glue", "math_errors",
                                  "undefined_macros", "vbox_text", "widget_errors",
-                                 "visible_solutions") if c[k]}
+                                 "visible_solutions", "xref_not_found") if c[k]}
         assert not bad, f"{name} in JupyterLab: {bad} (examples: {c['role_examples']})"
+        # the front-matter cell reads as a kicker (book, part, chapter), not as a blank cell
+        assert "Chapter" in c["first_cell_text"], c["first_cell_text"]
 
 
 if __name__ == "__main__":
