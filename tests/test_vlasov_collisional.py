@@ -187,3 +187,23 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
     with pytest.raises(ValueError, match="by='run'"):
         vlasov_results("vlasov_damping_curve", "paper", out=out)
     assert vlasov_results("vlasov_damping_curve", "book", out=out, by="run") == {}   # n = 600 not registered
+
+
+def test_compact_run_thins_profiles_and_loads_back(tmp_path):
+    from landau_nb.experiments.phase_space import compact_run
+    m = vl.landau_damping(alpha=0.1, k=0.5, dv=2, B=0.1, gamma=-2.0)
+    tr = vl.solve_vlasov(m, n=800, M=8, dt=0.1, t_end=2.0, score="kde", spatial_weight="cell", snapshot_every=5)
+    R = len(tr.t)
+    E = tr["E_norm"].copy()
+    compact_run(tr, {"profiles_every": 10, "snapshots": "ends", "float32": True})
+    assert tr.meta["profile_rows"] == [0, 10, 20] and np.array_equal(tr.profile_t, [0.0, 1.0, 2.0])
+    assert tr["T"].shape == (3, 8) and tr["T"].dtype == np.float32 and tr.snapshots.shape[0] == 2
+    assert tr.final["x"].shape == (0,) and np.array_equal(tr["E_norm"], E) and tr["E_norm"].dtype == np.float64
+    again = dict(tr.meta["compact"])
+    compact_run(tr, {"profiles_every": 10, "snapshots": "ends", "float32": True})      # idempotent
+    assert tr.meta["compact"] == again and tr["T"].shape == (3, 8)
+    tr.save(tmp_path / "run")
+    back = vl.PhaseSpaceTrajectory.load(tmp_path / "run")
+    assert back.checksum == "verified" and np.array_equal(back.profile_t, [0.0, 1.0, 2.0]) and len(back.t) == R
+    with pytest.raises(ValueError, match="snapshots"):
+        compact_run(back, {"snapshots": "some"})

@@ -31,7 +31,7 @@ from .store import RunConflictError, _identity_difference
 from .store_names import check_name, run_stem
 
 __all__ = ["PhaseSpaceRun", "VlasovExperiment", "VLASOV_EXPERIMENTS", "register_vlasov", "get_vlasov_experiment",
-           "run_vlasov_experiment", "vlasov_results", "vlasov_run_identity"]
+           "run_vlasov_experiment", "vlasov_results", "vlasov_run_identity", "compact_run"]
 
 _MODELS = {"landau_damping": landau_damping, "two_stream": two_stream, "anisotropic": anisotropic}
 
@@ -75,6 +75,9 @@ class VlasovExperiment:
     model: dict
     solve: dict
     scales: dict
+    #: how a paper-scale run is stored (:func:`compact_run`): ``profiles_every`` keeps every
+    #: k-th record of the mesh profiles, ``snapshots`` "all" or "ends", ``float32`` for both
+    keep: dict = field(default_factory=lambda: {"profiles_every": 1, "snapshots": "all", "float32": False})
 
     def __post_init__(self):
         check_name("experiment", self.name)
@@ -187,6 +190,9 @@ register_vlasov(VlasovExperiment(
 CURVE_B = (0.05, 0.1, 0.2, 0.4)
 #: the estimators compared: two-term blob, SBTM, one-term KDE, and the local-Maxwellian control
 CURVE_SCORES = ("blob", "sbtm", "kde", "maxwellian")
+#: storage of the many short collisional runs: every 10th profile record (t = 0, 1, 2, ...),
+#: the first and last snapshot (~40 kB a run instead of ~450 kB)
+_THIN = {"profiles_every": 10, "snapshots": "ends", "float32": True}
 
 
 def curve_label(score: str, B: float) -> str:
@@ -215,6 +221,7 @@ register_vlasov(VlasovExperiment(
             "< 10 % of |shift| + 0.003 (issue 26)",
     model={"name": "landau_damping", "alpha": 0.1, "k": 0.5, "dv": 3, "gamma": -3.0},
     solve={"M": 64, "dt": 0.05, "t_end": 15.0, "record_every": 2, "spatial_weight": "cell"},
+    keep=_THIN,
     scales={"book": _curve_runs((10_000,), (0,), ("blob", "maxwellian"), (0.4,)),
             "paper": _curve_runs((20_000, 80_000), (0, 1, 2), CURVE_SCORES, CURVE_B)},
 ))
@@ -225,6 +232,7 @@ register_vlasov(VlasovExperiment(
     targets="paired shift of the rate on (0.2, 10) vs B for the blob, SBTM, KDE and the control (issue 26)",
     model={"name": "landau_damping", "alpha": 0.1, "k": 0.5, "dv": 2, "gamma": -2.0},
     solve={"M": 64, "dt": 0.05, "t_end": 15.0, "record_every": 2, "spatial_weight": "cell"},
+    keep=_THIN,
     scales={"book": _curve_runs((10_000,), (0,), ("blob",), (0.4,)),
             "paper": _curve_runs((20_000,), (0, 1, 2), CURVE_SCORES, (0.1, 0.4))},
 ))
@@ -239,6 +247,7 @@ register_vlasov(VlasovExperiment(
             "omega(B) monotone (issue 26)",
     model={"name": "landau_damping", "alpha": 0.1, "k": 0.5},
     solve={"M": 64, "dt": 0.05, "t_end": 15.0, "record_every": 2, "spatial_weight": "cell"},
+    keep=_THIN,
     scales={"book": (PhaseSpaceRun("blob_3v_B25", 10_000, 0, {"dv": 3, "gamma": -3.0, "B": 25.0}, {"score": "blob"}),),
             "paper": tuple(PhaseSpaceRun(f"{score}_{dv}v_B{B:g}", 20_000, seed,
                                          {"dv": dv, "gamma": -3.0 if dv == 3 else -2.0, "B": B}, {"score": score})
@@ -252,8 +261,9 @@ register_vlasov(VlasovExperiment(
             "of its start, the v1 marginal's distance to N(0, T_eq) falling (issue 26)",
     model={"name": "anisotropic", "alpha": 0.1, "k": 0.5, "T_par": 1.5, "T_perp": 0.75, "dv": 3,
            "gamma": -3.0, "B": 2.0},
-    solve={"M": 64, "dt": 0.05, "t_end": 25.0, "record_every": 5, "snapshot_every": 50, "spatial_weight": "cell",
+    solve={"M": 64, "dt": 0.05, "t_end": 25.0, "record_every": 5, "snapshot_every": 100, "spatial_weight": "cell",
            "snapshot_vmax": 6.0},
+    keep={"profiles_every": 4, "snapshots": "all", "float32": True},
     scales={"book": (PhaseSpaceRun("blob", 5_000, 0, {}, {"score": "blob"}),),
             "paper": tuple(PhaseSpaceRun(score, n, seed, {}, {"score": score})
                            for n in (20_000, 80_000) for seed in (0, 1, 2) for score in ("blob", "sbtm"))},
@@ -276,11 +286,38 @@ def _paths(out, exp: VlasovExperiment, run: PhaseSpaceRun) -> dict:
             "ckpt": base.with_name(base.name + ".ckpt")}
 
 
-def _compact(traj: PhaseSpaceTrajectory) -> None:
-    """Paper scale: no particle dump (the diagnostics and snapshots stay)."""
+def compact_run(traj: PhaseSpaceTrajectory, keep: dict | None = None) -> PhaseSpaceTrajectory:
+    """Make a run compact for ``results/paper`` (in place; idempotent): the final particles
+    dropped; with ``keep`` (:attr:`VlasovExperiment.keep`) the mesh profiles thinned to every
+    ``profiles_every``-th record (the last one kept; their times are ``traj.profile_t``), the
+    (x, v₁) snapshots reduced to the first and last (``snapshots="ends"``), both stored as
+    float32 (``float32=True``). The scalar diagnostics
+    (‖E‖, the k-mode, energies, momentum, score error) stay whole in float64. What was done is
+    written to ``meta["compact"]``."""
+    keep = {"profiles_every": 1, "snapshots": "all", "float32": False, **(keep or {})}
+    check_choice("snapshots", keep["snapshots"], ("all", "ends"))
+    every = check_int("profiles_every", keep["profiles_every"], low=1)
+    done = dict(traj.meta.get("compact") or {})
     n = int(traj.final["w"].shape[0])
-    traj.final = {k: np.zeros((0,) + v.shape[1:], dtype=v.dtype) for k, v in traj.final.items()}
-    traj.meta["compact"] = {"final_particles": f"dropped ({n})"}
+    if n:
+        traj.final = {k: np.zeros((0,) + v.shape[1:], dtype=v.dtype) for k, v in traj.final.items()}
+        done["final_particles"] = f"dropped ({n})"
+    if every > 1 and "profiles_rows" not in done:
+        R = len(traj.t)
+        rows = sorted(set(range(0, R, every)) | {R - 1})
+        traj.profiles = {k: v[rows] for k, v in traj.profiles.items()}
+        traj.meta["profile_rows"] = rows
+        done["profiles_rows"] = f"every {every}th of {R} records"
+    if keep["snapshots"] == "ends" and len(traj.snapshot_t) > 2:
+        traj.snapshot_t = traj.snapshot_t[[0, -1]]
+        traj.snapshots = traj.snapshots[[0, -1]]
+        done["snapshots"] = "first and last"
+    if keep["float32"]:
+        traj.profiles = {k: v.astype(np.float32) for k, v in traj.profiles.items()}
+        traj.snapshots = traj.snapshots.astype(np.float32)
+        done["float32"] = "profiles and snapshots"
+    traj.meta["compact"] = done
+    return traj
 
 
 def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=None, ns=None, seeds=None,
@@ -322,7 +359,7 @@ def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=No
         traj.meta["run"] = {"experiment": exp.name, "label": run.label, "identity": ident, "seconds": seconds,
                             "threads": torch.get_num_threads(), "provenance": provenance(device, seconds=seconds)}
         if scale == "paper":
-            _compact(traj)
+            compact_run(traj, exp.keep)
         traj.save(paths["base"])
         ck.unlink(missing_ok=True)
         remove_checkpoint(paths["ckpt"])

@@ -51,8 +51,9 @@ class PhaseSpaceTrajectory:
     t : (R,) record times.
     records : dict of per-record arrays: the scalars of :mod:`landau_nb.vlasov.diagnostics`
         (R,), ``momentum`` (R, dv) and ``second_moment`` (R, dv, dv).
-    profiles : dict of per-record mesh profiles ``density``, ``T``, ``T_ratio`` (R, M) and
-        ``u`` (R, M, dv).
+    profiles : dict of per-record mesh profiles ``density``, ``T``, ``T_ratio``,
+        ``score_error_x`` (R, M) and ``u`` (R, M, dv) (a compact stored run keeps some rows:
+        their times are :attr:`profile_t`).
     snapshot_t, snapshots : times (S,) and (x, v₁) phase-space densities (S, M, 64) on
         [0, L) × [−vmax, vmax) (``meta["snapshot_vmax"]``).
     final : dict ``x``, ``v``, ``w`` of the particles at the last time.
@@ -83,6 +84,13 @@ class PhaseSpaceTrajectory:
         s = self.meta["settings"]
         return (f"PhaseSpaceTrajectory({self.meta['model']['initial']['name']}, n={s['n']}, M={s['M']}, "
                 f"dt={s['dt']:g}, t=[{self.t[0]:g}, {self.t[-1]:g}], records={len(self.t)})")
+
+    @property
+    def profile_t(self) -> np.ndarray:
+        """The times of the profile rows: ``t``, or its kept rows when a compact run thinned
+        them (``meta["profile_rows"]``)."""
+        rows = self.meta.get("profile_rows")
+        return self.t if rows is None else self.t[np.asarray(rows, dtype=int)]
 
     @property
     def E_mode(self) -> np.ndarray:
@@ -165,9 +173,12 @@ class PhaseSpaceTrajectory:
         traj = cls(t=arrays["t"], records=pick("records."), profiles=pick("profiles."),
                    snapshot_t=arrays["snapshot_t"], snapshots=arrays["snapshots"], final=pick("final."), meta=meta)
         R = len(traj.t)
+        P = len(meta.get("profile_rows", range(R)))
         for k, v in list(traj.records.items()) + list(traj.profiles.items()):
-            if v.shape[0] != R:
-                raise ResultFileError(npz, f"array {k!r} has {v.shape[0]} rows; expected {R} (one per record)")
+            want = P if k in traj.profiles else R
+            if v.shape[0] != want:
+                raise ResultFileError(npz, f"array {k!r} has {v.shape[0]} rows; expected {want} (one per record"
+                                           f"{' kept' if want != R else ''})")
         recorded = meta.get("npz_sha256")
         if recorded is not None:        # (checked last: a damaged .npz is named as damaged above)
             actual = _sha256(npz)
