@@ -7,6 +7,7 @@ import pytest
 from landau_nb.book import exercises as ex
 
 # one right and one wrong set of answers per check (values of the size the solutions find)
+SHIFT_2V, SHIFT_3V = 0.03772612, 0.01555450       # Dougherty-matched shifts at B = 0.4 (2V gamma = -2, 3V Coulomb)
 CASES = {
     "ex-blob_method-3": ({"best_error_d3": 0.1, "best_error_d5": 0.3},
                          {"best_error_d3": 0.2, "best_error_d5": 0.25}),
@@ -42,6 +43,8 @@ CASES = {
                       "err_blob400": [0.2, 0.21, 0.19, 0.2]}),
     "ex-score_matching-3": ({"best_fresh_implicit": 0.4, "best_fresh_denoising": 0.3},
                             {"best_fresh_implicit": 0.3, "best_fresh_denoising": 0.4}),
+    "ex-vlasov_collisions-2": ({"shift_2v": SHIFT_2V, "shift_3v": SHIFT_3V},
+                               {"shift_2v": SHIFT_3V, "shift_3v": SHIFT_2V}),
 }
 
 

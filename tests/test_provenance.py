@@ -191,7 +191,7 @@ def test_rerun_refuses_a_cuda_run_without_cuda(tmp_path):
 
 
 def test_committed_paper_runs_are_compact_and_small():
-    """results/paper stays under its 80 MB budget (README), counting the files that are committed
+    """results/paper stays under its 100 MB budget (README), counting the files that are committed
     (.npz/.json of finished runs; checkpoints and locks are ignored by git), and every run in it
     is a compact float32 paper-scale run recording its provenance."""
     if not PAPER.is_dir():
@@ -199,7 +199,7 @@ def test_committed_paper_runs_are_compact_and_small():
     files = [f for f in PAPER.rglob("*") if f.is_file() and f.suffix in (".npz", ".json")
              and not any(part.endswith(".ckpt") for part in f.relative_to(PAPER).parts)]
     size = sum(f.stat().st_size for f in files)
-    assert size < 80 * 2**20, f"results/paper holds {size / 2**20:.1f} MB of runs (budget: 80 MB)"
+    assert size < 100 * 2**20, f"results/paper holds {size / 2**20:.1f} MB of runs (budget: 100 MB)"
     for f in files:
         if f.suffix != ".json" or f.name == "reproduce.json" or f.name.endswith("-failed.json"):
             continue

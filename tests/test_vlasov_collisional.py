@@ -207,3 +207,12 @@ def test_compact_run_thins_profiles_and_loads_back(tmp_path):
     assert back.checksum == "verified" and np.array_equal(back.profile_t, [0.0, 1.0, 2.0]) and len(back.t) == R
     with pytest.raises(ValueError, match="snapshots"):
         compact_run(back, {"snapshots": "some"})
+
+
+def test_marginal_kurtosis_of_a_gaussian_and_of_a_flat_start():
+    tr = vl.solve_vlasov(vl.landau_damping(alpha=1e-6, k=0.5, dv=3), n=20000, M=16, dt=0.05, t_end=0.05,
+                         snapshot_vmax=6.0)
+    assert abs(vl.marginal_kurtosis(tr)[0] - 3) < 0.05
+    aniso = vl.solve_vlasov(vl.anisotropic(alpha=0.0, T_par=1.5, T_perp=0.75, dv=3), n=20000, M=16, dt=0.05,
+                            t_end=0.05, snapshot_vmax=6.0)
+    assert abs(vl.marginal_kurtosis(aniso)[0] - 3) < 0.05          # a Gaussian of another width: still 3

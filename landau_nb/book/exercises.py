@@ -202,6 +202,17 @@ def _score_matching_3(best_fresh_implicit, best_fresh_denoising):
     return f"best error at fresh points: implicit {i:.3f}, denoising {d:.3f}"
 
 
+def _vlasov_collisions_2(shift_2v, shift_3v):
+    from ..vlasov import dougherty_shift
+    a, b = _num("shift_2v", shift_2v), _num("shift_3v", shift_3v)
+    want_a = float(dougherty_shift([0.4], k=0.5, dv=2, gamma=-2.0)["rate_shift"][0])
+    want_b = float(dougherty_shift([0.4], k=0.5, dv=3, gamma=-3.0)["rate_shift"][0])
+    assert abs(a - want_a) < 1e-6, "shift_2v: use dv=2, gamma=-2.0 at B = 0.4 (the rate_shift entry)"
+    assert abs(b - want_b) < 1e-6, "shift_3v: use dv=3, gamma=-3.0 at B = 0.4 (the rate_shift entry)"
+    assert a > b > 0, "both shifts are positive (less damping), the 2V one larger"
+    return f"Dougherty-matched shift at B = 0.4: 2V {a:+.4f}, 3V {b:+.4f}"
+
+
 #: exercise label -> check (keyword answers); see :func:`check`
 CHECKS: dict[str, Callable[..., str]] = {
     "ex-blob_method-3": _blob_method_3,
@@ -222,6 +233,7 @@ CHECKS: dict[str, Callable[..., str]] = {
     "ex-particles_conservation-4": _particles_4,
     "ex-preface-3": _preface_3,
     "ex-score_matching-3": _score_matching_3,
+    "ex-vlasov_collisions-2": _vlasov_collisions_2,
 }
 
 #: ⌨ exercises with a starter but no automatic check, and why
@@ -230,6 +242,7 @@ UNCHECKED = {
     "ex-exp_runtime-2": "timings of your machine",
     "ex-exp_runtime-3": "timings of your machine",
     "ex-vlasov_landau-3": "an experiment to describe (how many particles a random start needs)",
+    "ex-vlasov_collisions-3": "an experiment to describe (score error and shift with fuller collision cells)",
 }
 
 

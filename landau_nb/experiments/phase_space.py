@@ -31,7 +31,7 @@ from .store import RunConflictError, _identity_difference
 from .store_names import check_name, run_stem
 
 __all__ = ["PhaseSpaceRun", "VlasovExperiment", "VLASOV_EXPERIMENTS", "register_vlasov", "get_vlasov_experiment",
-           "run_vlasov_experiment", "vlasov_results", "vlasov_run_identity", "compact_run"]
+           "run_vlasov_experiment", "vlasov_results", "vlasov_run_identity", "compact_run", "VlasovRuns"]
 
 _MODELS = {"landau_damping": landau_damping, "two_stream": two_stream, "anisotropic": anisotropic}
 
@@ -367,6 +367,21 @@ def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=No
     return done
 
 
+class VlasovRuns(dict):
+    """``{(label, n, seed): PhaseSpaceTrajectory}`` of the stored runs of a Vlasov–Landau
+    experiment (what :func:`vlasov_results` returns with ``by="run"``), knowing which
+    registered runs are not stored (:meth:`missing`), as :class:`~landau_nb.Results` does for
+    the Section-5 experiments (the scoreboard's "pending" verdicts read it)."""
+
+    def __init__(self, experiment: "VlasovExperiment", scale: str, runs: dict):
+        super().__init__(runs)
+        self.experiment, self.scale = experiment, scale
+
+    def missing(self) -> list[str]:
+        """The stems (``label/n000100_seed0``) of the registered runs not stored."""
+        return [r.stem for r in self.experiment.runs(self.scale) if (r.label, r.n, r.seed) not in self]
+
+
 def vlasov_results(name: str, scale: str = "paper", *, out=None, by: str = "label") -> dict:
     """The stored runs of a registered Vlasov–Landau experiment (each checked against its
     recorded SHA-256 and identity; the committed paper-scale runs by default). A run not stored
@@ -395,4 +410,4 @@ def vlasov_results(name: str, scale: str = "paper", *, out=None, by: str = "labe
                 if ident.get(key) != want:
                     raise RunConflictError(f"{p['json']} records {key} {ident.get(key)!r}, its path says {want!r}")
             found[run.label if by == "label" else (run.label, run.n, run.seed)] = traj
-    return found
+    return found if by == "label" else VlasovRuns(exp, scale, found)

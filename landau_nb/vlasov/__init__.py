@@ -31,7 +31,8 @@ Public API:
   :func:`reference_curve`
 """
 
-from .analysis import (convergence, dougherty_shift, marginal_distance, paired_shifts, parse_label,
+from .analysis import (RATE_WINDOW, convergence, dougherty_shift, marginal_distance, marginal_kurtosis,
+                       paired_shifts, parse_label,
                        relaxation_checks, run_quantity)
 from .collisions import COLLISION_METHODS, collision_velocity
 from .diagnostics import measure, phase_space_histogram
