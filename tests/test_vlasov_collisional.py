@@ -159,14 +159,16 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
     exp = get_vlasov_experiment("vlasov_damping_curve")
     paper = exp.runs("paper")
     keys = [(r.label, r.n, r.seed) for r in paper]
-    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4)
+    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3          # + SBTM with alpha = 0.1 at B = 0.4
     for r in paper:                                        # every collisional run has its partner
         assert ("collisionless", r.n, r.seed) in keys
         score, B = vl.parse_label(r.label)
-        assert exp.make_model(r).B == B and r.options.get("score", "collisionless") == score
+        assert exp.make_model(r).B == B and r.options.get("score", "collisionless") == score.split("-")[0]
     first = keys.index(("collisionless", 80_000, 0))
     assert all(k[1] == 20_000 for k in keys[:first])       # n0 first: a partial sweep is usable
-    assert [r.seed for r in exp.runs("paper", seeds=[1], ns=[20_000])] == [1] * 17
+    assert [r.seed for r in exp.runs("paper", seeds=[1], ns=[20_000])] == [1] * 18
+    a01 = [r for r in paper if r.label == "sbtm-a0.1_B0.4"]
+    assert len(a01) == 3 and all(r.options["score_options"] == {"alpha": 0.1} and r.n == 20_000 for r in a01)
     with pytest.raises(ValueError, match="seed=7"):
         exp.runs("paper", seeds=[7])
     fl = get_vlasov_experiment("vlasov_fluid_limit")
