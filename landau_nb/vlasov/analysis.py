@@ -118,29 +118,29 @@ def dougherty_shift(B, *, k: float = 0.5, dv: int = 3, gamma: float = -3.0) -> d
             "successor_shift": np.array(succ), "landau": (wl, gl)}
 
 
+def _v1_marginal(traj) -> tuple[np.ndarray, np.ndarray, float]:
+    """(bin centres (bins,), g (snapshots, bins), bin width): the v₁ marginal of each snapshot,
+    its (x, v₁) density averaged over x and divided by ρ_ion (unit mass on [−vmax, vmax))."""
+    S = np.asarray(traj.snapshots, dtype=float)                   # (snapshots, M, bins_v)
+    vm = float(traj.meta["snapshot_vmax"])
+    width = 2 * vm / S.shape[2]
+    centres = -vm + width * (np.arange(S.shape[2]) + 0.5)
+    return centres, S.mean(1) / float(traj.meta["model"]["rho_ion"]), width
+
+
 def marginal_distance(traj, T_eq: float) -> np.ndarray:
     """Per snapshot: the L¹ distance ∫|g(v₁) − N(v₁; 0, T_eq)| dv₁ of the v₁ marginal g (the
     snapshot's (x, v₁) density averaged over x) to the equilibrium Gaussian, on the snapshot's
     v-grid [−vmax, vmax) (the mass outside, ~1e-7 at vmax = 6, is not counted)."""
-    S = np.asarray(traj.snapshots, dtype=float)                   # (snapshots, M, bins_v)
-    vm = float(traj.meta["snapshot_vmax"])
-    rho = float(traj.meta["model"]["rho_ion"])
-    bins = S.shape[2]
-    dv_bin = 2 * vm / bins
-    centers = -vm + dv_bin * (np.arange(bins) + 0.5)
-    g = S.mean(1) / rho                                           # ∫ f dx / (ρ L), per unit v₁
-    gauss = np.exp(-centers**2 / (2 * T_eq)) / math.sqrt(2 * math.pi * T_eq)
-    return np.abs(g - gauss[None, :]).sum(1) * dv_bin
+    c, g, width = _v1_marginal(traj)
+    gauss = np.exp(-c**2 / (2 * T_eq)) / math.sqrt(2 * math.pi * T_eq)
+    return np.abs(g - gauss[None, :]).sum(1) * width
 
 
 def marginal_kurtosis(traj) -> np.ndarray:
     """Per snapshot: the kurtosis ∫v₁⁴g / (∫v₁²g)² of the v₁ marginal g of the snapshot's (x, v₁)
     density (3 for a Gaussian; bin centres, so a bin width h biases it by O(h²))."""
-    S = np.asarray(traj.snapshots, dtype=float)
-    vm = float(traj.meta["snapshot_vmax"])
-    bins = S.shape[2]
-    c = -vm + (2 * vm / bins) * (np.arange(bins) + 0.5)
-    g = S.mean(1)
+    c, g, _ = _v1_marginal(traj)
     m2 = (g * c**2).sum(1) / g.sum(1)
     m4 = (g * c**4).sum(1) / g.sum(1)
     return m4 / m2**2
