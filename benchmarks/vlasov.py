@@ -23,6 +23,11 @@ Sections (targets from the facts note, shared/notes/vlasov-landau-facts.md, and 
 * ``collisional`` 1D-3V Landau damping with collisions, n = 1e5, M = 64, dt = 0.05: seconds per
                   phase over ``--collisional-t`` (default 1, i.e. 20 steps) and the extrapolation
                   to t = 15 (targets: < 10 min blob, < 15 min SBTM on 2 cores)
+* ``scaling``     seconds per step of each phase (push, field, score, collision) for the blob and
+                  SBTM scores at n = 2e4, 8e4, 3.2e5 (1D-3V Coulomb, B = 0.4, M = 64, cell weight,
+                  the paper-scale damping-curve settings; ``--scaling-t`` of run each), the fitted
+                  exponent of each phase in n, and the extrapolated hours of a whole run (t = 15)
+                  at n = 1e6 and the largest n a run of ``--budget-hours`` allows (issue 26, item 5)
 * ``cell_kernels`` the cell weight's blob score and collision sum at n = 1e5, 64 cells: the
                   default kernels (before) against the opt-in kernels visiting each pair once
                   (after), timed in one run, and the collisional run time projected from them
@@ -52,7 +57,7 @@ from landau_nb.vlasov.spatial import CellList, SpatialWeight  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "vlasov.json"
 SECTIONS = ("poisson", "landau_01", "landau_001", "two_stream", "energy_drift", "pairs", "collisional",
-            "cell_kernels")
+            "scaling", "cell_kernels")
 
 
 def say(*a):
@@ -209,6 +214,49 @@ def collisional(args):
             "record_every": args.record_every, "threads": torch.get_num_threads(), **out}
 
 
+PHASE_NAMES = ("push", "field", "score", "collision")
+
+
+def scaling(args):
+    """Per-step cost of each phase against n; a whole run's hours extrapolated by the fitted power
+    laws (each phase from the two largest n, where the asymptotic order has set in)."""
+    ns = [int(x) for x in args.scaling_n]
+    steps = int(round(args.scaling_t / 0.05))
+    total_steps = 300                                   # t = 15 at dt = 0.05
+    out = {}
+    model = vl.landau_damping(alpha=0.1, k=0.5, dv=3, B=0.4, gamma=-3.0)
+    for score in ("blob", "sbtm"):
+        vl.solve_vlasov(model, n=1000, M=args.M, dt=0.05, t_end=0.1, score=score, spatial_weight="cell")  # compile
+        rows = []
+        for n in ns:
+            tr = vl.solve_vlasov(model, n=n, M=args.M, dt=0.05, t_end=args.scaling_t, score=score,
+                                 spatial_weight="cell", record_every=steps, seed=args.seed)
+            per = {p: float(tr[f"time_{p}"][-1]) / steps for p in PHASE_NAMES}
+            rows.append({"n": n, "per_step_s": per, "init_s": float(tr.meta["score_init_seconds"])})
+            say(f"scaling {score}: n = {n:7d}: " + ", ".join(f"{p} {v:.3g}" for p, v in per.items())
+                + f" s/step; init {rows[-1]['init_s']:.1f} s")
+        n1, n2 = rows[-2]["n"], rows[-1]["n"]
+        expo = {p: math.log(rows[-1]["per_step_s"][p] / rows[-2]["per_step_s"][p]) / math.log(n2 / n1)
+                for p in PHASE_NAMES}
+
+        def hours(n, rows=rows, expo=expo):
+            last = rows[-1]
+            per = sum(last["per_step_s"][p] * (n / last["n"]) ** expo[p] for p in PHASE_NAMES)
+            return (per * total_steps + last["init_s"]) / 3600
+
+        lo, hi = float(ns[0]), 1e8                       # the largest n whose run fits the budget
+        for _ in range(60):
+            mid = math.sqrt(lo * hi)
+            lo, hi = (mid, hi) if hours(mid) <= args.budget_hours else (lo, mid)
+        out[score] = {"rows": rows, "exponent": expo, "run_hours_measured_n": [hours(r["n"]) for r in rows],
+                      "run_hours_1e6": hours(1e6), "largest_n_in_budget": lo}
+        say(f"scaling {score}: exponents " + ", ".join(f"{p} {e:.2f}" for p, e in expo.items())
+            + f"; a whole run (t = 15) at n = 1e6 ~ {hours(1e6):.1f} h on this core; "
+            f"the largest n in {args.budget_hours:g} h ~ {lo:.2g}")
+    return {"M": args.M, "B": 0.4, "gamma": -3.0, "spatial_weight": "cell", "steps_timed": steps,
+            "budget_hours": args.budget_hours, "threads": torch.get_num_threads(), **out}
+
+
 def cell_kernels(args):
     """Before/after of the cell weight's kernels in one run: the blob score (two-term) and the
     collision sum at n = n_medium, 64 cells, dv = 3, γ = −3, by the default paths (before: the
@@ -277,6 +325,9 @@ def main(argv=None):
     ap.add_argument("--spatial-weight", default="hat", choices=("cell", "hat", "cic"))
     ap.add_argument("--record-every", type=int, default=1)
     ap.add_argument("--collisional-t", type=float, default=1.0)
+    ap.add_argument("--scaling-n", nargs="+", type=float, default=[2e4, 8e4, 3.2e5])
+    ap.add_argument("--scaling-t", type=float, default=0.2, help="simulated time of each scaling run")
+    ap.add_argument("--budget-hours", type=float, default=3.0, help="the scaling section's CPU budget per run")
     ap.add_argument("--tag", default="", help="suffix of the section names in the JSON (keeps variants apart)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)

@@ -79,6 +79,22 @@ def test_score_error_is_recorded_and_zero_for_the_control():
     assert "score_error" not in free.records
 
 
+def test_run_seconds_counts_every_call_of_a_resumed_run(tmp_path):
+    m = vl.landau_damping(alpha=0.1, k=0.5, dv=3, B=0.1, gamma=-3.0)
+    kw = dict(n=1500, M=16, dt=0.05, t_end=0.4, score="blob", spatial_weight="cell", record_every=2)
+    whole = vl.solve_vlasov(m, **kw)
+    phases = sum(whole[f"time_{p}"][-1] for p in ("push", "field", "score", "collision"))
+    assert vl.run_seconds(whole) == pytest.approx(phases + whole.meta["score_init_seconds"])
+    vl.solve_vlasov(m, checkpoint=tmp_path / "ck", checkpoint_every=2, stop_after=4, **kw)
+    resumed = vl.solve_vlasov(m, checkpoint=tmp_path / "ck", checkpoint_every=2, **kw)
+    assert resumed.meta["resumed"]
+    first = np.flatnonzero(resumed.t <= 0.2 + 1e-12)[-1]        # the checkpointed call's share
+    assert resumed["time_score"][first] > 0
+    for p in ("push", "field", "score", "collision"):       # the timers carry on across the resume
+        assert np.all(np.diff(resumed[f"time_{p}"]) >= 0)
+    assert vl.run_seconds(resumed) > resumed["time_score"][first] + resumed["time_collision"][first]
+
+
 def test_score_error_function_is_the_relative_distance():
     mesh = vl.PeriodicMesh(4 * math.pi, 8, dtype=torch.float64)
     g = torch.Generator().manual_seed(0)

@@ -24,7 +24,7 @@ Public API:
 * running: :func:`solve_vlasov`, :class:`PhaseSpaceTrajectory`
 * fits: :func:`fit_rate`, :func:`fit_frequency`
 * collisional analysis (:mod:`landau_nb.vlasov.analysis`): :func:`paired_shifts`,
-  :func:`convergence`, :func:`dougherty_shift`, :func:`relaxation_checks`
+  :func:`convergence`, :func:`dougherty_shift`, :func:`relaxation_checks`, :func:`run_seconds`
 * references (:mod:`landau_nb.vlasov.reference`): :func:`landau_root`, :func:`two_stream_root`,
   :func:`fluid_frequency`, :func:`isotropisation_rate`, :func:`collisional_root`,
   :func:`successor_line`, :func:`continuum_vlasov_poisson`,
@@ -33,7 +33,7 @@ Public API:
 
 from .analysis import (RATE_WINDOW, convergence, dougherty_shift, marginal_distance, marginal_kurtosis,
                        paired_shifts, parse_label,
-                       relaxation_checks, run_quantity)
+                       relaxation_checks, run_quantity, run_seconds)
 from .collisions import COLLISION_METHODS, collision_velocity
 from .diagnostics import measure, phase_space_histogram
 from .field import PeriodicMesh

@@ -28,7 +28,7 @@ from .fitting import fit_frequency, fit_rate
 from .reference import collisional_root, isotropisation_rate, landau_root, successor_line
 
 __all__ = ["parse_label", "run_quantity", "paired_shifts", "convergence", "dougherty_shift", "relaxation_checks",
-           "marginal_distance", "marginal_kurtosis", "QUANTITIES", "RATE_WINDOW"]
+           "run_seconds", "marginal_distance", "marginal_kurtosis", "QUANTITIES", "RATE_WINDOW"]
 
 #: the fit window of the collisional comparison: ‖E‖ is above the particle noise to t ≈ 10 at
 #: n = 2·10⁴ (on (0.2, 15) the seed spread of the collisionless rate is 6x larger)
@@ -54,6 +54,15 @@ def run_quantity(traj, quantity: str, window=RATE_WINDOW) -> float:
     if quantity == "rate":
         return fit_rate(traj.t, traj.records["E_norm"], window)["rate"]
     return fit_frequency(traj.t, traj.E_mode, window)["omega"]
+
+
+def run_seconds(traj) -> float:
+    """Compute seconds of one run: the score's initial fit plus the cumulative per-phase timers
+    (push, field, score, collision) at the last record. Unlike the wall time of the call that
+    finished a run, this counts every call of a run resumed from checkpoints (the timers are
+    checkpointed); it leaves out the diagnostics (score error, profiles), the same for every score."""
+    phases = sum(float(traj.records[f"time_{p}"][-1]) for p in ("push", "field", "score", "collision"))
+    return phases + float(traj.meta.get("score_init_seconds") or 0.0)
 
 
 def paired_shifts(runs: dict, quantity: str = "rate", *, window=RATE_WINDOW, level: float = 0.95) -> list[dict]:
@@ -83,8 +92,9 @@ def paired_shifts(runs: dict, quantity: str = "rate", *, window=RATE_WINDOW, lev
 
 def convergence(rows: list[dict], *, rel: float = 0.10, abs_tol: float = 0.003) -> list[dict]:
     """For each (score, B) with two particle numbers n₀ < n₁ in ``rows`` (:func:`paired_shifts`):
-    ``{"score", "B", "n0", "n1", "shift0", "shift1", "change", "bound", "converged"}`` with
-    bound = rel·|shift1| + abs_tol (issue 26's rule: change < 10 % of |Δγ| + 0.003)."""
+    ``{"score", "B", "n0", "n1", "shift0", "shift1", "change", "bound", "converged", "seeds0", "seeds1"}``
+    with bound = rel·|shift1| + abs_tol (issue 26's rule: change < 10 % of |Δγ| + 0.003); ``seeds0``,
+    ``seeds1`` the seed counts behind each shift (a verdict needs both complete)."""
     by: dict = {}
     for r in rows:
         by.setdefault((r["score"], r["B"]), {})[r["n"]] = r
@@ -97,7 +107,8 @@ def convergence(rows: list[dict], *, rel: float = 0.10, abs_tol: float = 0.003) 
         change = b["shift"] - a["shift"]
         bound = rel * abs(b["shift"]) + abs_tol
         out.append({"score": score, "B": B, "n0": ns[0], "n1": ns[-1], "shift0": a["shift"], "shift1": b["shift"],
-                    "change": change, "bound": bound, "converged": bool(abs(change) < bound)})
+                    "change": change, "bound": bound, "converged": bool(abs(change) < bound),
+                    "seeds0": len(a["seeds"]), "seeds1": len(b["seeds"])})
     return out
 
 
