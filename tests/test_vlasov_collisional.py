@@ -152,6 +152,55 @@ def test_paired_shifts_cancel_the_shared_part_and_convergence_rule():
         vl.parse_label("blob")
 
 
+def test_agreement_pairs_the_estimators_seed_by_seed():
+    runs = {}
+    for seed in range(4):
+        base = -0.17 + 0.004 * seed
+        wobble = 0.0005 * (-1) ** seed                      # per-seed scatter of the shift
+        runs[("collisionless", 100, seed)] = _Fake(base, 1.40)
+        runs[("blob_B0.4", 100, seed)] = _Fake(base - 0.008 + wobble, 1.40)
+        runs[("sbtm_B0.4", 100, seed)] = _Fake(base - 0.009 - wobble, 1.40)       # within noise
+        runs[("kde_B0.4", 100, seed)] = _Fake(base - 0.020 + wobble / 10, 1.40)   # far off
+    rows = vl.paired_shifts(runs, "rate")
+    (ag,) = vl.agreement(rows)
+    assert ag["seeds"] == [0, 1, 2, 3] and ag["diff"] == pytest.approx(0.001, abs=3e-4)
+    assert ag["sigma"] > 0 and ag["agree"]
+    (far,) = vl.agreement(rows, "blob", "kde")
+    assert far["diff"] == pytest.approx(0.012, abs=3e-4) and not far["agree"]
+    one = {k: v for k, v in runs.items() if k[0] != "sbtm_B0.4" or k[2] == 0}
+    assert vl.agreement(vl.paired_shifts(one, "rate")) == []                    # one common seed: no verdict
+
+
+# ------------------------------------------------------------------------ collision strength
+def test_local_gaussian_score_is_exact_for_an_anisotropic_maxwellian():
+    m = vl.anisotropic(alpha=0.0, k=0.5, T_par=1.5, T_perp=0.75, dv=3, B=1.0, gamma=-3.0)
+    p = vl.sample_particles(m, 40_000, seed=1)
+    mesh = vl.PeriodicMesh(m.L, 8)
+    sc = vl.make_score("gaussian")
+    sc.initialize(m, p, weight=None, mesh=mesh)
+    s = sc(p.x, p.v, p.w)
+    exact = -p.v / torch.tensor([1.5, 0.75, 0.75], dtype=p.v.dtype)
+    assert float(((s - exact) ** 2).sum() / (exact ** 2).sum()) < 1e-3
+    assert sc.stats["eig_min"] == pytest.approx(0.75, rel=0.05)
+    s32 = sc(p.x.float(), p.v.float(), p.w.float())
+    assert s32.dtype == torch.float32 and torch.allclose(s32.double(), s, atol=1e-4)
+    with pytest.raises(ValueError, match="no particles"):          # all particles in one corner
+        sc(p.x[:10] * 0.01, p.v[:10], p.w[:10])
+
+
+def test_effective_collision_strength_is_one_for_the_gaussian_score():
+    m = vl.anisotropic(alpha=0.0, k=0.5, T_par=1.1, T_perp=0.95, dv=3, B=2.0, gamma=-3.0)
+    kw = dict(n=4000, M=16, dt=0.05, t_end=1.0, spatial_weight="cell", record_every=2)
+    strength = {s: vl.effective_collision_strength(vl.solve_vlasov(m, score=s, **kw))["strength"]
+                for s in ("gaussian", "blob", "maxwellian")}
+    assert strength["gaussian"] == pytest.approx(1.0, abs=0.04)
+    assert 0.2 < strength["blob"] < 0.8                       # the kernel smooths the anisotropy away
+    assert abs(strength["maxwellian"]) < 0.02                  # an isotropic score cannot isotropise
+    free = vl.solve_vlasov(vl.anisotropic(alpha=0.0, dv=3), **{**kw, "t_end": 0.2})
+    with pytest.raises(ValueError, match="B > 0"):
+        vl.effective_collision_strength(free)
+
+
 # ------------------------------------------------------------------------------ relaxation
 def test_relaxation_checks_on_a_short_run():
     m = vl.anisotropic(alpha=0.1, k=0.5, T_par=1.5, T_perp=0.75, dv=3, B=2.0, gamma=-3.0)

@@ -17,21 +17,22 @@ Public API:
   :class:`Particles`, :func:`sample_particles`
 * field: :class:`PeriodicMesh`
 * collisions: :class:`SpatialWeight`, :func:`collision_velocity`
-* scores: :class:`BlobScore`, :class:`SBTMScore`, :class:`LocalMaxwellianScore`,
+* scores: :class:`BlobScore`, :class:`SBTMScore`, :class:`LocalMaxwellianScore`, :class:`LocalGaussianScore`,
   :class:`ExactScore`, :func:`make_score`
 * stepping: :class:`StrangSplitting`, :class:`LieSplitting`, :class:`VlasovPoissonStep`,
   :class:`CollisionStep`, :class:`PhaseSpaceState`
 * running: :func:`solve_vlasov`, :class:`PhaseSpaceTrajectory`
 * fits: :func:`fit_rate`, :func:`fit_frequency`
 * collisional analysis (:mod:`landau_nb.vlasov.analysis`): :func:`paired_shifts`,
-  :func:`convergence`, :func:`dougherty_shift`, :func:`relaxation_checks`, :func:`run_seconds`
+  :func:`agreement`, :func:`convergence`, :func:`dougherty_shift`, :func:`relaxation_checks`, :func:`run_seconds`,
+  :func:`effective_collision_strength`
 * references (:mod:`landau_nb.vlasov.reference`): :func:`landau_root`, :func:`two_stream_root`,
   :func:`fluid_frequency`, :func:`isotropisation_rate`, :func:`collisional_root`,
   :func:`successor_line`, :func:`continuum_vlasov_poisson`,
   :func:`reference_curve`
 """
 
-from .analysis import (RATE_WINDOW, convergence, dougherty_shift, marginal_distance, marginal_kurtosis,
+from .analysis import (RATE_WINDOW, agreement, convergence, effective_collision_strength, dougherty_shift, marginal_distance, marginal_kurtosis,
                        paired_shifts, parse_label,
                        relaxation_checks, run_quantity, run_seconds)
 from .collisions import COLLISION_METHODS, collision_velocity
@@ -42,8 +43,8 @@ from .model import (AnisotropicMaxwellian, InitialCondition, LandauDamping, Part
                     VlasovLandau, anisotropic, landau_damping, sample_particles, two_stream)
 from .reference import (collisional_root, continuum_vlasov_poisson, fluid_frequency, isotropisation_rate, landau_root,
                         reference_curve, successor_line, two_stream_root)
-from .scores import (BlobScore, ExactScore, LocalMaxwellianScore, PhaseSpaceScore, SBTMScore, make_score,
-                     spatial_blob_score)
+from .scores import (BlobScore, ExactScore, LocalGaussianScore, LocalMaxwellianScore, PhaseSpaceScore, SBTMScore,
+                     make_score, spatial_blob_score)
 from .solve import CFL_LIMIT, PLASMA_LIMIT, PhaseSpaceTrajectory, solve_vlasov
 from .spatial import SPATIAL_WEIGHTS, CellList, SpatialWeight
 from .stepping import (CollisionStep, LieSplitting, PhaseSpaceState, StrangSplitting, VlasovPoissonStep)

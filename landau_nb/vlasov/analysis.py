@@ -27,8 +27,8 @@ from ._deps import check_choice, t_interval
 from .fitting import fit_frequency, fit_rate
 from .reference import collisional_root, isotropisation_rate, landau_root, successor_line
 
-__all__ = ["parse_label", "run_quantity", "paired_shifts", "convergence", "dougherty_shift", "relaxation_checks",
-           "run_seconds", "marginal_distance", "marginal_kurtosis", "QUANTITIES", "RATE_WINDOW"]
+__all__ = ["parse_label", "run_quantity", "paired_shifts", "agreement", "convergence", "dougherty_shift", "relaxation_checks",
+           "run_seconds", "effective_collision_strength", "marginal_distance", "marginal_kurtosis", "QUANTITIES", "RATE_WINDOW"]
 
 #: the fit window of the collisional comparison: ‖E‖ is above the particle noise to t ≈ 10 at
 #: n = 2·10⁴ (on (0.2, 15) the seed spread of the collisionless rate is 6x larger)
@@ -54,6 +54,34 @@ def run_quantity(traj, quantity: str, window=RATE_WINDOW) -> float:
     if quantity == "rate":
         return fit_rate(traj.t, traj.records["E_norm"], window)["rate"]
     return fit_frequency(traj.t, traj.E_mode, window)["omega"]
+
+
+def effective_collision_strength(traj, window=None) -> dict:
+    """How strong are the collisions a score estimator delivers? The decay rate of the global
+    temperature anisotropy a(t) = T_∥ − T_⊥ (from the recorded second moments, the mean velocity
+    removed), fitted as log|a| linear in t on ``window`` (default: the whole run), divided by the
+    Landau operator's rate λB (:func:`~landau_nb.vlasov.isotropisation_rate`, unit temperature).
+    Near 1 for the exact score of a Gaussian (:class:`~landau_nb.vlasov.LocalGaussianScore`, small
+    anisotropy); a smoothed score sees a smoothed anisotropy and relaxes it more slowly. Returns
+    ``{"strength", "rate", "reference", "t", "anisotropy"}``. Section "Vlasov–Landau II"."""
+    model = traj.meta["model"]
+    B, dv, gamma = float(model["B"]), int(model["dv"]), float(model["gamma"])
+    if not B > 0:
+        raise ValueError(f"the run has B = {B:g}: effective_collision_strength needs a collisional run (B > 0)")
+    if dv < 2:
+        raise ValueError("effective_collision_strength needs dv >= 2 (an anisotropy to relax)")
+    t = np.asarray(traj.t, dtype=float)
+    m2 = np.asarray(traj.records["second_moment"], dtype=float)
+    u = np.asarray(traj.records["momentum"], dtype=float) / np.asarray(traj.records["mass"], dtype=float)[:, None]
+    cov = m2 - u[:, :, None] * u[:, None, :]
+    a = cov[:, 0, 0] - np.mean([cov[:, j, j] for j in range(1, dv)], axis=0)
+    lo, hi = (t[0], t[-1]) if window is None else window
+    sel = (t >= lo) & (t <= hi) & (np.abs(a) > 0)
+    if sel.sum() < 3:
+        raise ValueError(f"window {window}: fewer than 3 records with an anisotropy to fit")
+    rate = -float(np.polyfit(t[sel], np.log(np.abs(a[sel])), 1)[0])
+    ref = isotropisation_rate(dv, gamma) * B
+    return {"strength": rate / ref, "rate": rate, "reference": ref, "t": t, "anisotropy": a}
 
 
 def run_seconds(traj) -> float:
@@ -88,6 +116,30 @@ def paired_shifts(runs: dict, quantity: str = "rate", *, window=RATE_WINDOW, lev
                      "base": b.tolist(), "shift": float(np.mean(q - b)), "ci": t_interval(q - b, level),
                      "mean": float(np.mean(q)), "mean_ci": t_interval(q, level)})
     return rows
+
+
+def agreement(rows: list[dict], a: str = "blob", b: str = "sbtm") -> list[dict]:
+    """Do the estimators ``a`` and ``b`` measure the same shift? For each (B, n) of ``rows``
+    (:func:`paired_shifts`) where both have at least two common seeds: ``{"B", "n", "seeds",
+    "diff", "sigma", "agree"}`` with diff = mean over the common seeds of shift_a − shift_b
+    (the same seed's runs start from the same particles, so this is paired again), sigma its
+    standard error and agree = |diff| ≤ 2 sigma (issue 26's rule)."""
+    by = {(r["score"], r["B"], r["n"]): r for r in rows}
+    out = []
+    for (score, B, n), ra in sorted(by.items()):
+        rb = by.get((b, B, n))
+        if score != a or rb is None:
+            continue
+        da = {s: q - base for s, q, base in zip(ra["seeds"], ra["values"], ra["base"])}
+        db = {s: q - base for s, q, base in zip(rb["seeds"], rb["values"], rb["base"])}
+        common = sorted(set(da) & set(db))
+        if len(common) < 2:
+            continue
+        d = np.array([da[s] - db[s] for s in common])
+        sigma = float(d.std(ddof=1) / np.sqrt(d.size))
+        out.append({"B": B, "n": n, "seeds": common, "diff": float(d.mean()), "sigma": sigma,
+                    "agree": bool(abs(d.mean()) <= 2 * sigma)})
+    return out
 
 
 def convergence(rows: list[dict], *, rel: float = 0.10, abs_tol: float = 0.003) -> list[dict]:
