@@ -189,10 +189,25 @@ def _run_vlasov(args, device, out) -> int:
                                  device=device, dtype=dtype, checkpoint_every=args.checkpoint_every,
                                  progress=not args.quiet)
     for stem, tr in runs.items():
-        print(f"{args.experiment}/{stem}: {tr!r}; rate(0.2, 15) {tr.damping_rate()['rate']:.5f}, "
-              f"max |E| {float(tr['E_norm'].max()):.4f}, momentum drift {tr.momentum_drift():.1e}, "
-              f"energy drift/FE0 {tr.energy_drift():.2e}, {tr.meta['run']['seconds']:.0f} s")
+        print(f"{args.experiment}/{stem}: {_vlasov_summary(tr)}")
     return 0
+
+
+def _vlasov_summary(tr) -> str:
+    """One line on a stored phase-space run: the fitted rate where the run has peaks to fit, the
+    energy drift relative to the initial field energy where there is one (else absolute)."""
+    import numpy as np
+    try:
+        rate = f"rate(0.2, 15) {tr.damping_rate()['rate']:.5f}"
+    except ValueError:                   # a short run or a uniform plasma: no peaks of |E| to fit
+        rate = "no rate fit"
+    te = tr.records["total_energy"]
+    fe0 = float(tr.records["field_energy"][0])
+    drift = float(np.max(np.abs(te - te[0])))
+    energy = (f"energy drift/FE0 {drift / fe0:.2e}" if fe0 > 1e-8 * abs(float(te[0]))
+              else f"energy drift {drift:.2e} (no initial field)")
+    return (f"{tr!r}; {rate}, max |E| {float(tr['E_norm'].max()):.4f}, momentum drift {tr.momentum_drift():.1e}, "
+            f"{energy}, {tr.meta['run']['seconds']:.0f} s")
 
 
 def _one_line(exc: BaseException) -> tuple[str, int]:

@@ -201,6 +201,42 @@ def test_effective_collision_strength_is_one_for_the_gaussian_score():
         vl.effective_collision_strength(free)
 
 
+class _Aniso:
+    """A run whose anisotropy T_par - T_perp decays at ``strength`` times lambda B (B = 2)."""
+
+    def __init__(self, strength):
+        lam_b = vl.isotropisation_rate(3, -3.0) * 2.0
+        self.t = np.linspace(0, 2, 21)
+        a = 0.15 * np.exp(-strength * lam_b * self.t)
+        m2 = np.zeros((self.t.size, 3, 3))
+        m2[:, 0, 0], m2[:, 1, 1], m2[:, 2, 2] = 1 + 2 * a / 3, 1 - a / 3, 1 - a / 3
+        self.records = {"second_moment": m2, "momentum": np.zeros((self.t.size, 3)), "mass": np.ones(self.t.size)}
+        self.meta = {"model": {"B": 2.0, "dv": 3, "gamma": -3.0}}
+
+
+def test_finding_collision_strength_reads_the_reference_and_the_intervals():
+    from landau_nb.book import claims
+    from landau_nb.experiments import get_vlasov_experiment
+    from landau_nb.experiments.phase_space import VlasovRuns
+    exp = get_vlasov_experiment("vlasov_collision_strength")
+    level = {"gaussian": 1.0, "blob": 0.57, "kde": 0.32, "sbtm": 0.89, "sbtm-a0.1": 0.95}
+
+    def runs(**change):
+        lv = {**level, **change}
+        return VlasovRuns(exp, "paper", {(r.label, r.n, r.seed): _Aniso(lv[r.label] + 0.005 * r.seed)
+                                         for r in exp.runs("paper")})
+    test = claims.CLAIMS["finding_vlasov_collision_strength"].test
+    v = test(runs())
+    assert v.reproduced == "yes" and "blob 0.58 ± 0.01" in v.value
+    assert test(runs(gaussian=0.9)).reproduced == "no"               # the reference fails: unsound
+    assert test(runs(blob=0.85)).reproduced == "no"
+    assert test(runs(sbtm=0.5)).reproduced == "partly"
+    partial = runs()
+    partial.pop(("blob", 80_000, 2))
+    with pytest.raises(KeyError, match="not committed"):
+        test(partial)
+
+
 # ------------------------------------------------------------------------------ relaxation
 def test_relaxation_checks_on_a_short_run():
     m = vl.anisotropic(alpha=0.1, k=0.5, T_par=1.5, T_perp=0.75, dv=3, B=2.0, gamma=-3.0)

@@ -286,6 +286,26 @@ register_vlasov(VlasovExperiment(
 ))
 
 
+#: how strong are the collisions a score delivers: a uniform plasma (α = 0) with a small
+#: temperature anisotropy, Coulomb B = 2, to t = 2; vl.effective_collision_strength of each run
+STRENGTH_SCORES = (("gaussian", {"score": "gaussian"}), ("blob", {"score": "blob"}), ("kde", {"score": "kde"}),
+                   ("sbtm", {"score": "sbtm"}), (SBTM_A01[0], SBTM_A01[1]))
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_collision_strength",
+    title="Effective collision strength: anisotropy relaxation (T_par 1.1, T_perp 0.95, uniform), 1D-3V Coulomb, "
+          "B = 2, per score estimator",
+    targets="isotropisation rate over lambda B: 1 for the exact score of a Gaussian (local-Gaussian score), "
+            "the fraction of B a kernel or SBTM score delivers at the damping curve's n (issue 26)",
+    model={"name": "anisotropic", "alpha": 0.0, "k": 0.5, "T_par": 1.1, "T_perp": 0.95, "dv": 3,
+           "gamma": -3.0, "B": 2.0},
+    solve={"M": 64, "dt": 0.05, "t_end": 2.0, "record_every": 2, "spatial_weight": "cell"},
+    scales={"book": tuple(PhaseSpaceRun(label, 5_000, 0, {}, opts) for label, opts in STRENGTH_SCORES[:2]),
+            "paper": tuple(PhaseSpaceRun(label, n, seed, {}, opts) for n in (20_000, 80_000) for seed in (0, 1, 2)
+                           for label, opts in STRENGTH_SCORES)},
+))
+
+
 # ------------------------------------------------------------------------------------ runner
 def vlasov_run_identity(exp: VlasovExperiment, run: PhaseSpaceRun, scale: str, device, dtype) -> dict:
     """What must match for a stored run (or its checkpoint) to be reused."""
