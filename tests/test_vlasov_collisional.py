@@ -319,3 +319,25 @@ def test_marginal_kurtosis_of_a_gaussian_and_of_a_flat_start():
     aniso = vl.solve_vlasov(vl.anisotropic(alpha=0.0, T_par=1.5, T_perp=0.75, dv=3), n=20000, M=16, dt=0.05,
                             t_end=0.05, snapshot_vmax=6.0)
     assert abs(vl.marginal_kurtosis(aniso)[0] - 3) < 0.05          # a Gaussian of another width: still 3
+
+
+# ------------------------------------------------------------------------------ score registry
+@pytest.mark.parametrize("score", vl.SCORES)
+def test_every_registered_score_conserves_and_resumes_bit_identically(score, tmp_path):
+    """The contract of a phase-space score estimator (every entry of vl.SCORES): a collisional run
+    keeps momentum to round-off and the collision energy small, records its score error, and a run
+    stopped at a checkpoint resumes to the same bits as the run done in one go."""
+    m = vl.anisotropic(alpha=0.1, k=0.5, T_par=1.2, T_perp=0.9, dv=3, B=0.5, gamma=-3.0)
+    opts = {"width": 16, "depth": 1, "K": 2, "init_max_iter": 400, "init_tol": 0.3} if score == "sbtm" else {}
+    kw = dict(n=1200, M=16, dt=0.05, t_end=0.3, score=score, score_options=opts, spatial_weight="cell",
+              record_every=2, seed=3)
+    whole = vl.solve_vlasov(m, **kw)
+    assert whole.momentum_drift() < 1e-12
+    assert abs(whole["collision_energy"][-1]) < 1e-4 * whole["kinetic_energy"][0]
+    assert np.all(np.isfinite(whole["score_error"][1:]))
+    part = vl.solve_vlasov(m, checkpoint=tmp_path / "ck", checkpoint_every=2, stop_after=3, **kw)
+    assert part.meta["pending_half_step"]          # stopped between two fused steps (records every 2)
+    resumed = vl.solve_vlasov(m, checkpoint=tmp_path / "ck", checkpoint_every=2, **kw)
+    assert resumed.meta["resumed"]
+    for key in ("E_norm", "kinetic_energy", "score_error"):
+        np.testing.assert_array_equal(resumed[key], whole[key])

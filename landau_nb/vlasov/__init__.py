@@ -43,8 +43,8 @@ from .model import (AnisotropicMaxwellian, InitialCondition, LandauDamping, Part
                     VlasovLandau, anisotropic, landau_damping, sample_particles, two_stream)
 from .reference import (collisional_root, continuum_vlasov_poisson, fluid_frequency, isotropisation_rate, landau_root,
                         reference_curve, successor_line, two_stream_root)
-from .scores import (BlobScore, ExactScore, LocalGaussianScore, LocalMaxwellianScore, PhaseSpaceScore, SBTMScore,
-                     make_score, spatial_blob_score)
+from .scores import (SCORES, BlobScore, ExactScore, LocalGaussianScore, LocalMaxwellianScore, PhaseSpaceScore,
+                     SBTMScore, make_score, spatial_blob_score)
 from .solve import CFL_LIMIT, PLASMA_LIMIT, PhaseSpaceTrajectory, solve_vlasov
 from .spatial import SPATIAL_WEIGHTS, CellList, SpatialWeight
 from .stepping import (CollisionStep, LieSplitting, PhaseSpaceState, StrangSplitting, VlasovPoissonStep)

@@ -303,15 +303,17 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
         and last only) on [−vmax, vmax), vmax = ``snapshot_vmax`` or max|v₁| at t = 0.
     checkpoint : a folder: the run's state is written there every ``checkpoint_every`` steps
         (and when ``stop_after`` ends the call), and a later call with the same settings
-        resumes from it, ending bit-identical (CPU) to an uninterrupted run. Different
-        settings raise ``CheckpointError`` naming the first difference.
+        resumes from it, ending bit-identical (CPU) to an uninterrupted run, wherever the
+        checkpoint falls. Different settings raise ``CheckpointError`` naming the first difference.
     stop_after : do at most this many steps in this call (then return the partial result,
-        ``meta["complete"]`` False); needs ``checkpoint`` to continue later.
+        ``meta["complete"]`` False); needs ``checkpoint`` to continue later. When the stop falls
+        between two fused steps (``fuse_collisions``), ``final`` already holds the next step's
+        first collision half step (``meta["pending_half_step"]``).
     particles : start from these particles instead of sampling (``n`` must be None or match).
-    fuse_collisions : Strang only: between two steps that are neither recorded nor
-        checkpointed, fuse the collision half steps C(dt/2) C(dt/2) into one C(dt) (half the
-        score and collision evaluations, still second order). With ``record_every=1`` (the
-        default) nothing is fused.
+    fuse_collisions : Strang only: between two steps that are not recorded, fuse the collision
+        half steps C(dt/2) C(dt/2) into one C(dt) (half the score and collision evaluations,
+        still second order). With ``record_every=1`` (the default) nothing is fused; checkpoints
+        and stops do not change which steps are fused.
 
     Raises ``NonFiniteError`` (``step``, ``time``, ``quantity``, ``trajectory`` up to the last
     finite record) when a quantity becomes NaN or Inf.
@@ -388,6 +390,7 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
     folder = Path(checkpoint) if checkpoint is not None else None
     capacity = 1 + sum(1 for st in range(1, total + 1) if st % record_every == 0 or st == total)
     resumed = False
+    resumed_skip_first = False
     init_seconds = 0.0
     wall0 = time.perf_counter()
     if folder is not None and has_checkpoint(folder):
@@ -408,6 +411,7 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
                           arrays={k_[6:]: v for k_, v in arrays.items() if k_.startswith("score.")},
                           meta=cmeta["score"])
         resumed = True
+        resumed_skip_first = bool(cmeta.get("skip_first", False))
     else:
         if est is not None:
             t0 = time.perf_counter()
@@ -430,14 +434,14 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
             arrays.update({f"score.{k_}": v for k_, v in sarr.items()})
         save_checkpoint(folder, state.step, arrays, {"identity": identity, "ledger": state.ledger,
                                                      "timers": state.timers, "field_energy0": fe0, "score": smeta,
-                                                     "init_seconds": init_seconds})
+                                                     "init_seconds": init_seconds, "skip_first": skip_first})
 
     def result(complete: bool) -> PhaseSpaceTrajectory:
         t, scal, prof = rec.arrays()
         meta = {"model": model.params(), "settings": settings, "versions": environment_versions(),
                 "score": est.params() if est is not None else None, "complete": complete, "steps_done": state.step,
                 "resumed": resumed, "wall_seconds_this_call": time.perf_counter() - wall0,
-                "score_init_seconds": init_seconds,
+                "score_init_seconds": init_seconds, "pending_half_step": bool(skip_first),
                 "snapshot_vmax": vmax, "k_mode": k, "plasma_limit": PLASMA_LIMIT, "cfl_limit": CFL_LIMIT,
                 "cfl": v1max * dt / mesh.dx, "spatial_weight": weight.params() if weight else None}
         final = {"x": state.x.detach().cpu().numpy(), "v": state.v.detach().cpu().numpy(),
@@ -446,14 +450,14 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
                                     snapshots=np.stack(rec.snaps), final=final, meta=meta)
 
     def kept(step: int) -> bool:
-        """Whether the state after ``step`` is formed in full (recorded, snapshot, checkpoint, end)."""
+        """Whether the state after ``step`` is formed in full (recorded, snapshot, end). Checkpoints
+        and stops do not break the fusion: they store ``skip_first`` (the state then already holds
+        the next step's first collision half step), so any interruption resumes to the same bits."""
         return (step % record_every == 0 or step == total
-                or (snapshot_every is not None and step % snapshot_every == 0)
-                or (folder is not None and step % checkpoint_every == 0)
-                or (stop_after is not None and done + 1 >= stop_after))
+                or (snapshot_every is not None and step % snapshot_every == 0))
 
     fusing = fuse_collisions and splitting == "strang" and collide is not None
-    skip_first = False
+    skip_first = bool(resumed_skip_first)
     done = 0
     while state.step < total and (stop_after is None or done < stop_after):
         state.t = state.step * dt
