@@ -56,6 +56,13 @@ def run_quantity(traj, quantity: str, window=RATE_WINDOW) -> float:
     return fit_frequency(traj.t, traj.E_mode, window)["omega"]
 
 
+def _covariance(traj) -> np.ndarray:
+    """(R, dv, dv) velocity covariance per record: the second moment less u uᵀ, u = P / mass."""
+    r = traj.records
+    u = np.asarray(r["momentum"], dtype=float) / np.asarray(r["mass"], dtype=float)[:, None]
+    return np.asarray(r["second_moment"], dtype=float) - u[:, :, None] * u[:, None, :]
+
+
 def effective_collision_strength(traj, window=None) -> dict:
     """How strong are the collisions a score estimator delivers? The decay rate of the global
     temperature anisotropy a(t) = T_∥ − T_⊥ (from the recorded second moments, the mean velocity
@@ -71,9 +78,7 @@ def effective_collision_strength(traj, window=None) -> dict:
     if dv < 2:
         raise ValueError("effective_collision_strength needs dv >= 2 (an anisotropy to relax)")
     t = np.asarray(traj.t, dtype=float)
-    m2 = np.asarray(traj.records["second_moment"], dtype=float)
-    u = np.asarray(traj.records["momentum"], dtype=float) / np.asarray(traj.records["mass"], dtype=float)[:, None]
-    cov = m2 - u[:, :, None] * u[:, None, :]
+    cov = _covariance(traj)
     a = cov[:, 0, 0] - np.mean([cov[:, j, j] for j in range(1, dv)], axis=0)
     lo, hi = (t[0], t[-1]) if window is None else window
     sel = (t >= lo) & (t <= hi) & (np.abs(a) > 0)
@@ -221,9 +226,7 @@ def relaxation_checks(traj) -> dict:
     dv, L, rho = int(m["dv"]), float(m["L"]), float(m["rho_ion"])
     r = traj.records
     T_eq = (2 / dv) * (r["kinetic_energy"][0] + r["field_energy"][0]) / (rho * L)
-    M2 = np.asarray(r["second_moment"][-1])
-    u = np.asarray(r["momentum"][-1]) / r["mass"][-1]
-    cov = M2 - np.outer(u, u)
+    cov = _covariance(traj)[-1]
     T_end = float(np.trace(cov) / dv)
     T_par, T_perp = float(cov[0, 0]), float(np.mean(np.diag(cov)[1:]))
     lam = isotropisation_rate(dv, float(m["gamma"])) if float(m["B"]) > 0 else float("nan")
