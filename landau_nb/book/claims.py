@@ -1043,7 +1043,7 @@ def _runtime_gpu_heat(results):
 def _finding_vlasov_sbtm_vs_blob(runs):
     """Per seed at B = 0.4: the time-mean score error (relative distance to the local-Maxwellian
     score) of SBTM over the blob's, at the largest n where both have every registered seed; and
-    the ratio of their wall times."""
+    the ratio of their compute times (vl.run_seconds)."""
     ns = sorted({n for (lab, n, _) in runs if lab in ("sbtm_B0.4", "blob_B0.4")})
     registered = {(r.label, r.n, r.seed) for r in runs.experiment.runs(runs.scale)}
     full = [n for n in ns if all(k in runs for k in registered if k[0] in ("sbtm_B0.4", "blob_B0.4") and k[1] == n)]
@@ -1075,10 +1075,10 @@ def _finding_vlasov_collision_strength(runs):
     rate over λB, vl.effective_collision_strength) with its interval; the local-Gaussian score
     (exact for a Gaussian) must give 1 for the measurement to count."""
     from ..vlasov import effective_collision_strength
-    registered = list(runs.experiment.runs(runs.scale))
-    absent = [r.stem for r in registered if (r.label, r.n, r.seed) not in runs]
+    absent = runs.missing()
     if absent:
         raise KeyError(f"run {absent[0]} is not committed yet")
+    registered = runs.experiment.runs(runs.scale)
     est = {}
     for label, n in sorted({(r.label, r.n) for r in registered}):
         vals = [effective_collision_strength(runs[(label, n, r.seed)])["strength"] for r in registered
