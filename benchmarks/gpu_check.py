@@ -66,13 +66,14 @@ class Budget:
         return self.end - time.perf_counter()
 
 
-def cuda_tests(args):
+def cuda_tests(args, budget):
     if args.device != "cuda":
         return {"skipped": "not a CUDA run"}
     cmd = [sys.executable, "-m", "pytest", "-q", "-m", "cuda", "-p", "no:cacheprovider",
            str(ROOT / "tests" / "test_cuda.py"), str(ROOT / "tests" / "test_solve.py")]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=240)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                          timeout=max(30.0, min(240.0, 0.5 * budget.left())))
     tail = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
     return {"returncode": proc.returncode, "summary": tail[0] if tail else "", "wall_s": time.perf_counter() - t0}
 
@@ -200,7 +201,7 @@ def main(argv=None):
                        "name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else platform.processor(),
                        "torch": torch.__version__, "python": platform.python_version(),
                        "cpu_count": os.cpu_count(), "budget_s": args.budget}}
-    for name, f in (("cuda_tests", lambda: cuda_tests(args)), ("pair_sums", lambda: pair_sums(args, dev, budget)),
+    for name, f in (("cuda_tests", lambda: cuda_tests(args, budget)), ("pair_sums", lambda: pair_sums(args, dev, budget)),
                     ("sbtm_step", lambda: sbtm_step(args, dev, budget)),
                     ("ensemble", lambda: ensemble(args, dev, budget)),
                     ("experiment", lambda: experiment(args, dev, budget))):
@@ -211,10 +212,10 @@ def main(argv=None):
             record[name] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"{name}: FAILED {type(exc).__name__}: {exc}", flush=True)
         record[name]["section_s"] = time.perf_counter() - c
-    record["meta"]["wall_s"] = time.perf_counter() - start
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1))
+        record["meta"]["wall_s"] = time.perf_counter() - start
+        out = Path(args.out)                         # after every section: a lease can end mid-check
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(record, indent=1))
     print(f"wrote {out} ({record['meta']['wall_s']:.0f} s)")
     failed = [k for k, v in record.items() if isinstance(v, dict) and "error" in v]
     tests_bad = record["cuda_tests"].get("returncode", 0) != 0

@@ -28,6 +28,13 @@ Sections (targets from the facts note, shared/notes/vlasov-landau-facts.md, and 
                   the paper-scale damping-curve settings; ``--scaling-t`` of run each), the fitted
                   exponent of each phase in n, and the extrapolated hours of a whole run (t = 15)
                   at n = 1e6 and the largest n a run of ``--budget-hours`` allows (issue 26, item 5)
+* ``gpu``         on ``--device`` (a GPU; ``--device cpu`` with small ``--n-large`` is a smoke
+                  mode): one collision evaluation at n = ``--n-large`` (1e6), float32, dv = 3,
+                  γ = −3, ``--gpu-M`` (128) cells of the cell weight (cell list, blob score,
+                  collision sum: target ≤ 1.5 s), then the blob and SBTM damping runs (B = 0.4)
+                  over ``--gpu-t`` with the time per phase, the peak memory, the run time
+                  extrapolated to t = 15 (SBTM target ≤ 15 min) and the SBTM/blob ratios
+                  (issue 26, item 5)
 * ``cell_kernels`` the cell weight's blob score and collision sum at n = 1e5, 64 cells: the
                   default kernels (before) against the opt-in kernels visiting each pair once
                   (after), timed in one run, and the collisional run time projected from them
@@ -36,6 +43,7 @@ Sections (targets from the facts note, shared/notes/vlasov-landau-facts.md, and 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import math
 import platform
@@ -53,11 +61,12 @@ import landau_nb.vlasov as vl  # noqa: E402
 from landau_nb.vlasov import reference as ref  # noqa: E402
 from landau_nb.vlasov._deps import landau_velocity  # noqa: E402
 from landau_nb.vlasov.collisions import collision_velocity  # noqa: E402
+from landau_nb.vlasov.scores import blob_bandwidth  # noqa: E402
 from landau_nb.vlasov.spatial import CellList, SpatialWeight  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "vlasov.json"
 SECTIONS = ("poisson", "landau_01", "landau_001", "two_stream", "energy_drift", "pairs", "collisional",
-            "scaling", "cell_kernels")
+            "scaling", "cell_kernels", "gpu")
 
 
 def say(*a):
@@ -312,6 +321,89 @@ def cell_kernels(args):
     return {"n": n, "cells": C, "gamma": -3.0, "threads": torch.get_num_threads(), **res}
 
 
+def _sync(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+
+
+def _peak_reset(dev):
+    if dev.type == "cuda":
+        torch.cuda.synchronize(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
+
+
+def _peak_gib(dev):
+    return torch.cuda.max_memory_allocated(dev) / 2**30 if dev.type == "cuda" else float("nan")
+
+
+def gpu(args):
+    """Issue 26 item 5 on a GPU: one collision evaluation at n = 1e6 and the per-phase cost of
+    whole damping runs, float32 (each part stores its numbers as soon as it has them)."""
+    dev = torch.device(args.device)
+    n, M, f32 = args.n_large, args.gpu_M, torch.float32
+    model = vl.landau_damping(alpha=0.1, k=0.5, dv=3, B=0.4, gamma=-3.0)
+    out = {"device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu", "n": n, "M": M,
+           "dtype": "float32", "dv": 3, "gamma": -3.0, "B": 0.4, "spatial_weight": "cell"}
+    p = vl.sample_particles(model, n, seed=args.seed, dtype=f32, device=dev)
+    weight = SpatialWeight("cell", model.L, M)
+    eps = blob_bandwidth(p.v, n / M)
+
+    def evaluation():
+        cl = CellList(weight, p.x)
+        s = vl.spatial_blob_score(p.x, p.v, p.w, weight=weight, eps=eps)
+        return cl, s, collision_velocity(p.x, p.v, s, p.w, weight=weight, gamma=-3.0, B=0.4, cells=cl)
+
+    cl, s, U = evaluation()                                            # warm-up (allocator, kernels)
+    _peak_reset(dev)
+    parts = {}
+    for _ in range(3):
+        _sync(dev)
+        t0 = time.perf_counter()
+        cl = CellList(weight, p.x)
+        _sync(dev)
+        t1 = time.perf_counter()
+        s = vl.spatial_blob_score(p.x, p.v, p.w, weight=weight, eps=eps, cells=cl)
+        _sync(dev)
+        t2 = time.perf_counter()
+        U = collision_velocity(p.x, p.v, s, p.w, weight=weight, gamma=-3.0, B=0.4, cells=cl)
+        _sync(dev)
+        t3 = time.perf_counter()
+        for k, dt_ in (("cells", t1 - t0), ("blob_score", t2 - t1), ("collision", t3 - t2), ("total", t3 - t0)):
+            parts[k] = min(parts.get(k, float("inf")), dt_)
+    pairs = cl.pair_count()
+    mom = float((p.w[:, None].double() * U.double()).sum(0).abs().max() / (p.w[:, None] * U).abs().sum())
+    out["evaluation"] = {"seconds": parts, "pairs": pairs, "pairs_per_s_collision": pairs / parts["collision"],
+                         "peak_gib": _peak_gib(dev), "relative_momentum_sum": mom, "target_s": 1.5,
+                         "finite": bool(torch.isfinite(U).all())}
+    say(f"gpu evaluation n={n} M={M}: " + ", ".join(f"{k} {v:.3f} s" for k, v in parts.items())
+        + f" ({pairs:.3g} pairs, {pairs / parts['collision']:.3g} pairs/s); peak {_peak_gib(dev):.2f} GiB (target 1.5 s)")
+    yield out
+    steps = int(round(args.gpu_t / 0.05))
+    for score in ("blob", "sbtm"):
+        _peak_reset(dev)
+        t0 = time.perf_counter()
+        tr = vl.solve_vlasov(model, n=n, M=M, dt=0.05, t_end=args.gpu_t, score=score, spatial_weight="cell",
+                             record_every=steps, seed=args.seed, dtype=f32, device=dev)
+        _sync(dev)
+        wall = time.perf_counter() - t0
+        per = {ph: float(tr[f"time_{ph}"][-1]) / steps for ph in PHASE_NAMES}
+        init = float(tr.meta["score_init_seconds"])
+        other = (wall - init) / steps - sum(per.values())
+        out[score] = {"wall_s": wall, "steps": steps, "per_step_s": per, "other_per_step_s": other,
+                      "init_s": init, "peak_gib": _peak_gib(dev),
+                      "extrapolated_t15_min": (init + (wall - init) / steps * 300) / 60,
+                      "momentum_drift": tr.momentum_drift(), "finite": bool(np.isfinite(tr.final["v"]).all())}
+        say(f"gpu {score} run n={n}: {wall:.1f} s for {steps} steps (init {init:.1f} s): "
+            + ", ".join(f"{k} {v:.3g}" for k, v in per.items())
+            + f" s/step; t = 15 ~ {out[score]['extrapolated_t15_min']:.1f} min; peak {_peak_gib(dev):.2f} GiB")
+        yield out
+    out["ratios_sbtm_over_blob"] = {"run_time": out["sbtm"]["extrapolated_t15_min"] / out["blob"]["extrapolated_t15_min"],
+                                    "peak_memory": out["sbtm"]["peak_gib"] / out["blob"]["peak_gib"]
+                                    if dev.type == "cuda" else float("nan")}
+    out["target_sbtm_t15_min"] = 15.0
+    yield out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
@@ -328,6 +420,9 @@ def main(argv=None):
     ap.add_argument("--scaling-n", nargs="+", type=float, default=[2e4, 8e4, 3.2e5])
     ap.add_argument("--scaling-t", type=float, default=0.2, help="simulated time of each scaling run")
     ap.add_argument("--budget-hours", type=float, default=3.0, help="the scaling section's CPU budget per run")
+    ap.add_argument("--device", default="cpu", help="the gpu section's device (cuda on a GPU)")
+    ap.add_argument("--gpu-M", type=int, default=128, help="cells of the gpu section")
+    ap.add_argument("--gpu-t", type=float, default=0.25, help="simulated time of the gpu section's runs")
     ap.add_argument("--tag", default="", help="suffix of the section names in the JSON (keeps variants apart)")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
@@ -335,14 +430,17 @@ def main(argv=None):
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
     for name in args.only:
         t0 = time.perf_counter()
-        entry = globals()[name](args)
-        entry["section_wall_s"] = time.perf_counter() - t0
-        entry["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
-                            "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine(),
-                            "date": time.strftime("%Y-%m-%d %H:%M")}
-        results[name + args.tag] = entry
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(results, indent=1, sort_keys=True, default=float))
+        section = globals()[name](args)
+        # a generator section stores each part as it comes (a GPU lease can end mid-section)
+        for entry in (section if inspect.isgenerator(section) else [section]):
+            entry["section_wall_s"] = time.perf_counter() - t0
+            entry["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
+                                "threads": torch.get_num_threads(),
+                                "processor": platform.processor() or platform.machine(),
+                                "date": time.strftime("%Y-%m-%d %H:%M")}
+            results[name + args.tag] = entry
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=1, sort_keys=True, default=float))
     return results
 
 

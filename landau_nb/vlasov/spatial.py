@@ -96,10 +96,17 @@ class CellList:
             total += float((c * torch.roll(c, -o)).sum())
         return int(total)
 
-    def blocks(self, width: int, budget: int = 2**22):
+    def blocks(self, width: int, budget: int | None = None):
         """Yield (rows (b, r), partners (b, P), offset) index blocks covering every (cell, row,
         neighbour cell) with b·r·P·width ≤ budget where possible: rows hold the particle
-        indices of r slots of b consecutive cells, partners those of the neighbour cells."""
+        indices of r slots of b consecutive cells, partners those of the neighbour cells.
+
+        budget : elements of the largest (b, r, P, width) temporary; None picks 2²² on the CPU
+            (cache-sized) and 2²⁶ on a GPU (few, large kernels: each block costs launches and
+            one host synchronisation). The sums do not depend on it beyond round-off order."""
+        if budget is None:
+            budget = 2**22 if self.table.device.type == "cpu" else 2**26
+        budget = check_int("budget", budget, low=1)
         C, P = self.weight.cells, max(self.P, 1)
         per_row = P * max(1, width)
         if per_row * P <= budget:
