@@ -213,3 +213,29 @@ def test_committed_paper_runs_are_compact_and_small():
         timing = ln.get_experiment(meta["run"]["experiment"]).kind == "runtime"
         assert meta["compact"]["positions"] == (meta["seed"] == 0 and not timing), f
         assert meta["run"]["provenance"]["commit"], f"{f}: no commit recorded"
+
+
+def test_runtime_chapter_counts_the_committed_runs():
+    """The cost table of the runtime chapter (stored output, checked by nbval against a re-run)
+    counts the runs committed now: a run committed without re-executing that chapter fails
+    here in seconds instead of in CI's nbval pass."""
+    nb = json.loads((ROOT / "book" / "exp_runtime.ipynb").read_text())
+    cells = ["".join("".join(o.get("text", "")) for o in c.get("outputs", []) if o.get("name") == "stdout")
+             for c in nb["cells"] if c["cell_type"] == "code"]
+    text = next(t for t in cells if re.search(r"^committed: \d+ runs", t, re.M))
+    rows = {}
+    for line in text.splitlines():
+        m = re.match(r"(\S+)\s+(\S+)\s+(\d+)/(\d+)\s", line)
+        if m:
+            rows[m[1], m[2]] = int(m[3])
+    assert rows, "no cost table found in book/exp_runtime.ipynb"
+    now = {}
+    for name, exp in ln.EXPERIMENTS.items():
+        if not (PAPER / name).is_dir():
+            continue
+        for sw in exp.sweeps("paper"):
+            stems = {f"n{int(n):06d}_seed{int(s)}" for n in sw.ns for s in sw.seeds}
+            now[name, sw.label] = sum((PAPER / name / sw.label / f"{st}.json").exists() for st in stems)
+    stale = {k: (rows.get(k), v) for k, v in now.items() if rows.get(k) != v}
+    assert not stale, (f"book/exp_runtime.ipynb's cost table is stale (stored, committed): {stale}; re-execute it "
+                       "(scripts/execute_notebooks.py exp_runtime)")
