@@ -35,6 +35,10 @@ Sections (targets from the facts note, shared/notes/vlasov-landau-facts.md, and 
                   over ``--gpu-t`` with the time per phase, the peak memory, the run time
                   extrapolated to t = 15 (SBTM target ≤ 15 min) and the SBTM/blob ratios
                   (issue 26, item 5)
+* ``slices``      the compiled cell-weight kernels (blob score, collision sum, n = 1e5, 64 cells)
+                  against copies of their earlier loop form, which indexed the whole columns
+                  from j0 to j1 instead of looping over the partner cell's slices (the form
+                  that vectorises), timed in one run
 * ``cell_kernels`` the cell weight's blob score and collision sum at n = 1e5, 64 cells: the
                   default kernels (before) against the opt-in kernels visiting each pair once
                   (after), timed in one run, and the collisional run time projected from them
@@ -66,7 +70,7 @@ from landau_nb.vlasov.spatial import CellList, SpatialWeight  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "vlasov.json"
 SECTIONS = ("poisson", "landau_01", "landau_001", "two_stream", "energy_drift", "pairs", "collisional",
-            "scaling", "cell_kernels", "gpu")
+            "scaling", "cell_kernels", "gpu", "slices")
 
 
 def say(*a):
@@ -167,13 +171,7 @@ def pairs(args):
     res = {}
 
     def best(f, reps=3):
-        f()
-        ts = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            f()
-            ts.append(time.perf_counter() - t0)
-        return min(ts)
+        return best_timed(f, reps)[0]
 
     for kind in ("cell", "hat", "cic"):
         weight = SpatialWeight(kind, L, C)
@@ -266,6 +264,17 @@ def scaling(args):
             "budget_hours": args.budget_hours, "threads": torch.get_num_threads(), **out}
 
 
+def best_timed(f, reps=3):
+    """(smallest wall time of ``reps`` calls of f after a warm-up call, the last result)."""
+    f()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = f()
+        ts.append(time.perf_counter() - t0)
+    return min(ts), out
+
+
 def cell_kernels(args):
     """Before/after of the cell weight's kernels in one run: the blob score (two-term) and the
     collision sum at n = n_medium, 64 cells, dv = 3, γ = −3, by the default paths (before: the
@@ -283,20 +292,11 @@ def cell_kernels(args):
     cl = CellList(weight, x)
     eps = 0.44
 
-    def best(f, reps=3):
-        f()
-        ts = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            out = f()
-            ts.append(time.perf_counter() - t0)
-        return min(ts), out
-
     res = {}
-    tb_old, sb_old = best(lambda: kern.blob_sums(weight, cl, x, v, w, eps, True))
-    tb_new, sb_new = best(lambda: kern.cell_blob_sums(weight, cl, v, w, eps, True))
-    tc_old, uc_old = best(lambda: _compiled(x, v, s, w, weight, -3.0, 1.0, cl))
-    tc_new, uc_new = best(lambda: _compiled(x, v, s, w, weight, -3.0, 1.0, cl, pairs_once=True))
+    tb_old, sb_old = best_timed(lambda: kern.blob_sums(weight, cl, x, v, w, eps, True))
+    tb_new, sb_new = best_timed(lambda: kern.cell_blob_sums(weight, cl, v, w, eps, True))
+    tc_old, uc_old = best_timed(lambda: _compiled(x, v, s, w, weight, -3.0, 1.0, cl))
+    tc_new, uc_new = best_timed(lambda: _compiled(x, v, s, w, weight, -3.0, 1.0, cl, pairs_once=True))
     res["blob_score"] = {"before_s": tb_old, "after_s": tb_new, "speedup": tb_old / tb_new,
                          "rel_difference": float((sb_new - sb_old).norm() / sb_old.norm())}
     res["collision"] = {"before_s": tc_old, "after_s": tc_new, "speedup": tc_old / tc_new,
@@ -402,6 +402,106 @@ def gpu(args):
                                     if dev.type == "cuda" else float("nan")}
     out["target_sbtm_t15_min"] = 15.0
     yield out
+
+
+# ------------------------------------------------------------------ slices: before/after, one run
+def _indexed_kernels():
+    """The earlier loop form of the cell kernels (ψ = 1/h): partners indexed in the whole
+    columns, ``for j in range(j0, j1)``. Kept here only as the benchmark's "before"."""
+    import numba as nb
+
+    from landau_nb.vlasov._numba_kernels import exp_neg
+
+    jit = dict(fastmath=True, nogil=True, parallel=True)
+
+    @nb.njit(**jit)
+    def density(h, hie, V0, V1, V2, W, starts, counts, out):
+        for c in nb.prange(starts.shape[0]):
+            j0, j1 = starts[c], starts[c] + counts[c]
+            for i in range(j0, j1):
+                acc = 0.0
+                for j in range(j0, j1):
+                    z0, z1, z2 = V0[i] - V0[j], V1[i] - V1[j], V2[i] - V2[j]
+                    acc += (1.0 / h) * W[j] * exp_neg((z0 * z0 + z1 * z1 + z2 * z2) * hie)
+                out[i] = acc
+
+    @nb.njit(**jit)
+    def pull(h, hie, V0, V1, V2, W, INV, starts, counts, out):
+        for c in nb.prange(starts.shape[0]):
+            j0, j1 = starts[c], starts[c] + counts[c]
+            for i in range(j0, j1):
+                a0 = a1 = a2 = 0.0
+                for j in range(j0, j1):
+                    z0, z1, z2 = V0[i] - V0[j], V1[i] - V1[j], V2[i] - V2[j]
+                    k = (1.0 / h) * W[j] * exp_neg((z0 * z0 + z1 * z1 + z2 * z2) * hie) * (INV[i] + INV[j])
+                    a0 += k * z0
+                    a1 += k * z1
+                    a2 += k * z2
+                out[i, 0], out[i, 1], out[i, 2] = a0, a1, a2
+
+    @nb.njit(**jit)
+    def collide(h, tiny, V0, V1, V2, S0, S1, S2, W, starts, counts, out):
+        for c in nb.prange(starts.shape[0]):
+            j0, j1 = starts[c], starts[c] + counts[c]
+            for i in range(j0, j1):
+                a0 = a1 = a2 = 0.0
+                for j in range(j0, j1):
+                    z0, z1, z2 = V0[i] - V0[j], V1[i] - V1[j], V2[i] - V2[j]
+                    g0, g1, g2 = S0[i] - S0[j], S1[i] - S1[j], S2[i] - S2[j]
+                    r2 = z0 * z0 + z1 * z1 + z2 * z2
+                    pos = r2 > tiny
+                    safe = r2 if pos else 1.0
+                    a = 1.0 / math.sqrt(safe) if pos else 0.0
+                    u = (z0 * g0 + z1 * g1 + z2 * g2) / safe if pos else 0.0
+                    cw = (1.0 / h) * W[j] * a
+                    a0 += cw * (g0 - u * z0)
+                    a1 += cw * (g1 - u * z1)
+                    a2 += cw * (g2 - u * z2)
+                out[i, 0], out[i, 1], out[i, 2] = a0, a1, a2
+
+    return density, pull, collide
+
+
+def slices(args):
+    """Package kernels (after) against the indexed loop form (before) on the same sorted
+    columns; the sums agree to round-off (reported)."""
+    from landau_nb.vlasov import _numba_kernels as kern
+    from landau_nb.vlasov.collisions import _compiled
+    n, C, L = args.n_medium, args.M, 4 * math.pi
+    p = vl.sample_particles(vl.landau_damping(alpha=0.1, k=0.5, dv=3), n, seed=args.seed)
+    x, v, w = p.x, p.v, p.w
+    s = -v + 0.1 * torch.sin(v)
+    weight = SpatialWeight("cell", L, C)
+    cl = CellList(weight, x)
+    eps, h = 0.44, L / C
+    density, pull, collide = _indexed_kernels()
+    (_, _, _, _), _, (V0, V1, V2, S0, S1, S2, W), starts, counts, _ = kern._sorted_inputs(weight, cl, x, v, s, w)
+
+    def before_blob():
+        rho = np.zeros(n)
+        density(h, 0.5 / eps, V0, V1, V2, W, starts, counts, rho)
+        out = np.zeros((n, 3))
+        pull(h, 0.5 / eps, V0, V1, V2, W, 1.0 / rho, starts, counts, out)
+        return out * (-1.0 / eps)
+
+    def before_collision():
+        out = np.zeros((n, 3))
+        collide(h, np.finfo(np.float64).tiny, V0, V1, V2, S0, S1, S2, W, starts, counts, out)
+        return out
+
+    order = cl.order.numpy()
+    res = {"pairs": cl.pair_count()}
+    tb0, b0 = best_timed(before_blob)
+    tb1, b1 = best_timed(lambda: kern.blob_sums(weight, cl, x, v, w, eps, True))
+    tc0, c0 = best_timed(before_collision)
+    tc1, c1 = best_timed(lambda: _compiled(x, v, s, w, weight, -3.0, 1.0, cl))
+    for key, t0_, t1_, a, b in (("blob_score", tb0, tb1, b0, b1), ("collision", tc0, tc1, c0, -c1)):
+        bb = b.numpy()[order]                       # the package's result, in the sorted order
+        res[key] = {"before_s": t0_, "after_s": t1_, "speedup": t0_ / t1_, "pairs_per_s_after": res["pairs"] / t1_,
+                    "rel_difference": float(np.linalg.norm(bb - a) / np.linalg.norm(a))}
+        say(f"slices: {key}: before {t0_:.3f} s, after {t1_:.3f} s, x{t0_ / t1_:.2f} "
+            f"({res['pairs'] / t1_:.3g} pairs/s; relative difference {res[key]['rel_difference']:.1e})")
+    return {"n": n, "cells": C, "gamma": -3.0, "threads": torch.get_num_threads(), **res}
 
 
 def main(argv=None):

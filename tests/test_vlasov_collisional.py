@@ -260,7 +260,10 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
     exp = get_vlasov_experiment("vlasov_damping_curve")
     paper = exp.runs("paper")
     keys = [(r.label, r.n, r.seed) for r in paper]
-    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3          # + SBTM with alpha = 0.1 at B = 0.4
+    # + SBTM with alpha = 0.1 at B = 0.4, + the blob at B = 0.4 and its partner at 16 n0
+    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3 + 3 * 2
+    assert {k for k in keys if k[1] == 320_000} == {(lab, 320_000, s) for lab in ("collisionless", "blob_B0.4")
+                                                    for s in (0, 1, 2)}
     for r in paper:                                        # every collisional run has its partner
         assert ("collisionless", r.n, r.seed) in keys
         score, B = vl.parse_label(r.label)

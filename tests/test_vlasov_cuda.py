@@ -108,3 +108,22 @@ def test_cuda_sbtm_run_float32_conserves_and_stays_finite():
     assert np.isfinite(tr.final["v"]).all() and tr.meta["settings"]["device"] == "cuda"
     assert tr.momentum_drift() < 1e-4
     assert np.isfinite(tr["score_error"][-1])
+
+
+def test_gpu_and_slices_benchmark_sections_smoke_on_the_cpu(tmp_path):
+    """Not a measurement: benchmarks/vlasov.py's gpu section (CPU smoke mode, tiny n) and the
+    slices before/after run end to end, store every part and agree to round-off."""
+    import json
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import vlasov as bench
+    out = tmp_path / "v.json"
+    bench.main(["--only", "gpu", "slices", "--device", "cpu", "--n-large", "3000", "--gpu-M", "4",
+                "--gpu-t", "0.1", "--n-medium", "3000", "--M", "8", "--out", str(out)])
+    rec = json.loads(out.read_text())
+    g = rec["gpu"]
+    assert g["evaluation"]["finite"] and g["evaluation"]["relative_momentum_sum"] < 1e-6      # float32
+    assert {"blob", "sbtm", "ratios_sbtm_over_blob"} <= set(g) and g["sbtm"]["steps"] == 2
+    for key in ("blob_score", "collision"):
+        assert rec["slices"][key]["rel_difference"] < 1e-12 and rec["slices"][key]["after_s"] > 0

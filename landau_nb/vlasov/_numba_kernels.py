@@ -90,10 +90,14 @@ def _radial(r2, mode, hg, tiny):
 @nb.njit(**_IJIT)
 def _collide_block(kind, okind, mode, L, h, C, shift, hg, tiny, xi, li, ti, v0, v1, v2, s0, s1, s2,
                    X, LC, TH, V0, V1, V2, S0, S1, S2, W, j0, j1):
+    # the partner cell as slices: loops over an array's own length vectorise (~2x faster than
+    # indexing the whole columns from j0 to j1)
+    X, LC, TH, V0, V1, V2 = X[j0:j1], LC[j0:j1], TH[j0:j1], V0[j0:j1], V1[j0:j1], V2[j0:j1]
+    S0, S1, S2, W = S0[j0:j1], S1[j0:j1], S2[j0:j1], W[j0:j1]
     a0 = 0.0
     a1 = 0.0
     a2 = 0.0
-    for j in range(j0, j1):
+    for j in range(W.shape[0]):
         psi = _psi_fast(kind, okind, L, h, C, shift, xi, li, ti, X[j], LC[j], TH[j])
         z0 = v0 - V0[j]
         z1 = v1 - V1[j]
@@ -232,8 +236,9 @@ def _collide(kind, mode, L, h, C, hg, tiny, X, LC, TH, V0, V1, V2, S0, S1, S2, W
 
 @nb.njit(**_IJIT)
 def _density_block(kind, okind, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, X, LC, TH, V0, V1, V2, W, j0, j1):
+    X, LC, TH, V0, V1, V2, W = X[j0:j1], LC[j0:j1], TH[j0:j1], V0[j0:j1], V1[j0:j1], V2[j0:j1], W[j0:j1]
     acc = 0.0
-    for j in range(j0, j1):
+    for j in range(W.shape[0]):
         psi = _psi_fast(kind, okind, L, h, C, shift, xi, li, ti, X[j], LC[j], TH[j])
         z0 = v0 - V0[j]
         z1 = v1 - V1[j]
@@ -289,10 +294,12 @@ def _blob_density(kind, L, h, C, hie, X, LC, TH, V0, V1, V2, W, starts, counts, 
 
 @nb.njit(**_IJIT)
 def _pull_block(kind, okind, two, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, inv_i, X, LC, TH, V0, V1, V2, W, INV, j0, j1):
+    X, LC, TH, V0, V1, V2 = X[j0:j1], LC[j0:j1], TH[j0:j1], V0[j0:j1], V1[j0:j1], V2[j0:j1]
+    W, INV = W[j0:j1], INV[j0:j1]
     a0 = 0.0
     a1 = 0.0
     a2 = 0.0
-    for j in range(j0, j1):
+    for j in range(W.shape[0]):
         psi = _psi_fast(kind, okind, L, h, C, shift, xi, li, ti, X[j], LC[j], TH[j])
         z0 = v0 - V0[j]
         z1 = v1 - V1[j]
