@@ -239,7 +239,7 @@ register_vlasov(VlasovExperiment(
     scales={"book": _curve_runs((10_000,), (0,), ("blob", "maxwellian"), (0.4,)),
             "paper": _with_variant(_curve_runs((20_000, 80_000), (0, 1, 2), CURVE_SCORES, CURVE_B),
                                    *SBTM_A01, ns=(20_000,), Bs=(0.4,))
-            # 16 n0 for the blob at B = 0.4: its shift still moved from n0 to 4 n0 (~2.4 CPU-hours a run)
+            # 16 n0 for the blob at B = 0.4: its shift still moved from n0 to 4 n0 (~1.4 CPU-hours a run)
             + _curve_runs((320_000,), (0, 1, 2), ("blob",), (0.4,))},
 ))
 
