@@ -67,6 +67,7 @@ from landau_nb.vlasov._deps import landau_velocity  # noqa: E402
 from landau_nb.vlasov.collisions import collision_velocity  # noqa: E402
 from landau_nb.vlasov.scores import blob_bandwidth  # noqa: E402
 from landau_nb.vlasov.spatial import CellList, SpatialWeight  # noqa: E402
+from landau_nb.vlasov.stepping import _clock  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results" / "vlasov.json"
 SECTIONS = ("poisson", "landau_01", "landau_001", "two_stream", "energy_drift", "pairs", "collisional",
@@ -321,11 +322,6 @@ def cell_kernels(args):
     return {"n": n, "cells": C, "gamma": -3.0, "threads": torch.get_num_threads(), **res}
 
 
-def _sync(dev):
-    if dev.type == "cuda":
-        torch.cuda.synchronize(dev)
-
-
 def _peak_reset(dev):
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
@@ -348,26 +344,18 @@ def gpu(args):
     weight = SpatialWeight("cell", model.L, M)
     eps = blob_bandwidth(p.v, n / M)
 
-    def evaluation():
-        cl = CellList(weight, p.x)
-        s = vl.spatial_blob_score(p.x, p.v, p.w, weight=weight, eps=eps)
-        return cl, s, collision_velocity(p.x, p.v, s, p.w, weight=weight, gamma=-3.0, B=0.4, cells=cl)
-
-    cl, s, U = evaluation()                                            # warm-up (allocator, kernels)
-    _peak_reset(dev)
     parts = {}
-    for _ in range(3):
-        _sync(dev)
-        t0 = time.perf_counter()
+    for rep in range(4):                         # the first is a warm-up (allocator, kernels)
+        t0 = _clock(p.x)
         cl = CellList(weight, p.x)
-        _sync(dev)
-        t1 = time.perf_counter()
+        t1 = _clock(p.x)
         s = vl.spatial_blob_score(p.x, p.v, p.w, weight=weight, eps=eps, cells=cl)
-        _sync(dev)
-        t2 = time.perf_counter()
+        t2 = _clock(p.x)
         U = collision_velocity(p.x, p.v, s, p.w, weight=weight, gamma=-3.0, B=0.4, cells=cl)
-        _sync(dev)
-        t3 = time.perf_counter()
+        t3 = _clock(p.x)
+        if rep == 0:
+            _peak_reset(dev)
+            continue
         for k, dt_ in (("cells", t1 - t0), ("blob_score", t2 - t1), ("collision", t3 - t2), ("total", t3 - t0)):
             parts[k] = min(parts.get(k, float("inf")), dt_)
     pairs = cl.pair_count()
@@ -381,11 +369,10 @@ def gpu(args):
     steps = int(round(args.gpu_t / 0.05))
     for score in ("blob", "sbtm"):
         _peak_reset(dev)
-        t0 = time.perf_counter()
+        t0 = _clock(p.x)
         tr = vl.solve_vlasov(model, n=n, M=M, dt=0.05, t_end=args.gpu_t, score=score, spatial_weight="cell",
                              record_every=steps, seed=args.seed, dtype=f32, device=dev)
-        _sync(dev)
-        wall = time.perf_counter() - t0
+        wall = _clock(p.x) - t0
         per = {ph: float(tr[f"time_{ph}"][-1]) / steps for ph in PHASE_NAMES}
         init = float(tr.meta["score_init_seconds"])
         other = (wall - init) / steps - sum(per.values())

@@ -16,6 +16,7 @@ from landau_nb.experiments import VLASOV_EXPERIMENTS
 from landau_nb.book import scoreboard
 from landau_nb.experiments import provenance
 from landau_nb.experiments import rerun_stored
+from landau_nb.experiments.store_names import run_stem
 
 ROOT = Path(__file__).resolve().parent.parent
 PAPER = ROOT / "results" / "paper"
@@ -234,8 +235,8 @@ def test_runtime_chapter_counts_the_committed_runs():
         if not (PAPER / name).is_dir():
             continue
         for sw in exp.sweeps("paper"):
-            stems = {f"n{int(n):06d}_seed{int(s)}" for n in sw.ns for s in sw.seeds}
-            now[name, sw.label] = sum((PAPER / name / sw.label / f"{st}.json").exists() for st in stems)
+            stems = {run_stem(sw.label, n, s) for n in sw.ns for s in sw.seeds}
+            now[name, sw.label] = sum((PAPER / name / f"{st}.json").exists() for st in stems)
     stale = {k: (rows.get(k), v) for k, v in now.items() if rows.get(k) != v}
     assert not stale, (f"book/exp_runtime.ipynb's cost table is stale (stored, committed): {stale}; re-execute it "
                        "(scripts/execute_notebooks.py exp_runtime)")
