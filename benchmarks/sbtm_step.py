@@ -1,14 +1,16 @@
 """The fused SBTM time step against a plain torch step, the ensemble speed-up, and the
 estimated wall time of the paper-scale sweep (book: "Runtime").
 
-    python benchmarks/sbtm_step.py [--quick] [--parts ratio,scaling,ensemble,others,sweep,sweep_float32,sweep_check]
+    python benchmarks/sbtm_step.py [--quick] [--parts ratio,denoising,scaling,ensemble,others,sweep,sweep_float32,sweep_check]
                                    [--out benchmarks/results/sbtm_step.json]
 
 One SBTM time step = K = 25 Adam steps of the denoising loss (3.5) on the paper's network
 (d -> 100 -> d, softsign), one evaluation s = s(X), and the gamma = 0 Landau velocity, for the
 anisotropic Gaussian start (d = 3). "plain" is that step written the obvious way:
 nn.Sequential, torch.optim.Adam, one batched forward of [x, x + a z, x - a z]; "fused" is
-``SBTM(backend="fused")``. Ratios are measured in one run, alternating the two, each time the
+``SBTM(backend="fused")``. Part "denoising" times the K Adam steps alone (``SBTM.train``
+against the plain loop, one thread) and measures the machine's peak in the same run by a
+large matmul, printing the fraction. Ratios are measured in one run, alternating the two, each time the
 best of k (the machine is shared: best-of-k is the least disturbed). Flop counts: per particle
 and Adam step 30 d w (three points, forward 2 d w + backward 4 d w multiply-adds counted as 2).
 
@@ -82,22 +84,12 @@ def peak_gflops(threads):
 
 # ------------------------------------------------------------------------------------ steps
 def plain_step_factory(problem, x):
-    """The obvious torch step (what the issue compares against)."""
-    d = x.shape[1]
-    g = torch.Generator().manual_seed(0)
-    net = nn.Sequential(nn.Linear(d, WIDTH), nn.Softsign(), nn.Linear(WIDTH, d)).to(x.dtype)
-    opt = torch.optim.Adam(net.parameters(), lr=LR)
-    n = x.shape[0]
+    """The obvious torch step (what the issue compares against): the plain training, then
+    s = net(x) and the velocity."""
+    train, net = plain_training_factory(x)
 
     def step():
-        for _ in range(K):
-            z = torch.randn(x.shape, dtype=x.dtype, generator=g)
-            out = net(torch.cat([x, x + ALPHA * z, x - ALPHA * z]))
-            s0, sp, sm = out[:n], out[n:2 * n], out[2 * n:]
-            loss = (s0 * s0).sum(1).mean() + ((sp - sm) * z).sum(1).mean() / ALPHA
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+        train()
         with torch.no_grad():
             s = net(x)
         problem.velocity(x, s)
@@ -143,6 +135,73 @@ def part_ratio(quick):
                 rows.append(row)
                 print(f"ratio  threads={threads} {row['dtype']} n={n:>6}: plain {tp * 1e3:9.2f} ms, fused "
                       f"{tf * 1e3:8.2f} ms, x{tp / tf:5.1f}, fused {row['fused_gflops']:.1f} GFlop/s", flush=True)
+    set_threads(2)
+    return rows
+
+
+def plain_training_factory(x):
+    """(train, net): the K Adam steps of the denoising loss written the obvious way
+    (nn.Sequential, torch.optim.Adam, autograd), and the network they train."""
+    d, n = x.shape[1], x.shape[0]
+    g = torch.Generator().manual_seed(0)
+    net = nn.Sequential(nn.Linear(d, WIDTH), nn.Softsign(), nn.Linear(WIDTH, d)).to(x.dtype)
+    opt = torch.optim.Adam(net.parameters(), lr=LR)
+
+    def train():
+        for _ in range(K):
+            z = torch.randn(x.shape, dtype=x.dtype, generator=g)
+            out = net(torch.cat([x, x + ALPHA * z, x - ALPHA * z]))
+            s0, sp, sm = out[:n], out[n:2 * n], out[2 * n:]
+            loss = (s0 * s0).sum(1).mean() + ((sp - sm) * z).sum(1).mean() / ALPHA
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    return train, net
+
+
+def matmul_peak(dtype, size=4096, k=3):
+    """This machine's measured single-thread peak: GFlop/s of a large matmul (MKL), best of k."""
+    a = torch.randn(size, size, dtype=dtype)
+    b = torch.randn(size, size, dtype=dtype)
+    a @ b
+    return 2.0 * size**3 / best_of(lambda: a @ b, k) / 1e9
+
+
+def part_denoising(quick):
+    """The denoising training alone (K = 25 Adam steps, noise draws and packing included: what
+    ``SBTM.train`` costs), fused vs the plain torch loop, one thread, and the fused step's
+    GFlop/s as a fraction of the machine's peak measured here by a large matmul (same run,
+    measured before and after the timings; the larger is used)."""
+    problem = ln.anisotropic_gaussian(3)
+    ns = [100, 1000] if quick else [100, 1000, 12800]
+    set_threads(1)
+    rows = []
+    for dtype in (torch.float32, torch.float64):
+        peak0 = matmul_peak(dtype)
+        part = []
+        for n in ns:
+            x = sample(problem, n, dtype)
+            plain, _ = plain_training_factory(x)
+            est = ln.SBTM(init_tol=0.5, init_lr=1e-2, init_max_iter=200, backend="fused")
+            est.initialize(problem, x, 0.0, 0)
+            fused = lambda: est.train(x)                # noqa: E731  (K steps: the adaptive stop is off)
+            plain(), fused()                             # warm-up (and compile)
+            k = 7 if n <= 1000 else 3
+            tp, tf = float("inf"), float("inf")
+            for _ in range(k):                           # alternate: same load for both
+                tp = min(tp, best_of(plain, 1))
+                tf = min(tf, best_of(fused, 3 if n <= 1000 else 1))
+            fl = flops_per_step(n, 3)
+            part.append({"threads": 1, "dtype": str(dtype)[6:], "n": n, "best_of": k, "plain_s": tp,
+                         "fused_s": tf, "speedup": tp / tf, "fused_gflops": fl / tf / 1e9})
+        peak = max(peak0, matmul_peak(dtype))
+        for row in part:
+            row.update(peak_gflops=peak, fraction_of_peak=row["fused_gflops"] / peak)
+            print(f"denoising {row['dtype']} n={row['n']:>6}: plain {row['plain_s'] * 1e3:9.2f} ms, fused "
+                  f"{row['fused_s'] * 1e3:8.2f} ms, x{row['speedup']:5.1f}, fused {row['fused_gflops']:.1f} "
+                  f"GFlop/s = {row['fraction_of_peak']:.0%} of the measured peak {peak:.0f}", flush=True)
+        rows += part
     set_threads(2)
     return rows
 
@@ -443,7 +502,7 @@ def part_sweep_check(quick):
     return {"runs": rows}
 
 
-PARTS = {"ratio": part_ratio, "scaling": part_scaling, "others": part_others, "ensemble": part_ensemble,
+PARTS = {"ratio": part_ratio, "denoising": part_denoising, "scaling": part_scaling, "others": part_others, "ensemble": part_ensemble,
          "sweep": part_sweep, "sweep_float32": part_sweep_float32, "sweep_check": part_sweep_check}
 ARGS_OUT = {"out": None}
 

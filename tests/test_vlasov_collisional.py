@@ -147,6 +147,12 @@ def test_paired_shifts_cancel_the_shared_part_and_convergence_rule():
     conv = vl.convergence(rows)
     assert len(conv) == 1 and conv[0]["converged"] and conv[0]["change"] == pytest.approx(0.001, abs=2e-4)
     assert conv[0]["bound"] == pytest.approx(0.1 * abs(conv[0]["shift1"]) + 0.003)
+    for seed in range(2):                                  # a third n: the rule judges the last refinement
+        runs[("collisionless", 1600, seed)] = _Fake(-0.17, 1.40)
+        runs[("blob_B0.4", 1600, seed)] = _Fake(-0.17 + 0.015 + 0.010, 1.38)
+    (c3,) = vl.convergence(vl.paired_shifts(runs, "rate"))
+    assert (c3["n0"], c3["n1"], c3["seeds0"], c3["seeds1"]) == (400, 1600, 3, 2)
+    assert c3["change"] == pytest.approx(0.009, abs=2e-4) and not c3["converged"]
     assert vl.parse_label("kde_B0.05") == ("kde", 0.05) and vl.parse_label("collisionless") == ("collisionless", 0)
     with pytest.raises(ValueError, match="label"):
         vl.parse_label("blob")

@@ -148,10 +148,12 @@ def agreement(rows: list[dict], a: str = "blob", b: str = "sbtm") -> list[dict]:
 
 
 def convergence(rows: list[dict], *, rel: float = 0.10, abs_tol: float = 0.003) -> list[dict]:
-    """For each (score, B) with two particle numbers n₀ < n₁ in ``rows`` (:func:`paired_shifts`):
+    """For each (score, B) with at least two particle numbers in ``rows`` (:func:`paired_shifts`),
+    the last refinement n0 < n1 (the two largest n):
     ``{"score", "B", "n0", "n1", "shift0", "shift1", "change", "bound", "converged", "seeds0", "seeds1"}``
     with bound = rel·|shift1| + abs_tol (issue 26's rule: change < 10 % of |Δγ| + 0.003); ``seeds0``,
-    ``seeds1`` the seed counts behind each shift (a verdict needs both complete)."""
+    ``seeds1`` the seed counts behind each shift (a verdict needs both complete). Book:
+    "Vlasov–Landau II" (the damping curve)."""
     by: dict = {}
     for r in rows:
         by.setdefault((r["score"], r["B"]), {})[r["n"]] = r
@@ -160,10 +162,10 @@ def convergence(rows: list[dict], *, rel: float = 0.10, abs_tol: float = 0.003) 
         ns = sorted(per_n)
         if len(ns) < 2:
             continue
-        a, b = per_n[ns[0]], per_n[ns[-1]]
+        a, b = per_n[ns[-2]], per_n[ns[-1]]
         change = b["shift"] - a["shift"]
         bound = rel * abs(b["shift"]) + abs_tol
-        out.append({"score": score, "B": B, "n0": ns[0], "n1": ns[-1], "shift0": a["shift"], "shift1": b["shift"],
+        out.append({"score": score, "B": B, "n0": ns[-2], "n1": ns[-1], "shift0": a["shift"], "shift1": b["shift"],
                     "change": change, "bound": bound, "converged": bool(abs(change) < bound),
                     "seeds0": len(a["seeds"]), "seeds1": len(b["seeds"])})
     return out
