@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -520,6 +521,32 @@ def test_registered_vlasov_run_resumes_from_its_checkpoint(tmp_path):
     b = resumed[stem]
     assert b.meta["resumed"] and np.array_equal(a["E_norm"], b["E_norm"])
     assert np.array_equal(a.final["v"], b.final["v"])
+
+
+def test_a_vlasov_run_being_computed_elsewhere_is_not_started_twice(tmp_path):
+    """Two processes on one run would resume the same checkpoint and overwrite each other: the
+    second is refused, naming the owner; once the first has finished the run is loaded."""
+    from landau_nb.experiments import RunTakenError, get_vlasov_experiment, run_vlasov_experiment
+    from landau_nb.experiments.locks import RunLock
+    from landau_nb.experiments.phase_space import _paths
+    exp = get_vlasov_experiment("vlasov_two_stream")
+    run = exp.runs("book", ns=[600])[0]
+    lock = RunLock(_paths(tmp_path, exp, run)["lock"])
+    assert lock.try_acquire()
+    try:
+        with pytest.raises(RunTakenError, match=f"{run.stem}.*another process.*pid {os.getpid()}"):
+            run_vlasov_experiment("vlasov_two_stream", "book", out=tmp_path, ns=[600])
+        assert not _paths(tmp_path, exp, run)["ckpt"].exists()           # nothing touched
+    finally:
+        lock.release()
+    first = run_vlasov_experiment("vlasov_two_stream", "book", out=tmp_path, ns=[600])
+    assert not _paths(tmp_path, exp, run)["lock"].exists()               # released after the run
+    lock.try_acquire()                                                   # a finished run is loaded, lock or not
+    try:
+        again = run_vlasov_experiment("vlasov_two_stream", "book", out=tmp_path, ns=[600])
+    finally:
+        lock.release()
+    assert np.array_equal(first[run.stem]["E_norm"], again[run.stem]["E_norm"])
 
 
 def test_cell_kernels_visiting_each_pair_once_match_the_neighbour_loops():

@@ -23,7 +23,7 @@ The wing's modules, from the bottom up:
   :func:`rerun_stored`;
 * :mod:`~landau_nb.experiments.phase_space` — the Vlasov–Landau experiments
   (:data:`VLASOV_EXPERIMENTS`, :func:`run_vlasov_experiment`, :func:`vlasov_results`), with the
-  same stems, identities, provenance, checksums and resume.
+  same stems, identities, provenance, checksums, resume and run locks.
 
 Runs are written as ``OUT/EXPERIMENT/LABEL/n000100_seed0.npz`` + ``.json``; a run that is
 interrupted continues from its last checkpoint (``.ckpt`` folder next to it) and ends

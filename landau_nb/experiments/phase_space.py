@@ -26,6 +26,7 @@ from .._version import __version__
 from ..solver.checkpoint import remove_checkpoint
 from ..vlasov import PhaseSpaceTrajectory, anisotropic, landau_damping, solve_vlasov, two_stream
 from .defaults import default_out
+from .locks import RunLock, RunTakenError
 from .registry import SCALES
 from .store import RunConflictError, _identity_difference
 from .store_names import check_name, run_stem
@@ -321,7 +322,7 @@ def vlasov_run_identity(exp: VlasovExperiment, run: PhaseSpaceRun, scale: str, d
 def _paths(out, exp: VlasovExperiment, run: PhaseSpaceRun) -> dict:
     base = Path(out) / exp.name / run.stem
     return {"base": base, "npz": base.with_name(base.name + ".npz"), "json": base.with_name(base.name + ".json"),
-            "ckpt": base.with_name(base.name + ".ckpt")}
+            "ckpt": base.with_name(base.name + ".ckpt"), "lock": base.with_name(base.name + ".lock")}
 
 
 def compact_run(traj: PhaseSpaceTrajectory, keep: dict | None = None) -> PhaseSpaceTrajectory:
@@ -364,7 +365,8 @@ def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=No
     """Run (or load, when stored with the same identity) the runs of a registered Vlasov–Landau
     experiment at ``scale``; returns ``{stem: PhaseSpaceTrajectory}``. ``out`` defaults to the
     scale's results folder (``results/SCALE``); ``labels``/``seeds``/``ns`` restrict or change
-    the runs (:meth:`VlasovExperiment.runs`)."""
+    the runs (:meth:`VlasovExperiment.runs`). Each run is computed under a lock (``.lock`` next
+    to it): a run another live process is computing raises :class:`RunTakenError` naming it."""
     from .provenance import provenance
     exp = get_vlasov_experiment(name)
     out = Path(out) if out is not None else default_out(scale)
@@ -380,29 +382,47 @@ def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=No
                                        "use another --out, or delete the run to recompute it")
             done[run.stem] = PhaseSpaceTrajectory.load(paths["base"])
             continue
-        ck = paths["ckpt"] / "run.json"
-        if ck.exists():
-            diff = _identity_difference(json.loads(ck.read_text()), ident)
-            if diff:
-                raise RunConflictError(f"the checkpoint {paths['ckpt']} belongs to a run with other settings "
-                                       f"({diff}); use another --out, or delete the checkpoint")
-        paths["ckpt"].mkdir(parents=True, exist_ok=True)
-        ck.write_text(json.dumps(ident, indent=1, sort_keys=True))
-        if progress:
-            print(f"{exp.name}/{run.stem}: running (n = {run.n}, {scale} scale)", flush=True)
-        t0 = time.perf_counter()
-        traj = solve_vlasov(exp.make_model(run), n=run.n, seed=run.seed, dtype=dtype, device=device,
-                            checkpoint=paths["ckpt"], checkpoint_every=checkpoint_every, **{**exp.solve, **run.options})
-        seconds = time.perf_counter() - t0
-        traj.meta["run"] = {"experiment": exp.name, "label": run.label, "identity": ident, "seconds": seconds,
-                            "threads": torch.get_num_threads(), "provenance": provenance(device, seconds=seconds)}
-        if scale == "paper":
-            compact_run(traj, exp.keep)
-        traj.save(paths["base"])
-        ck.unlink(missing_ok=True)
-        remove_checkpoint(paths["ckpt"])
-        done[run.stem] = traj
+        lock = RunLock(paths["lock"])          # one process per run: two would share one checkpoint
+        if not lock.try_acquire():
+            raise RunTakenError(f"run {paths['base']} is being computed by another process "
+                                f"({lock.describe_owner()}); wait for it, or stop it",
+                                owner=lock.owner() or {}, path=paths["lock"])
+        try:
+            if paths["json"].exists() and paths["npz"].exists():       # finished while we looked
+                done[run.stem] = PhaseSpaceTrajectory.load(paths["base"])
+                continue
+            done[run.stem] = _compute_run(exp, run, paths, ident, scale, device, dtype, checkpoint_every,
+                                          progress, provenance)
+        finally:
+            lock.release()
     return done
+
+
+def _compute_run(exp, run, paths, ident, scale, device, dtype, checkpoint_every, progress, provenance):
+    """Compute (or resume from its checkpoint) one run of :func:`run_vlasov_experiment` and store it;
+    the caller holds the run's lock."""
+    ck = paths["ckpt"] / "run.json"
+    if ck.exists():
+        diff = _identity_difference(json.loads(ck.read_text()), ident)
+        if diff:
+            raise RunConflictError(f"the checkpoint {paths['ckpt']} belongs to a run with other settings "
+                                   f"({diff}); use another --out, or delete the checkpoint")
+    paths["ckpt"].mkdir(parents=True, exist_ok=True)
+    ck.write_text(json.dumps(ident, indent=1, sort_keys=True))
+    if progress:
+        print(f"{exp.name}/{run.stem}: running (n = {run.n}, {scale} scale)", flush=True)
+    t0 = time.perf_counter()
+    traj = solve_vlasov(exp.make_model(run), n=run.n, seed=run.seed, dtype=dtype, device=device,
+                        checkpoint=paths["ckpt"], checkpoint_every=checkpoint_every, **{**exp.solve, **run.options})
+    seconds = time.perf_counter() - t0
+    traj.meta["run"] = {"experiment": exp.name, "label": run.label, "identity": ident, "seconds": seconds,
+                        "threads": torch.get_num_threads(), "provenance": provenance(device, seconds=seconds)}
+    if scale == "paper":
+        compact_run(traj, exp.keep)
+    traj.save(paths["base"])
+    ck.unlink(missing_ok=True)
+    remove_checkpoint(paths["ckpt"])
+    return traj
 
 
 class VlasovRuns(dict):
