@@ -62,112 +62,114 @@ def _adam(theta, m1, m2, grad, consts, step_size, bc2_sqrt):
         theta[p] = theta[p] - step_size * mp / denom
 
 
-def _denoising_kernels(D: int, W: int):
-    """The per-particle sweep, the chunk and the two entry points compiled for d = D and width
-    = W as constants (closure variables are constants to numba): every loop over the input and
-    output dimension is unrolled and every row offset is known, so each of the three sweeps over
-    the hidden units below vectorises with its accumulators in registers (1.4-1.5x the generic
-    loops of the same arithmetic, both dtypes; ``benchmarks/sbtm_step.py --parts denoising``).
-    Compiled once per (D, W, dtype) and cached on disk (the cache key holds D and W)."""
+@nb.njit(inline="always", **_JIT)
+def _particle(xi, zi, th, alpha, c, grad, hs, pts, gs, D, W):
+    """Forward and backward of the three points X, X + aZ, X - aZ of one particle, fused.
+    c = [1, 2/n, 1/(a n)] in the working dtype; hs (6, W) scratch (h of the three points,
+    then softsign' = r^2); pts, gs (3, D). Returns |s(X)|^2 and (s(X + aZ) - s(X - aZ)).Z
+    (float64). D, W: dimension and width, constants of the kernel this is inlined into."""
     O_B1 = D * W
     O_W2 = O_B1 + W
     O_B2 = O_W2 + D * W
-
-    @nb.njit(inline="always", **_JIT)
-    def particle(xi, zi, th, alpha, c, grad, hs, pts, gs):
-        """Forward and backward of the three points X, X + aZ, X - aZ of one particle, fused.
-        c = [1, 2/n, 1/(a n)] in the working dtype; hs (6, W) scratch (h of the three points,
-        then softsign' = r^2); pts, gs (3, D). Returns |s(X)|^2 and (s(X + aZ) - s(X - aZ)).Z
-        (float64)."""
-        one = c[0]
+    one = c[0]
+    for k in range(D):
+        az = alpha * zi[k]
+        pts[0, k] = xi[k]
+        pts[1, k] = xi[k] + az
+        pts[2, k] = xi[k] - az
+    # sweep 1: u = W1 y + b1 and softsign, h = u r with r = 1 / (1 + |u|), kept: h and r^2
+    for j in range(W):
+        b = th[O_B1 + j]
+        u0 = b
+        u1 = b
+        u2 = b
         for k in range(D):
-            az = alpha * zi[k]
-            pts[0, k] = xi[k]
-            pts[1, k] = xi[k] + az
-            pts[2, k] = xi[k] - az
-        # sweep 1: u = W1 y + b1 and softsign, h = u r with r = 1 / (1 + |u|), kept: h and r^2
+            wkj = th[k * W + j]
+            u0 += wkj * pts[0, k]
+            u1 += wkj * pts[1, k]
+            u2 += wkj * pts[2, k]
+        r0 = one / (one + abs(u0))
+        r1 = one / (one + abs(u1))
+        r2 = one / (one + abs(u2))
+        hs[0, j] = u0 * r0
+        hs[1, j] = u1 * r1
+        hs[2, j] = u2 * r2
+        hs[3, j] = r0 * r0
+        hs[4, j] = r1 * r1
+        hs[5, j] = r2 * r2
+    # sweep 2 (one per output): s = W2 h + b2, the loss terms and the cotangents g
+    quad = 0.0
+    cross = 0.0
+    for m in range(D):
+        base = O_W2 + m * W
+        a0 = th[O_B2 + m]
+        a1 = a0
+        a2 = a0
         for j in range(W):
-            b = th[O_B1 + j]
-            u0 = b
-            u1 = b
-            u2 = b
-            for k in range(D):
-                wkj = th[k * W + j]
-                u0 += wkj * pts[0, k]
-                u1 += wkj * pts[1, k]
-                u2 += wkj * pts[2, k]
-            r0 = one / (one + abs(u0))
-            r1 = one / (one + abs(u1))
-            r2 = one / (one + abs(u2))
-            hs[0, j] = u0 * r0
-            hs[1, j] = u1 * r1
-            hs[2, j] = u2 * r2
-            hs[3, j] = r0 * r0
-            hs[4, j] = r1 * r1
-            hs[5, j] = r2 * r2
-        # sweep 2 (one per output): s = W2 h + b2, the loss terms and the cotangents g
-        quad = 0.0
-        cross = 0.0
+            wmj = th[base + j]
+            a0 += wmj * hs[0, j]
+            a1 += wmj * hs[1, j]
+            a2 += wmj * hs[2, j]
+        zm = zi[m]
+        gs[0, m] = c[1] * a0
+        gs[1, m] = c[2] * zm
+        gs[2, m] = -(c[2] * zm)
+        grad[O_B2 + m] += gs[0, m] + gs[1, m] + gs[2, m]
+        quad += float(a0) * float(a0)
+        cross += (float(a1) - float(a2)) * float(zm)
+    # sweep 3: dW2 += g h^T, delta = softsign'(u) (W2^T g), db1 += delta, dW1 += delta y^T
+    for j in range(W):
+        h0 = hs[0, j]
+        h1 = hs[1, j]
+        h2 = hs[2, j]
+        e0 = h0 - h0
+        e1 = e0
+        e2 = e0
         for m in range(D):
             base = O_W2 + m * W
-            a0 = th[O_B2 + m]
-            a1 = a0
-            a2 = a0
-            for j in range(W):
-                wmj = th[base + j]
-                a0 += wmj * hs[0, j]
-                a1 += wmj * hs[1, j]
-                a2 += wmj * hs[2, j]
-            zm = zi[m]
-            gs[0, m] = c[1] * a0
-            gs[1, m] = c[2] * zm
-            gs[2, m] = -(c[2] * zm)
-            grad[O_B2 + m] += gs[0, m] + gs[1, m] + gs[2, m]
-            quad += float(a0) * float(a0)
-            cross += (float(a1) - float(a2)) * float(zm)
-        # sweep 3: dW2 += g h^T, delta = softsign'(u) (W2^T g), db1 += delta, dW1 += delta y^T
-        for j in range(W):
-            h0 = hs[0, j]
-            h1 = hs[1, j]
-            h2 = hs[2, j]
-            e0 = h0 - h0
-            e1 = e0
-            e2 = e0
-            for m in range(D):
-                base = O_W2 + m * W
-                wmj = th[base + j]
-                q0 = gs[0, m]
-                q1 = gs[1, m]
-                q2 = gs[2, m]
-                grad[base + j] += q0 * h0 + q1 * h1 + q2 * h2
-                e0 += wmj * q0
-                e1 += wmj * q1
-                e2 += wmj * q2
-            t0 = e0 * hs[3, j]
-            t1 = e1 * hs[4, j]
-            t2 = e2 * hs[5, j]
-            grad[O_B1 + j] += t0 + t1 + t2
-            for k in range(D):
-                grad[k * W + j] += t0 * pts[0, k] + t1 * pts[1, k] + t2 * pts[2, k]
-        return quad, cross
+            wmj = th[base + j]
+            q0 = gs[0, m]
+            q1 = gs[1, m]
+            q2 = gs[2, m]
+            grad[base + j] += q0 * h0 + q1 * h1 + q2 * h2
+            e0 += wmj * q0
+            e1 += wmj * q1
+            e2 += wmj * q2
+        t0 = e0 * hs[3, j]
+        t1 = e1 * hs[4, j]
+        t2 = e2 * hs[5, j]
+        grad[O_B1 + j] += t0 + t1 + t2
+        for k in range(D):
+            grad[k * W + j] += t0 * pts[0, k] + t1 * pts[1, k] + t2 * pts[2, k]
+    return quad, cross
 
-    @nb.njit(inline="always", **_JIT)
-    def chunk(x, z, th, alpha, c, i0, i1, out):
-        """Gradient of the chunk's share of the loss into out[:P] (float64), loss sum into out[P]."""
-        P = th.shape[0]
-        grad = np.zeros(P, dtype=th.dtype)
-        hs = np.empty((6, W), dtype=th.dtype)
-        pts = np.empty((3, D), dtype=th.dtype)
-        gs = np.empty((3, D), dtype=th.dtype)
-        quad = 0.0
-        cross = 0.0
-        for i in range(i0, i1):
-            q, cr = particle(x[i], z[i], th, alpha, c, grad, hs, pts, gs)
-            quad += q
-            cross += cr
-        for p in range(P):
-            out[p] = grad[p]
-        out[P] = quad + cross / float(alpha)
+@nb.njit(inline="always", **_JIT)
+def _chunk(x, z, th, alpha, c, i0, i1, out, D, W):
+    """Gradient of the chunk's share of the loss into out[:P] (float64), loss sum into out[P]."""
+    P = th.shape[0]
+    grad = np.zeros(P, dtype=th.dtype)
+    hs = np.empty((6, W), dtype=th.dtype)
+    pts = np.empty((3, D), dtype=th.dtype)
+    gs = np.empty((3, D), dtype=th.dtype)
+    quad = 0.0
+    cross = 0.0
+    for i in range(i0, i1):
+        q, cr = _particle(x[i], z[i], th, alpha, c, grad, hs, pts, gs, D, W)
+        quad += q
+        cross += cr
+    for p in range(P):
+        out[p] = grad[p]
+    out[P] = quad + cross / float(alpha)
+
+
+def _denoising_kernels(D: int, W: int):
+    """The two entry points compiled for d = D and width = W as constants (closure variables are
+    constants to numba; :func:`_chunk` and :func:`_particle` are inlined into them): every loop
+    over the input and output dimension is unrolled and every row offset is known, so each of
+    the three sweeps over the hidden units vectorises with its accumulators in registers
+    (1.4-1.8x the same arithmetic with d and w as run-time values, both dtypes;
+    ``benchmarks/sbtm_step.py --parts denoising``). The closure holds only D and W, which
+    numba's on-disk cache key includes: compiled once per (D, W, dtype) and machine."""
 
     @nb.njit(parallel=True, **_JIT)
     def adam_steps(x, z, theta, m1, m2, consts, adam, losses):
@@ -184,7 +186,7 @@ def _denoising_kernels(D: int, W: int):
                 sm = task // nch
                 ch = task - sm * nch
                 i0 = ch * chunk_n
-                chunk(x[sm], z[sm, k], theta[sm], alpha, c, i0, min(n, i0 + chunk_n), buf[sm, ch])
+                _chunk(x[sm], z[sm, k], theta[sm], alpha, c, i0, min(n, i0 + chunk_n), buf[sm, ch], D, W)
             for sm in prange(S):
                 tot = 0.0
                 for ch in range(nch):
@@ -207,7 +209,7 @@ def _denoising_kernels(D: int, W: int):
         c = consts[np.array([0, 2, 3])]
         for ch in prange(nch):
             i0 = ch * chunk_n
-            chunk(x, z, theta, alpha, c, i0, min(n, i0 + chunk_n), buf[ch])
+            _chunk(x, z, theta, alpha, c, i0, min(n, i0 + chunk_n), buf[ch], D, W)
         out[:] = 0.0
         for ch in range(nch):
             for p in range(P + 1):
