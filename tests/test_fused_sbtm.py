@@ -60,6 +60,19 @@ def test_fused_gradient_with_large_chunks():
     assert abs(out[-1] - ref_loss) <= 1e-12 * max(1.0, abs(ref_loss))
 
 
+def test_fused_kernel_refuses_parameters_of_another_network():
+    # the kernels are compiled for (d, width): a parameter vector of another shape is refused,
+    # not read out of bounds
+    _, x, est = _estimator(3, 7, 64)
+    theta = est.pack()[0].numpy()
+    out = np.empty(theta.size + 1)
+    with pytest.raises(ValueError, match=r"theta has 52 parameters per member; d = 3, w = 8 need 59"):
+        kern.denoising_gradient(x.numpy(), x.numpy(), theta, est.kernel_constants(64, np.float64), 3, 8, out)
+    with pytest.raises(ValueError, match=r"out must have shape \(53,\)"):
+        kern.denoising_gradient(x.numpy(), x.numpy(), theta, est.kernel_constants(64, np.float64), 3, 7, out[:-1])
+    assert kern.denoising_kernels(3, 7) is kern.denoising_kernels(3, 7)      # compiled once per (d, width)
+
+
 def test_pack_unpack_round_trip_keeps_the_torch_layout():
     _, x, est = _estimator(3, 5, 40)
     est(x, 0.0)                                         # Adam state now exists

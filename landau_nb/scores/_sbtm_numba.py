@@ -248,6 +248,8 @@ def denoising_gradient(x, z, theta, consts, d, w, out):
     """Loss (3.5) and its gradient for one member (the sweep of :func:`adam_denoising`):
     x, z (n, d), theta (P,), consts as there; out (P + 1,) float64 gets (gradient, loss)."""
     _check_sizes(theta, d, w)
+    if out.shape != (theta.shape[-1] + 1,):
+        raise ValueError(f"out must have shape ({theta.shape[-1] + 1},) (gradient and loss), not {out.shape}")
     denoising_kernels(d, w)[1](x, z, theta, consts, out)
 
 
