@@ -70,6 +70,9 @@ def test_fused_kernel_refuses_parameters_of_another_network():
         kern.denoising_gradient(x.numpy(), x.numpy(), theta, est.kernel_constants(64, np.float64), 3, 8, out)
     with pytest.raises(ValueError, match=r"out must have shape \(53,\)"):
         kern.denoising_gradient(x.numpy(), x.numpy(), theta, est.kernel_constants(64, np.float64), 3, 7, out[:-1])
+    with pytest.raises(ValueError, match="x and z must have d = 3 columns, not 2 and 2"):
+        kern.denoising_gradient(x.numpy()[:, :2], x.numpy()[:, :2], theta, est.kernel_constants(64, np.float64),
+                                3, 7, out)
     assert kern.denoising_kernels(3, 7) is kern.denoising_kernels(3, 7)      # compiled once per (d, width)
 
 

@@ -143,6 +143,7 @@ def _particle(xi, zi, th, alpha, c, grad, hs, pts, gs, D, W):
             grad[k * W + j] += t0 * pts[0, k] + t1 * pts[1, k] + t2 * pts[2, k]
     return quad, cross
 
+
 @nb.njit(inline="always", **_JIT)
 def _chunk(x, z, th, alpha, c, i0, i1, out, D, W):
     """Gradient of the chunk's share of the loss into out[:P] (float64), loss sum into out[P]."""
@@ -225,10 +226,13 @@ def denoising_kernels(d: int, w: int):
     return _denoising_kernels(int(d), int(w))
 
 
-def _check_sizes(theta, d, w):
+def _check_sizes(x, z, theta, d, w):
+    """The compiled kernels do not bounds-check: refuse arrays of another network or dimension."""
     if theta.shape[-1] != n_params(d, w):
         raise ValueError(f"theta has {theta.shape[-1]} parameters per member; d = {d}, w = {w} need "
                          f"{n_params(d, w)}")
+    if x.shape[-1] != d or z.shape[-1] != d:
+        raise ValueError(f"x and z must have d = {d} columns, not {x.shape[-1]} and {z.shape[-1]}")
 
 
 def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
@@ -240,14 +244,14 @@ def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
     sqrt(bias_correction2)) of each step (computed as torch does, in Python, then cast to the
     working dtype); losses (S, K) float64 receives the loss before each step.
     """
-    _check_sizes(theta, d, w)
+    _check_sizes(x, z, theta, d, w)
     denoising_kernels(d, w)[0](x, z, theta, m1, m2, consts, adam, losses)
 
 
 def denoising_gradient(x, z, theta, consts, d, w, out):
     """Loss (3.5) and its gradient for one member (the sweep of :func:`adam_denoising`):
     x, z (n, d), theta (P,), consts as there; out (P + 1,) float64 gets (gradient, loss)."""
-    _check_sizes(theta, d, w)
+    _check_sizes(x, z, theta, d, w)
     if out.shape != (theta.shape[-1] + 1,):
         raise ValueError(f"out must have shape ({theta.shape[-1] + 1},) (gradient and loss), not {out.shape}")
     denoising_kernels(d, w)[1](x, z, theta, consts, out)
