@@ -1,8 +1,9 @@
 """The fused SBTM time step against a plain torch step, the ensemble speed-up, and the
 estimated wall time of the paper-scale sweep (book: "Runtime").
 
-    python benchmarks/sbtm_step.py [--quick] [--parts ratio,denoising,scaling,ensemble,others,sweep,sweep_float32,sweep_check]
-                                   [--out benchmarks/results/sbtm_step.json]
+    python benchmarks/sbtm_step.py [--quick]
+        [--parts ratio,denoising,scaling,ensemble,others,sweep,sweep_float32,sweep_check]
+        [--out benchmarks/results/sbtm_step.json]
 
 One SBTM time step = K = 25 Adam steps of the denoising loss (3.5) on the paper's network
 (d -> 100 -> d, softsign), one evaluation s = s(X), and the gamma = 0 Landau velocity, for the
@@ -10,8 +11,8 @@ anisotropic Gaussian start (d = 3). "plain" is that step written the obvious way
 nn.Sequential, torch.optim.Adam, one batched forward of [x, x + a z, x - a z]; "fused" is
 ``SBTM(backend="fused")``. Part "denoising" times the K Adam steps alone (``SBTM.train``
 against the plain loop, one thread) and measures the machine's peak in the same run by a
-large matmul, printing the fraction. Ratios are measured in one run, alternating the two, each time the
-best of k (the machine is shared: best-of-k is the least disturbed). Flop counts: per particle
+large matmul, printing the fraction. Ratios are measured in one run, alternating the two,
+each time the best of k (the machine is shared: best-of-k is the least disturbed). Flop counts: per particle
 and Adam step 30 d w (three points, forward 2 d w + backward 4 d w multiply-adds counted as 2).
 
 The sweep estimate counts every run of ``ln.EXPERIMENTS`` at scale "paper" (steps from the
@@ -502,8 +503,8 @@ def part_sweep_check(quick):
     return {"runs": rows}
 
 
-PARTS = {"ratio": part_ratio, "denoising": part_denoising, "scaling": part_scaling, "others": part_others, "ensemble": part_ensemble,
-         "sweep": part_sweep, "sweep_float32": part_sweep_float32, "sweep_check": part_sweep_check}
+PARTS = {"ratio": part_ratio, "denoising": part_denoising, "scaling": part_scaling, "others": part_others,
+         "ensemble": part_ensemble, "sweep": part_sweep, "sweep_float32": part_sweep_float32, "sweep_check": part_sweep_check}
 ARGS_OUT = {"out": None}
 
 

@@ -374,13 +374,9 @@ def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=No
     for run in exp.runs(scale, labels=labels, ns=ns, seeds=seeds):
         paths = _paths(out, exp, run)
         ident = vlasov_run_identity(exp, run, scale, device, dtype)
-        if paths["json"].exists() and paths["npz"].exists():
-            meta = json.loads(paths["json"].read_text())
-            diff = _identity_difference((meta.get("run") or {}).get("identity"), ident)
-            if diff:
-                raise RunConflictError(f"run {paths['base']} was computed with other settings ({diff}); "
-                                       "use another --out, or delete the run to recompute it")
-            done[run.stem] = PhaseSpaceTrajectory.load(paths["base"])
+        stored = _stored_run(paths, ident)
+        if stored is not None:
+            done[run.stem] = stored
             continue
         lock = RunLock(paths["lock"])          # one process per run: two would share one checkpoint
         if not lock.try_acquire():
@@ -388,14 +384,25 @@ def run_vlasov_experiment(name: str, scale: str = "book", *, out=None, labels=No
                                 f"({lock.describe_owner()}); wait for it, or stop it",
                                 owner=lock.owner() or {}, path=paths["lock"])
         try:
-            if paths["json"].exists() and paths["npz"].exists():       # finished while we looked
-                done[run.stem] = PhaseSpaceTrajectory.load(paths["base"])
-                continue
-            done[run.stem] = _compute_run(exp, run, paths, ident, scale, device, dtype, checkpoint_every,
-                                          progress, provenance)
+            stored = _stored_run(paths, ident)                          # finished while we looked
+            done[run.stem] = stored if stored is not None else _compute_run(
+                exp, run, paths, ident, scale, device, dtype, checkpoint_every, progress, provenance)
         finally:
             lock.release()
     return done
+
+
+def _stored_run(paths, ident):
+    """The stored run at ``paths`` if it is finished (None if not); RunConflictError when it was
+    computed with settings other than ``ident``."""
+    if not (paths["json"].exists() and paths["npz"].exists()):
+        return None
+    meta = json.loads(paths["json"].read_text())
+    diff = _identity_difference((meta.get("run") or {}).get("identity"), ident)
+    if diff:
+        raise RunConflictError(f"run {paths['base']} was computed with other settings ({diff}); "
+                               "use another --out, or delete the run to recompute it")
+    return PhaseSpaceTrajectory.load(paths["base"])
 
 
 def _compute_run(exp, run, paths, ident, scale, device, dtype, checkpoint_every, progress, provenance):
