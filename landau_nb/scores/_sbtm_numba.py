@@ -30,6 +30,8 @@ import numba as nb
 import numpy as np
 from numba import prange
 
+from .._jit import run_cached
+
 #: particles per parallel task: CHUNK, or more when n > CHUNK * MAX_CHUNKS (a function of n
 #: only, so the reduction order never depends on the thread count or on the other members)
 CHUNK = 64
@@ -245,7 +247,8 @@ def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
     working dtype); losses (S, K) float64 receives the loss before each step.
     """
     _check_sizes(x, z, theta, d, w)
-    denoising_kernels(d, w)[0](x, z, theta, m1, m2, consts, adam, losses)
+    run_cached(denoising_kernels(d, w)[0], x, z, theta, m1, m2, consts, adam, losses,
+              spec=(__name__, "denoising_kernels", (int(d), int(w)), 0))
 
 
 def denoising_gradient(x, z, theta, consts, d, w, out):
@@ -254,7 +257,8 @@ def denoising_gradient(x, z, theta, consts, d, w, out):
     _check_sizes(x, z, theta, d, w)
     if out.shape != (theta.shape[-1] + 1,):
         raise ValueError(f"out must have shape ({theta.shape[-1] + 1},) (gradient and loss), not {out.shape}")
-    denoising_kernels(d, w)[1](x, z, theta, consts, out)
+    run_cached(denoising_kernels(d, w)[1], x, z, theta, consts, out,
+              spec=(__name__, "denoising_kernels", (int(d), int(w)), 1))
 
 
 @nb.njit(inline="always", **_JIT)

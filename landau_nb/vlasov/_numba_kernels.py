@@ -19,6 +19,7 @@ import numba as nb
 import numpy as np
 import torch
 
+from .._jit import run_cached
 from ._deps import numba_exp_neg
 
 exp_neg = numba_exp_neg()
@@ -452,7 +453,8 @@ def collision_sum(weight, cl, x, v, s, w, gamma) -> torch.Tensor:
     out = np.zeros((v.shape[0], 3))
     mode, hg = radial_mode(float(gamma))
     tiny = float(torch.finfo(v.dtype).tiny)       # closer pairs count as coincident (as the torch path)
-    _collide(kind, mode, L, h, C, hg, tiny, X, LC, TH, V0, V1, V2, S0, S1, S2, W, starts, counts, offsets, out)
+    run_cached(_collide, kind, mode, L, h, C, hg, tiny, X, LC, TH, V0, V1, V2, S0, S1, S2, W, starts, counts,
+               offsets, out)
     return _unsort(cl, out, v)
 
 
@@ -463,10 +465,11 @@ def blob_sums(weight, cl, x, v, w, eps, two_term) -> torch.Tensor:
     V0, V1, V2, W = cols
     hie = 0.5 / eps
     rho = np.zeros(v.shape[0])
-    _blob_density(kind, L, h, C, hie, X, LC, TH, V0, V1, V2, W, starts, counts, offsets, rho)
+    run_cached(_blob_density, kind, L, h, C, hie, X, LC, TH, V0, V1, V2, W, starts, counts, offsets, rho)
     inv = 1.0 / rho
     out = np.zeros((v.shape[0], 3))
-    _blob_pull(kind, bool(two_term), L, h, C, hie, X, LC, TH, V0, V1, V2, W, inv, starts, counts, offsets, out)
+    run_cached(_blob_pull, kind, bool(two_term), L, h, C, hie, X, LC, TH, V0, V1, V2, W, inv, starts, counts,
+               offsets, out)
     out *= -1.0 / eps
     return _unsort(cl, out, v)
 
@@ -590,7 +593,7 @@ def cell_collision_sum(weight, cl, v, s, w, gamma) -> torch.Tensor:
     out = np.zeros((v.shape[0], 3))
     mode, hg = radial_mode(float(gamma))
     tiny = float(torch.finfo(v.dtype).tiny)
-    _cell_collide(mode, hg, tiny, V0, V1, V2, S0, S1, S2, W, starts, counts, out)
+    run_cached(_cell_collide, mode, hg, tiny, V0, V1, V2, S0, S1, S2, W, starts, counts, out)
     out *= 1.0 / weight.h
     return _unsort(cl, out, v)
 
@@ -601,9 +604,9 @@ def cell_blob_sums(weight, cl, v, w, eps, two_term) -> torch.Tensor:
     (V0, V1, V2, W), starts, counts = _cell_inputs(cl, v, w)
     hie = 0.5 / eps
     rho = np.zeros(v.shape[0])
-    _cell_blob_density(hie, V0, V1, V2, W, starts, counts, rho)
+    run_cached(_cell_blob_density, hie, V0, V1, V2, W, starts, counts, rho)
     inv = 1.0 / rho                     # (ψ = 1/h cancels between ρ and the pull: both left out)
     out = np.zeros((v.shape[0], 3))
-    _cell_blob_pull(bool(two_term), hie, V0, V1, V2, W, inv, starts, counts, out)
+    run_cached(_cell_blob_pull, bool(two_term), hie, V0, V1, V2, W, inv, starts, counts, out)
     out *= -1.0 / eps
     return _unsort(cl, out, v)
