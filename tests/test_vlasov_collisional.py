@@ -266,8 +266,11 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
     exp = get_vlasov_experiment("vlasov_damping_curve")
     paper = exp.runs("paper")
     keys = [(r.label, r.n, r.seed) for r in paper]
-    # + SBTM with alpha = 0.1 at B = 0.4, + the blob at B = 0.4 and its partner at 16 n0
-    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3 + 3 * 2
+    # + SBTM with alpha = 0.1 at B = 0.4, + the blob at B = 0.4 and its partner at 16 n0,
+    # + seeds 3 and 4 at 4 n0 of the blob and SBTM at B = 0.4 and their partners
+    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3 + 3 * 2 + 2 * 3
+    assert {k for k in keys if k[2] > 2} == {(lab, 80_000, s) for lab in ("collisionless", "blob_B0.4", "sbtm_B0.4")
+                                             for s in (3, 4)}
     assert {k for k in keys if k[1] == 320_000} == {(lab, 320_000, s) for lab in ("collisionless", "blob_B0.4")
                                                     for s in (0, 1, 2)}
     for r in paper:                                        # every collisional run has its partner
