@@ -10,7 +10,7 @@ that loaded them; numba issue #10617 reports the same split for speed), so a run
 new process, or a member computed on a worker, would not be bit for bit the run computed in
 one piece.
 
-:func:`run_cached` therefore never lets a process run its own fresh compilation of such a kernel
+:func:`share_cached_code` therefore never lets a process run its own fresh compilation of such a kernel
 when numba can cache it: on a cache miss it compiles the kernel in a child process (same
 interpreter, same environment, so the same cache folder and CPU target), which writes the
 cache, and then loads it like any other process. The first use on a machine costs the compile
@@ -27,10 +27,6 @@ import os
 import subprocess
 import sys
 import warnings
-
-#: (id(dispatcher), signature) already checked in this process
-_READY: set = set()
-
 
 def _signature(disp, args) -> tuple:
     return tuple(disp.typeof_pyval(a) for a in args)
@@ -112,26 +108,32 @@ def _compile_elsewhere(spec, sig) -> str | None:
 
 def ensure_cached(disp, args, spec=None) -> None:
     """Make sure this process will load ``disp``'s code for ``args`` from numba's cache (see the
-    module docstring); compiles it in a child process on a cache miss. Cheap after the first
-    call for a signature."""
+    module docstring): on a cache miss, compile it in a child process."""
     if not hasattr(disp, "overloads"):                 # NUMBA_DISABLE_JIT: a plain function
         return
     sig = _signature(disp, args)
-    tag = (id(disp), sig)
-    if tag in _READY:
-        return
     if sig not in disp.overloads and _cached_on_disk(disp, sig) is False:
         err = _compile_elsewhere(spec or _spec_of(disp), sig)
         if err is not None or not _cached_on_disk(disp, sig):
             warnings.warn(f"compiling {disp.py_func.__qualname__} in a child process failed "
                           f"({err or 'the cache was not written'}); compiled here instead: its results "
                           "may differ in the last bits from those of processes that load numba's cache",
-                          RuntimeWarning, stacklevel=3)
-    _READY.add(tag)
+                          RuntimeWarning, stacklevel=4)
 
 
-def run_cached(disp, *args, spec=None):
-    """``disp(*args)``, running the cached machine code (see the module docstring). ``spec``
-    names a dispatcher made by a factory: (module, factory, factory args, index)."""
-    ensure_cached(disp, args, spec)
-    return disp(*args)
+def share_cached_code(disp, spec=None):
+    """Install the rule of the module docstring on the numba dispatcher ``disp`` and return it:
+    numba calls ``_compile_for_args`` only for a signature this process has not got yet, so the
+    hook costs nothing on later calls. ``spec`` names a dispatcher made by a factory, for the
+    child process: (module, factory, factory args, index)."""
+    if not hasattr(disp, "_compile_for_args"):         # NUMBA_DISABLE_JIT: a plain function
+        return disp
+    fresh = disp._compile_for_args
+
+    def compile_for_args(*args, **kws):
+        if not kws:                                    # the kernels are called with positional arguments
+            ensure_cached(disp, args, spec)
+        return fresh(*args, **kws)
+
+    disp._compile_for_args = compile_for_args
+    return disp

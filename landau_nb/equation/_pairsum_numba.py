@@ -37,6 +37,8 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
+from .._jit import share_cached_code
+
 #: rows i per parallel task
 TI = 32
 #: partners j per block (float32 partial sums run over at most JB terms)
@@ -216,6 +218,7 @@ def _landau3_block(xi0, xi1, xi2, si0, si1, si2, x0, x1, x2, s0, s1, s2, one, ti
     return a0, a1, a2
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def landau3(x, s, tiles, out, mode, m, hg, tiny):
     """out[i] = sum_j |z|^gamma (|z|^2 w - (z.w) z), z = x_i - x_j, w = s_i - s_j (d = 3),
@@ -277,6 +280,7 @@ def _weights_block(r2, zw, jn, one, tiny, zero, mode, m, hg):
         r2[j], zw[j] = _weights(r2[j], zw[j], one, tiny, zero, mode, m, hg)
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def landau_any(x, s, tiles, out, mode, m, hg, tiny):
     """Same sum as :func:`landau3` for any d (x, s: (d, n) C-contiguous; out (n, d) float64).
@@ -383,6 +387,7 @@ def _sq_dists_rows(x, ia, na, j0, jn, r2, zero):
             r3[j] += d3 * d3
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def gauss_density(x, half_inv_eps, out, t0, t1):
     """out[i] = sum_j exp(-|x_i - x_j|^2 / (2 eps)), half_inv_eps = 1 / (2 eps) (any d), for
@@ -426,6 +431,7 @@ def gauss_density(x, half_inv_eps, out, t0, t1):
                         out[ia + a] += acc
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def blob_pull(x, inv_rho, half_inv_eps, out, t0, t1):
     """out[i] = sum_j K_ij (inv_rho_i + inv_rho_j) (x_i - x_j), K_ij = exp(-|x_i - x_j|^2/(2 eps)),
@@ -513,6 +519,7 @@ def blob_pull(x, inv_rho, half_inv_eps, out, t0, t1):
 
 
 # --------------------------------------------------------------------------- KDE log-density
+@share_cached_code
 @nb.njit(**_PJIT)
 def gauss_logsumexp(y, x, out, t0, t1):
     """out[i] = log sum_j exp(-|y_i - x_j|^2 / 2) for query points y (d, m) and centres

@@ -19,7 +19,6 @@ import importlib.util
 import numpy as np
 import torch
 
-from .._jit import run_cached
 from .._checks import check_int
 from .._stop import poll_stop
 
@@ -156,11 +155,11 @@ def compiled_velocity_sum(x: torch.Tensor, s: torch.Tensor, gamma: float,
     work = (tiles[:, 1] - tiles[:, 0]) * (tiles[:, 3] - tiles[:, 2]) * float(d)
     total = float(work.sum())
     if total <= CHUNK_WORK:
-        run_cached(call, X, S, tiles, out, mode, m, hg, tiny)
+        call(X, S, tiles, out, mode, m, hg, tiny)
         return torch.from_numpy(out).to(x.dtype)
     for t0, t1 in _row_blocks(len(tiles), total / len(tiles)):
         poll_stop()
-        run_cached(call, X, S, np.ascontiguousarray(tiles[t0:t1]), out, mode, m, hg, tiny)
+        call(X, S, np.ascontiguousarray(tiles[t0:t1]), out, mode, m, hg, tiny)
     return torch.from_numpy(out).to(x.dtype)
 
 
@@ -177,12 +176,12 @@ def compiled_blob_score(x: torch.Tensor, eps: float) -> torch.Tensor:
     blocks = [(0, ntiles)] if float(n) * n * d <= CHUNK_WORK else _row_blocks(ntiles, float(kern.TI) * n * d)
     for t0, t1 in blocks:
         poll_stop()
-        run_cached(kern.gauss_density, X, half_inv_eps, rho, t0, t1)
+        kern.gauss_density(X, half_inv_eps, rho, t0, t1)
     inv_rho = (1.0 / rho).astype(X.dtype)
     out = np.empty((n, d), dtype=np.float64)
     for t0, t1 in blocks:
         poll_stop()
-        run_cached(kern.blob_pull, X, inv_rho, half_inv_eps, out, t0, t1)
+        kern.blob_pull(X, inv_rho, half_inv_eps, out, t0, t1)
     out *= -1.0 / eps
     return torch.from_numpy(out).to(x.dtype)
 
@@ -208,5 +207,5 @@ def compiled_logsumexp(y: torch.Tensor, x: torch.Tensor) -> np.ndarray:
     blocks = [(0, ntiles)] if work * ntiles <= CHUNK_WORK else _row_blocks(ntiles, work)
     for t0, t1 in blocks:
         poll_stop()
-        run_cached(kern.gauss_logsumexp, Y, X, out, t0, t1)
+        kern.gauss_logsumexp(Y, X, out, t0, t1)
     return out

@@ -30,7 +30,7 @@ import numba as nb
 import numpy as np
 from numba import prange
 
-from .._jit import run_cached
+from .._jit import share_cached_code
 
 #: particles per parallel task: CHUNK, or more when n > CHUNK * MAX_CHUNKS (a function of n
 #: only, so the reduction order never depends on the thread count or on the other members)
@@ -219,7 +219,10 @@ def _denoising_kernels(D: int, W: int):
                 out[p] += buf[ch, p]
         out[P] /= n
 
-    return adam_steps, gradient
+    # every process runs the cached code (landau_nb._jit): the child process that compiles them
+    # on a cache miss rebuilds them through denoising_kernels(D, W)
+    return tuple(share_cached_code(k, (__name__, "denoising_kernels", (D, W), i))
+                 for i, k in enumerate((adam_steps, gradient)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -247,8 +250,7 @@ def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
     working dtype); losses (S, K) float64 receives the loss before each step.
     """
     _check_sizes(x, z, theta, d, w)
-    run_cached(denoising_kernels(d, w)[0], x, z, theta, m1, m2, consts, adam, losses,
-              spec=(__name__, "denoising_kernels", (int(d), int(w)), 0))
+    denoising_kernels(d, w)[0](x, z, theta, m1, m2, consts, adam, losses)
 
 
 def denoising_gradient(x, z, theta, consts, d, w, out):
@@ -257,8 +259,7 @@ def denoising_gradient(x, z, theta, consts, d, w, out):
     _check_sizes(x, z, theta, d, w)
     if out.shape != (theta.shape[-1] + 1,):
         raise ValueError(f"out must have shape ({theta.shape[-1] + 1},) (gradient and loss), not {out.shape}")
-    run_cached(denoising_kernels(d, w)[1], x, z, theta, consts, out,
-              spec=(__name__, "denoising_kernels", (int(d), int(w)), 1))
+    denoising_kernels(d, w)[1](x, z, theta, consts, out)
 
 
 @nb.njit(inline="always", **_JIT)
@@ -316,6 +317,7 @@ def _fit_chunk(x, t, rows, th, scale, one, i0, i1, d, w, out):
     out[P] = total
 
 
+@share_cached_code
 @nb.njit(parallel=True, **_JIT)
 def adam_regression(x, t, rows, theta, m1, m2, consts, adam, losses, d, w):
     """K Adam steps of the initial fit: minibatch k = rows[k] (B indices into x, t (n, d)),

@@ -24,7 +24,6 @@ import torch
 
 import numpy as np
 
-from .._jit import run_cached
 from .._checks import check_bool, check_choice, check_int, check_positive, check_real
 from .._stop import poll_stop
 from ..equation.collision import collision_divergence, collision_matrix
@@ -233,7 +232,7 @@ def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: floa
             adam = np.array([(lr / (1 - b1 ** float(steps + k + 1)), (1 - b2 ** float(steps + k + 1)) ** 0.5)
                              for k in range(block)], dtype=xs.dtype)
             losses = np.empty(block)
-            run_cached(_kernels().adam_regression, xs, ts, rows, theta, m1, m2, consts, adam, losses, d, width)
+            _kernels().adam_regression(xs, ts, rows, theta, m1, m2, consts, adam, losses, d, width)
             write_back()
             steps += block
         else:

@@ -19,7 +19,7 @@ import numba as nb
 import numpy as np
 import torch
 
-from .._jit import run_cached
+from .._jit import share_cached_code
 from ._deps import numba_exp_neg
 
 exp_neg = numba_exp_neg()
@@ -117,6 +117,7 @@ def _collide_block(kind, okind, mode, L, h, C, shift, hg, tiny, xi, li, ti, v0, 
     return a0, a1, a2
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def _collide(kind, mode, L, h, C, hg, tiny, X, LC, TH, V0, V1, V2, S0, S1, S2, W, starts, counts, offsets, out):
     """out[i] = Σⱼ wⱼ ψᵢⱼ |z|^γ (|z|² σ − (z·σ) z) over the neighbour cells (no −B)."""
@@ -248,6 +249,7 @@ def _density_block(kind, okind, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, X, 
     return acc
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def _blob_density(kind, L, h, C, hie, X, LC, TH, V0, V1, V2, W, starts, counts, offsets, out):
     """out[i] = Σⱼ wⱼ ψᵢⱼ exp(−|vᵢ − vⱼ|²/(2ε)) (hie = 1/(2ε))."""
@@ -316,6 +318,7 @@ def _pull_block(kind, okind, two, L, h, C, shift, hie, xi, li, ti, v0, v1, v2, i
     return a0, a1, a2
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def _blob_pull(kind, two, L, h, C, hie, X, LC, TH, V0, V1, V2, W, INV, starts, counts, offsets, out):
     """out[i] = Σⱼ wⱼ ψᵢⱼ φᵢⱼ (1/ρᵢ + 1/ρⱼ)(vᵢ − vⱼ) (two) or Σⱼ wⱼ ψᵢⱼ φᵢⱼ (vᵢ − vⱼ)/ρᵢ."""
@@ -453,8 +456,7 @@ def collision_sum(weight, cl, x, v, s, w, gamma) -> torch.Tensor:
     out = np.zeros((v.shape[0], 3))
     mode, hg = radial_mode(float(gamma))
     tiny = float(torch.finfo(v.dtype).tiny)       # closer pairs count as coincident (as the torch path)
-    run_cached(_collide, kind, mode, L, h, C, hg, tiny, X, LC, TH, V0, V1, V2, S0, S1, S2, W, starts, counts,
-               offsets, out)
+    _collide(kind, mode, L, h, C, hg, tiny, X, LC, TH, V0, V1, V2, S0, S1, S2, W, starts, counts, offsets, out)
     return _unsort(cl, out, v)
 
 
@@ -465,11 +467,10 @@ def blob_sums(weight, cl, x, v, w, eps, two_term) -> torch.Tensor:
     V0, V1, V2, W = cols
     hie = 0.5 / eps
     rho = np.zeros(v.shape[0])
-    run_cached(_blob_density, kind, L, h, C, hie, X, LC, TH, V0, V1, V2, W, starts, counts, offsets, rho)
+    _blob_density(kind, L, h, C, hie, X, LC, TH, V0, V1, V2, W, starts, counts, offsets, rho)
     inv = 1.0 / rho
     out = np.zeros((v.shape[0], 3))
-    run_cached(_blob_pull, kind, bool(two_term), L, h, C, hie, X, LC, TH, V0, V1, V2, W, inv, starts, counts,
-               offsets, out)
+    _blob_pull(kind, bool(two_term), L, h, C, hie, X, LC, TH, V0, V1, V2, W, inv, starts, counts, offsets, out)
     out *= -1.0 / eps
     return _unsort(cl, out, v)
 
@@ -480,6 +481,7 @@ def blob_sums(weight, cl, x, v, w, eps, two_term) -> torch.Tensor:
 # σ): each unordered pair is visited once and added to both rows, half the work of the
 # neighbour loops above. prange runs over cells, whose rows no other cell touches.
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def _cell_blob_density(hie, V0, V1, V2, W, starts, counts, out):
     """out[i] = Σ_{j in the cell of i} wⱼ exp(−|vᵢ − vⱼ|² hie) (the 1/h factor left out)."""
@@ -501,6 +503,7 @@ def _cell_blob_density(hie, V0, V1, V2, W, starts, counts, out):
             out[i] += acc
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def _cell_blob_pull(two, hie, V0, V1, V2, W, INV, starts, counts, out):
     """out[i] = Σ_{j in the cell} wⱼ φᵢⱼ (1/ρᵢ + 1/ρⱼ)(vᵢ − vⱼ) (two) or wⱼ φᵢⱼ (vᵢ − vⱼ)/ρᵢ."""
@@ -534,6 +537,7 @@ def _cell_blob_pull(two, hie, V0, V1, V2, W, INV, starts, counts, out):
             out[i, 2] += a2
 
 
+@share_cached_code
 @nb.njit(**_PJIT)
 def _cell_collide(mode, hg, tiny, V0, V1, V2, S0, S1, S2, W, starts, counts, out):
     """out[i] = Σ_{j in the cell} wⱼ |z|^γ (|z|² σ − (z·σ) z) (1/h and −B left out); the (j, i)
@@ -593,7 +597,7 @@ def cell_collision_sum(weight, cl, v, s, w, gamma) -> torch.Tensor:
     out = np.zeros((v.shape[0], 3))
     mode, hg = radial_mode(float(gamma))
     tiny = float(torch.finfo(v.dtype).tiny)
-    run_cached(_cell_collide, mode, hg, tiny, V0, V1, V2, S0, S1, S2, W, starts, counts, out)
+    _cell_collide(mode, hg, tiny, V0, V1, V2, S0, S1, S2, W, starts, counts, out)
     out *= 1.0 / weight.h
     return _unsort(cl, out, v)
 
@@ -604,9 +608,9 @@ def cell_blob_sums(weight, cl, v, w, eps, two_term) -> torch.Tensor:
     (V0, V1, V2, W), starts, counts = _cell_inputs(cl, v, w)
     hie = 0.5 / eps
     rho = np.zeros(v.shape[0])
-    run_cached(_cell_blob_density, hie, V0, V1, V2, W, starts, counts, rho)
+    _cell_blob_density(hie, V0, V1, V2, W, starts, counts, rho)
     inv = 1.0 / rho                     # (ψ = 1/h cancels between ρ and the pull: both left out)
     out = np.zeros((v.shape[0], 3))
-    run_cached(_cell_blob_pull, bool(two_term), hie, V0, V1, V2, W, inv, starts, counts, out)
+    _cell_blob_pull(bool(two_term), hie, V0, V1, V2, W, inv, starts, counts, out)
     out *= -1.0 / eps
     return _unsort(cl, out, v)
