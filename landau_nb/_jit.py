@@ -10,8 +10,8 @@ that loaded them; numba issue #10617 reports the same split for speed), so a run
 new process, or a member computed on a worker, would not be bit for bit the run computed in
 one piece.
 
-:func:`share_cached_code` therefore never lets a process run its own fresh compilation of such a kernel
-when numba can cache it: on a cache miss it compiles the kernel in a child process (same
+:func:`share_cached_code` therefore never lets a process run its own fresh compilation of such
+a kernel when numba can cache it: on a cache miss it compiles the kernel in a child process (same
 interpreter, same environment, so the same cache folder and CPU target), which writes the
 cache, and then loads it like any other process. The first use on a machine costs the compile
 plus the child's start-up (a few seconds); later uses load the cache (well under a second).
@@ -27,6 +27,7 @@ import os
 import subprocess
 import sys
 import warnings
+
 
 def _signature(disp, args) -> tuple:
     return tuple(disp.typeof_pyval(a) for a in args)
