@@ -260,12 +260,17 @@ def part_fit(ns, tol=1e-4, max_iter=20_000):
     """The initial fit to the known score at the peer's t = 0.01 until the relative L2 error is
     below ``tol``: the peer's (full-batch Adamax, lr 1e-3) beside landau_nb's fit_initial_score with
     the peer's choices, with its defaults (Adam, lr 1e-3, minibatches of 256) and with Adam at lr
-    3e-3 on minibatches of 256 (the fastest of the settings tried). Steps, error reached and CPU time."""
+    3e-3 on minibatches of 256 (the fastest of the settings tried), each with autograd (backend
+    "torch") and with the analytic backward (backend "fused", suffix _fused; the same fit to
+    round-off). Steps, error reached and CPU time."""
     import warnings
     from landau_nb.scores.sbtm import fit_initial_score
     rows = []
-    configs = {"landau_nb_peer_choices": ("adamax", INIT_LR, None), "landau_nb_defaults": ("adam", 1e-3, 256),
-               "landau_nb_adam_lr3e-3": ("adam", 3e-3, 256)}
+    configs = {}
+    for suffix, backend in (("", "torch"), ("_fused", "fused")):
+        configs.update({f"landau_nb_peer_choices{suffix}": ("adamax", INIT_LR, None, backend),
+                        f"landau_nb_defaults{suffix}": ("adam", 1e-3, 256, backend),
+                        f"landau_nb_adam_lr3e-3{suffix}": ("adam", 3e-3, 256, backend)})
     for n in ns:
         x = particles(n)
         row = {"n": n, "tol": tol, "load_average": os.getloadavg()[0]}
@@ -274,14 +279,14 @@ def part_fit(ns, tol=1e-4, max_iter=20_000):
         steps, err = peer_l2_train(net, x, T_PEER0, tol=tol, max_iter=max_iter)
         row["peer"] = {"steps": steps, "relative_error": err, "cpu_s": time.process_time() - c0}
         target = problem().score(x.double(), T0).float()
-        for name, (opt, lr, bs) in configs.items():
+        for name, (opt, lr, bs, backend) in configs.items():
             model = ln.score_mlp(D, width=WIDTH, depth=LAYERS - 1, generator=torch.Generator().manual_seed(0),
                                  dtype=torch.float32, activation="silu", init="trunc_normal")
             c0 = time.process_time()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 r = fit_initial_score(model, x, target, tol=tol, lr=lr, max_iter=max_iter, batch_size=bs or n,
-                                      generator=torch.Generator().manual_seed(1), optimizer=opt)
+                                      generator=torch.Generator().manual_seed(1), optimizer=opt, backend=backend)
             row[name] = {"steps": r["steps"], "relative_error": r["relative_error"], "cpu_s": time.process_time() - c0}
             row[f"peer_over_{name}_cpu"] = row["peer"]["cpu_s"] / row[name]["cpu_s"]
         print(f"fit n={n:5d}: peer {row['peer']['steps']} steps {row['peer']['cpu_s']:.1f} s CPU; "

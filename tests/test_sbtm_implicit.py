@@ -101,8 +101,10 @@ PEER = dict(width=16, depth=4, activation="silu", weight_init="trunc_normal", op
 @pytest.mark.parametrize("opts", [PEER, {**PEER, "loss": "weighted_implicit", "optimizer": "adam",
                                          "restart_optimizer": False, "activation": "softsign", "depth": 2,
                                          "weight_init": "uniform", "init_tol": 0.5, "init_max_iter": 300}])
-@pytest.mark.parametrize("dtype,atol", [(F64, 1e-12), (F32, 1e-5)])
+@pytest.mark.parametrize("dtype,atol", [(F64, 1e-10), (F32, 1e-4)])
 def test_analytic_implicit_training_follows_autograd(opts, dtype, atol):
+    # backend="fused" fits the initial score without autograd too (its own round-off, ~1e-11 in the
+    # positions after four steps in float64, ~2e-5 in float32)
     p = _bkw2()
     kw = dict(n=200, seed=0, dtype=dtype, progress=False, record_losses=True, **opts)
     a = ln.solve(p, "sbtm", backend="torch", **kw)

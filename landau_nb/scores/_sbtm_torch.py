@@ -188,6 +188,68 @@ def _activation(u, activation):
     return h, d1, d2
 
 
+def _activation_d1(u, activation):
+    """sigma(u) and sigma'(u) (u is not modified): the first two of :func:`_activation`."""
+    if activation == "softsign":
+        r = u.abs().add_(1).reciprocal_()
+        return u * r, r * r
+    g = torch.sigmoid(u)
+    h = u * g
+    return h, torch.addcmul(g, h, 1 - g)
+
+
+def _regression_chunk(x, t, hidden, Wo, bo, grads, activation, scale):
+    """Add the gradient of the rows' share of ``scale * sum |s(x) - t|^2`` into ``grads`` (same
+    layout as (hidden, Wo, bo)); returns the share (S,). x, t (S, m, d); scale (S, 1, 1).
+
+    The analytic backward of a regression: output cotangent g = 2 scale (s - t); per layer
+    delta = sigma'(u) * (next layer's W^T delta), dW^T += a^T delta, db += sum delta."""
+    acts, d1s = [x], []
+    for WT, b in hidden:
+        h, d1 = _activation_d1(torch.baddbmm(b[:, None, :], acts[-1], WT), activation)
+        acts.append(h)
+        d1s.append(d1)
+    r = torch.baddbmm(bo[:, None, :], acts[-1], Wo.transpose(1, 2)).sub_(t)    # s - t, (S, m, d)
+    loss = (r * r).sum((1, 2)) * scale[:, 0, 0]
+    g = r.mul_(2 * scale)
+    hidden_g, Wo_g, bo_g = grads
+    Wo_g.baddbmm_(g.transpose(1, 2), acts[-1])
+    bo_g.add_(g.sum(1))
+    delta = torch.bmm(g, Wo)                                                   # (S, m, w)
+    for k in range(len(hidden) - 1, -1, -1):
+        dk = delta.mul_(d1s[k])
+        hidden_g[k][0].baddbmm_(acts[k].transpose(1, 2), dk)
+        hidden_g[k][1].add_(dk.sum(1))
+        if k:
+            delta = torch.bmm(dk, hidden[k][0].transpose(1, 2))
+    return loss
+
+
+#: particles per chunk of the regression gradient on the CPU (the chunk's (m x w) activations of
+#: every layer stay in the cache); a constant, so results do not depend on the thread count
+REGRESSION_CHUNK = 2048
+
+
+def regression_gradient(x, t, theta, d, w, depth=1, activation="softsign", chunk=None):
+    """(loss (S,), gradient (S, P)) of the relative L2 error sum |s(x) - t|^2 / sum |t|^2 (the
+    initial fit's loss, :func:`landau_nb.scores.sbtm.fit_initial_score`) for S networks in the flat
+    layout at x, t (S, m, d), summed over chunks of ``chunk`` rows in a fixed order (default
+    :data:`REGRESSION_CHUNK` on the CPU, all rows on a GPU)."""
+    m = x.shape[1]
+    if chunk is None:
+        chunk = REGRESSION_CHUNK if x.device.type == "cpu" else m
+    scale = (t * t).sum((1, 2), keepdim=True).reciprocal_()
+    hidden, Wo, bo = _split(theta, d, w, depth)
+    grad = torch.zeros_like(theta)
+    grads = _split(grad, d, w, depth)
+    loss = None
+    for i0 in range(0, m, chunk):
+        sl = slice(i0, i0 + chunk)
+        part = _regression_chunk(x[:, sl], t[:, sl], hidden, Wo, bo, grads, activation, scale)
+        loss = part if loss is None else loss + part
+    return loss, grad
+
+
 def _implicit_chunk(x, hidden, Wo, bo, grads, n, activation, D=None, divD=None):
     """Add the gradient of the rows' share of the implicit loss (3.4) (or the weighted (3.3) when
     ``D`` (S, m, d, d) and ``divD`` (S, m, d) are given) into ``grads``; returns the share (S,).

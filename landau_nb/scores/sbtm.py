@@ -169,6 +169,48 @@ def _is_depth1_mlp(model) -> bool:
             and isinstance(model[2], torch.nn.Linear) and model[0].in_features == model[2].out_features)
 
 
+def mlp_layout(model):
+    """(d, width, depth, activation) of a network of :func:`score_mlp`'s form R^d -> R^d (Linear
+    layers of one width with softsign or SiLU between them), or None for any other module."""
+    if not isinstance(model, torch.nn.Sequential) or len(model) % 2 == 0 or len(model) < 3:
+        return None
+    linears, acts = list(model)[::2], list(model)[1::2]
+    kinds = {type(a) for a in acts}
+    if not all(isinstance(m, torch.nn.Linear) for m in linears) or len(kinds) != 1 \
+            or kinds.pop() not in (torch.nn.Softsign, torch.nn.SiLU):
+        return None
+    d, w = linears[0].in_features, linears[0].out_features
+    if linears[-1].out_features != d or any(m.in_features != w for m in linears[1:]) \
+            or any(m.out_features != w for m in linears[:-1]):
+        return None
+    return d, w, len(acts), "softsign" if isinstance(acts[0], torch.nn.Softsign) else "silu"
+
+
+def flat_parameters(model) -> list:
+    """The parameters of an MLP of :func:`score_mlp`'s form in the fused kernels' flat layout
+    [W1^T, b1, (W^T, b) of further hidden layers, W_out, b_out]: (tensor, stored transposed)."""
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    out = []
+    for k, lin in enumerate(linears):
+        out += [(lin.weight, k < len(linears) - 1), (lin.bias, False)]
+    return out
+
+
+def pack_parameters(model) -> torch.Tensor:
+    """A copy of the network's parameters as one flat vector (:func:`flat_parameters`' layout)."""
+    return torch.cat([(p.detach().t() if tr else p.detach()).reshape(-1) for p, tr in flat_parameters(model)])
+
+
+def unpack_parameters(model, theta) -> None:
+    """Write a flat vector of :func:`pack_parameters`' layout back into the network."""
+    off = 0
+    with torch.no_grad():
+        for p, tr in flat_parameters(model):
+            piece = theta[off:off + p.numel()].reshape(tuple(p.shape[::-1]) if tr else tuple(p.shape))
+            p.copy_(piece.t() if tr else piece)
+            off += p.numel()
+
+
 def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: float = 1e-4,
                       lr: float = 1e-3, max_iter: int = 20_000, batch_size: int = 256,
                       generator: torch.Generator | None = None, check_every: int = 50,
@@ -177,19 +219,26 @@ def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: floa
     until the relative L2 error sum|s - target|^2 / sum|target|^2 over all particles is below
     ``tol`` or ``max_iter`` steps are done. Returns {"steps", "relative_error"}; warns when
     the tolerance was not reached (the nearly singular BKW score at t0 is the usual case).
-    ``backend="fused"`` runs the Adam steps in the fused CPU kernel (depth-1 network on the
-    CPU; the same minibatches, loss and update to round-off); "torch" is the reference.
+    ``backend="fused"`` (on the CPU, for a network of :func:`score_mlp`'s form): the same
+    minibatches, loss and update to round-off without autograd: the numba kernel for one
+    softsign layer and Adam, otherwise the analytic backward in batched products
+    (:func:`landau_nb.scores._sbtm_torch.regression_gradient`, any depth, softsign or SiLU, Adam or
+    Adamax); "torch" (autograd and torch.optim) is the reference.
     ``optimizer``: "adam" [default] or "adamax" (Huang and Wang's fit: Adamax, full batch).
+    Book: "Score matching"; the speed: "Runtime".
     """
     tol = check_positive("init_tol", tol)
     max_iter = check_int("init_max_iter", max_iter, low=1)
     batch_size = check_int("init_batch_size", batch_size, low=1)
     check_choice("backend", backend, ("torch", "fused"))
     check_choice("optimizer", optimizer, tuple(OPTIMIZERS))
-    fused = backend == "fused"
-    if fused and (not _is_depth1_mlp(model) or x.device.type != "cpu" or _kernels() is None
-                  or optimizer != "adam"):
-        raise ValueError("fit_initial_score(backend='fused') needs a depth-1 softsign MLP on the CPU and Adam")
+    layout = mlp_layout(model)
+    if backend == "fused" and (layout is None or x.device.type != "cpu"):
+        raise ValueError("fit_initial_score(backend='fused') needs a network of score_mlp's form "
+                         "(softsign or SiLU layers, R^d -> R^d) on the CPU; use backend='torch'")
+    numba_fit = (backend == "fused" and _is_depth1_mlp(model) and optimizer == "adam"
+                 and _kernels() is not None)
+    analytic_fit = backend == "fused" and not numba_fit
     n = x.shape[0]
     opt = OPTIMIZERS[optimizer](model.parameters(), lr=check_positive("init_lr", lr), betas=BETAS, eps=ADAM_EPS)
     norm = (target**2).sum()
@@ -198,31 +247,26 @@ def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: floa
         with torch.no_grad():
             return float(((model(x) - target) ** 2).sum() / norm)
 
-    if fused:
-        l1, l2 = model[0], model[2]
-        width, d = l1.weight.shape
-        flat = [l1.weight.detach().t().reshape(-1), l1.bias.detach(), l2.weight.detach().reshape(-1),
-                l2.bias.detach()]
-        theta = torch.cat(flat).numpy()
+    if numba_fit:
+        d, width = layout[:2]
+        theta = pack_parameters(model).numpy()
         m1, m2 = np.zeros_like(theta), np.zeros_like(theta)
         xs, ts = x.detach().contiguous().numpy(), target.detach().contiguous().numpy()
         consts = np.array([1.0, 0, 0, 0, 1 - BETAS[0], BETAS[1], 1 - BETAS[1], ADAM_EPS], dtype=xs.dtype)
-
-        def write_back():
-            a, b, c = d * width, d * width + width, 2 * d * width + width
-            v = torch.from_numpy(theta)
-            with torch.no_grad():
-                l1.weight.copy_(v[:a].reshape(d, width).t())
-                l1.bias.copy_(v[a:b])
-                l2.weight.copy_(v[b:c].reshape(d, width))
-                l2.bias.copy_(v[c:])
+    if analytic_fit:
+        from . import _sbtm_torch
+        d, width, depth, activation = layout
+        theta_t = pack_parameters(model)[None].contiguous()
+        m1_t, m2_t = torch.zeros_like(theta_t), torch.zeros_like(theta_t)
+        xd, td = x.detach()[None].contiguous(), target.detach()[None].contiguous()
+        consts_t = [1.0, 0.0, 0.0, 0.0, 1 - BETAS[0], BETAS[1], 1 - BETAS[1], ADAM_EPS]
 
     err = rel_error()
     steps = 0
     while err > tol and steps < max_iter:
         poll_stop()
         block = min(check_every, max_iter - steps)
-        if fused:
+        if numba_fit:
             if n > batch_size:
                 rows = torch.stack([torch.randint(n, (batch_size,), generator=generator, device="cpu")
                                     for _ in range(block)]).numpy()
@@ -233,8 +277,22 @@ def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: floa
                              for k in range(block)], dtype=xs.dtype)
             losses = np.empty(block)
             _kernels().adam_regression(xs, ts, rows, theta, m1, m2, consts, adam, losses, d, width)
-            write_back()
+            unpack_parameters(model, torch.from_numpy(theta))
             steps += block
+        elif analytic_fit:
+            b1, b2 = BETAS
+            adam = torch.tensor([[(lr / (1 - b1 ** float(steps + k + 1)), (1 - b2 ** float(steps + k + 1)) ** 0.5)]
+                                 for k in range(block)], dtype=x.dtype)
+            for k in range(block):
+                if n > batch_size:
+                    idx = torch.randint(n, (batch_size,), generator=generator, device="cpu")
+                    xb, tb = xd[:, idx], td[:, idx]
+                else:
+                    xb, tb = xd, td
+                _, grad = _sbtm_torch.regression_gradient(xb, tb, theta_t, d, width, depth, activation)
+                _sbtm_torch.optimizer_update(theta_t, m1_t, m2_t, grad, consts_t, adam[k], optimizer)
+                steps += 1
+            unpack_parameters(model, theta_t[0])
         else:
             for _ in range(block):
                 if n > batch_size:
@@ -295,7 +353,10 @@ class SBTM(ScoreEstimator):
         ``loss="implicit"`` or ``"weighted_implicit"``, "fused" trains with the exact divergence by
         forward tangents and the analytic backward (any depth, both activations, Adam or Adamax;
         the same loss and gradient as autograd to round-off, several times cheaper); "auto" keeps
-        autograd for these losses (committed runs were made with it). Book: "Runtime".
+        autograd for these losses (committed runs were made with it). The initial fit follows:
+        the numba kernel wherever the fused step trains one softsign layer with Adam, the analytic
+        backward of :func:`fit_initial_score` for any other network only with "fused" ("auto"
+        keeps autograd's fit for them, as the committed runs were made). Book: "Runtime".
     activation ["softsign"] : hidden-layer activation, "softsign" (the paper) or "silu" (Huang
         and Wang's code).
     weight_init ["uniform"] : weight initialisation, "uniform" (torch's Linear default) or "trunc_normal"
@@ -384,8 +445,13 @@ class SBTM(ScoreEstimator):
         self.noise_gen = make_generator(seed, "sbtm/noise", device=x.device)
         target = problem.initial_score(x)
         self._resolve_backend(x)
-        fit_backend = "fused" if self.backend_used == "fused" and x.device.type == "cpu" and self.depth == 1 \
-            and _is_depth1_mlp(self.model) and self.optimizer_name == "adam" else "torch"
+        # the initial fit without autograd: the numba kernel wherever the fused step trains a
+        # one-layer softsign network with Adam; the analytic backward for other networks only when
+        # asked for (backend="fused"): committed runs of deeper networks were fitted with autograd
+        on_cpu = x.device.type == "cpu" and mlp_layout(self.model) is not None
+        numba_fit = self.backend_used == "fused" and self.depth == 1 and _is_depth1_mlp(self.model) \
+            and self.optimizer_name == "adam"
+        fit_backend = "fused" if on_cpu and (numba_fit or self.backend == "fused") else "torch"
         self.init_report = fit_initial_score(self.model, x, target, tol=self.init_tol, lr=self.init_lr,
                                              max_iter=self.init_max_iter, batch_size=self.init_batch_size,
                                              generator=self._batch_gen, backend=fit_backend,
@@ -490,11 +556,7 @@ class SBTM(ScoreEstimator):
         """The network's tensors in the flat layout's order and, per tensor, whether it is
         stored transposed: hidden layers as W^T (fan_in, w) and b, the output layer as W (d, w)
         and b."""
-        linears = [m for m in self.model if isinstance(m, torch.nn.Linear)]
-        out = []
-        for k, lin in enumerate(linears):
-            out += [(lin.weight, k < len(linears) - 1), (lin.bias, False)]
-        return out
+        return flat_parameters(self.model)
 
     def pack(self):
         """(theta, exp_avg, exp_avg_sq, step): flat tensors in the fused kernels' layout
