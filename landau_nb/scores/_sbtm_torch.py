@@ -174,28 +174,22 @@ IMPLICIT_ACTIVATIONS = ("softsign", "silu")
 OPTIMIZERS = ("adam", "adamax")
 
 
-def _activation(u, activation):
-    """sigma(u), sigma'(u), sigma''(u) (u is not modified)."""
+def _activation(u, activation, second=True):
+    """sigma(u), sigma'(u) and, with ``second``, sigma''(u) (u is not modified)."""
     if activation == "softsign":                       # u / (1 + |u|): r^2 and -2 sign(u) r^3, r = 1 / (1 + |u|)
         r = u.abs().add_(1).reciprocal_()
         d1 = r * r
+        if not second:
+            return u * r, d1
         return u * r, d1, torch.sign(u).mul_(d1).mul_(r).mul_(-2.0)
     g = torch.sigmoid(u)                               # SiLU h = u g: g + h (1 - g), g (1 - g)(2 + u (1 - 2 g))
     one_g = 1 - g
     h = u * g
     d1 = torch.addcmul(g, h, one_g)
+    if not second:
+        return h, d1
     d2 = (one_g - g).mul_(u).add_(2.0).mul_(g).mul_(one_g)
     return h, d1, d2
-
-
-def _activation_d1(u, activation):
-    """sigma(u) and sigma'(u) (u is not modified): the first two of :func:`_activation`."""
-    if activation == "softsign":
-        r = u.abs().add_(1).reciprocal_()
-        return u * r, r * r
-    g = torch.sigmoid(u)
-    h = u * g
-    return h, torch.addcmul(g, h, 1 - g)
 
 
 def _regression_chunk(x, t, hidden, Wo, bo, grads, activation, scale):
@@ -206,7 +200,7 @@ def _regression_chunk(x, t, hidden, Wo, bo, grads, activation, scale):
     delta = sigma'(u) * (next layer's W^T delta), dW^T += a^T delta, db += sum delta."""
     acts, d1s = [x], []
     for WT, b in hidden:
-        h, d1 = _activation_d1(torch.baddbmm(b[:, None, :], acts[-1], WT), activation)
+        h, d1 = _activation(torch.baddbmm(b[:, None, :], acts[-1], WT), activation, second=False)
         acts.append(h)
         d1s.append(d1)
     r = torch.baddbmm(bo[:, None, :], acts[-1], Wo.transpose(1, 2)).sub_(t)    # s - t, (S, m, d)

@@ -196,19 +196,46 @@ def flat_parameters(model) -> list:
     return out
 
 
+def adam_constants(lr: float, step0: int, steps: int) -> np.ndarray:
+    """(steps, 2) float64: lr / (1 - beta1^t) and sqrt(1 - beta2^t) for t = step0+1.., computed as
+    torch.optim.Adam computes them (Python floats; Adamax uses the first only)."""
+    b1, b2 = BETAS
+    out = np.empty((steps, 2))
+    for k in range(steps):
+        t = float(step0 + k + 1)
+        out[k] = lr / (1 - b1**t), (1 - b2**t) ** 0.5
+    return out
+
+
+def _flatten(tensors, params) -> torch.Tensor:
+    """``tensors`` (one per entry of :func:`flat_parameters`' list ``params``, same shapes) as one
+    flat vector of that layout (a copy)."""
+    return torch.cat([(t.detach().t() if tr else t.detach()).reshape(-1) for t, (_, tr) in zip(tensors, params)])
+
+
+def _unflatten(v, params) -> list:
+    """The inverse of :func:`_flatten`: views of the flat vector ``v`` shaped as ``params``' tensors."""
+    v = torch.as_tensor(v)
+    out, off = [], 0
+    for p, tr in params:
+        piece = v[off:off + p.numel()].reshape(tuple(p.shape[::-1]) if tr else tuple(p.shape))
+        out.append(piece.t() if tr else piece)
+        off += p.numel()
+    return out
+
+
 def pack_parameters(model) -> torch.Tensor:
     """A copy of the network's parameters as one flat vector (:func:`flat_parameters`' layout)."""
-    return torch.cat([(p.detach().t() if tr else p.detach()).reshape(-1) for p, tr in flat_parameters(model)])
+    params = flat_parameters(model)
+    return _flatten([p for p, _ in params], params)
 
 
 def unpack_parameters(model, theta) -> None:
     """Write a flat vector of :func:`pack_parameters`' layout back into the network."""
-    off = 0
+    params = flat_parameters(model)
     with torch.no_grad():
-        for p, tr in flat_parameters(model):
-            piece = theta[off:off + p.numel()].reshape(tuple(p.shape[::-1]) if tr else tuple(p.shape))
-            p.copy_(piece.t() if tr else piece)
-            off += p.numel()
+        for (p, _), new in zip(params, _unflatten(theta, params)):
+            p.copy_(new)
 
 
 def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: float = 1e-4,
@@ -272,17 +299,13 @@ def fit_initial_score(model, x: torch.Tensor, target: torch.Tensor, *, tol: floa
                                     for _ in range(block)]).numpy()
             else:
                 rows = np.tile(np.arange(n), (block, 1))
-            b1, b2 = BETAS
-            adam = np.array([(lr / (1 - b1 ** float(steps + k + 1)), (1 - b2 ** float(steps + k + 1)) ** 0.5)
-                             for k in range(block)], dtype=xs.dtype)
+            adam = adam_constants(lr, steps, block).astype(xs.dtype)
             losses = np.empty(block)
             _kernels().adam_regression(xs, ts, rows, theta, m1, m2, consts, adam, losses, d, width)
             unpack_parameters(model, torch.from_numpy(theta))
             steps += block
         elif analytic_fit:
-            b1, b2 = BETAS
-            adam = torch.tensor([[(lr / (1 - b1 ** float(steps + k + 1)), (1 - b2 ** float(steps + k + 1)) ** 0.5)]
-                                 for k in range(block)], dtype=x.dtype)
+            adam = torch.from_numpy(adam_constants(lr, steps, block)).to(x.dtype)[:, None]
             for k in range(block):
                 if n > batch_size:
                     idx = torch.randint(n, (batch_size,), generator=generator, device="cpu")
@@ -565,8 +588,7 @@ class SBTM(ScoreEstimator):
         params = self._params()
 
         def flat(ts):
-            return torch.cat([(t.detach().t() if tr else t.detach()).reshape(-1)
-                              for t, (_, tr) in zip(ts, params)])
+            return _flatten(ts, params)
 
         theta = flat([p for p, _ in params])
         states = [self.optimizer.state.get(p, {}) for p, _ in params]
@@ -587,14 +609,7 @@ class SBTM(ScoreEstimator):
         params = self._params()
 
         def split(v):
-            v = torch.as_tensor(v)
-            out, off = [], 0
-            for p, tr in params:
-                shape = tuple(p.shape[::-1]) if tr else tuple(p.shape)
-                piece = v[off:off + p.numel()].reshape(shape)
-                out.append(piece.t() if tr else piece)
-                off += p.numel()
-            return out
+            return _unflatten(v, params)
 
         with torch.no_grad():
             for (p, _), new in zip(params, split(theta)):
@@ -617,14 +632,8 @@ class SBTM(ScoreEstimator):
         return "exp_avg_sq" if self.optimizer_name == "adam" else "exp_inf"
 
     def adam_constants(self, step0: int, steps: int) -> np.ndarray:
-        """(steps, 2): lr / (1 - beta1^t) and sqrt(1 - beta2^t) for t = step0+1.., computed as
-        torch.optim.Adam computes them (Python floats; Adamax uses the first only)."""
-        b1, b2 = BETAS
-        out = np.empty((steps, 2))
-        for k in range(steps):
-            t = float(step0 + k + 1)
-            out[k] = self.lr / (1 - b1**t), (1 - b2**t) ** 0.5
-        return out
+        """:func:`adam_constants` at this estimator's learning rate."""
+        return adam_constants(self.lr, step0, steps)
 
     def kernel_constants(self, n: int, dtype) -> np.ndarray:
         """Scalars of the fused kernel: [1, alpha, 2/n, 1/(alpha n), 1 - beta1, beta2, 1 - beta2, eps]."""
