@@ -486,3 +486,37 @@ def test_ctrl_c_during_an_in_process_ensemble_stops_its_members(tiny, tmp_path, 
         assert not (tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.lock").exists()
     ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
     _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny", [f"sbtm/n000030_seed{s}" for s in (0, 1)])
+
+
+# --- the staged BKW re-fit (scripts/bkw_refit.py, issue 25 item 2) ----------------------------
+
+def _bkw_refit():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bkw_refit", Path(__file__).parent.parent / "scripts" / "bkw_refit.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_bkw_refit_changes_only_the_initial_fit_of_the_sbtm_runs():
+    refit = _bkw_refit()
+    for name in refit.FAMILY:
+        reg, new = ex.get_experiment(name), refit.refitted(name)
+        assert ex.get_experiment(name) is reg                   # the registry itself is untouched
+        assert {k: v for k, v in new.options["sbtm"].items() if k not in refit.FIT} == \
+            {k: v for k, v in reg.options["sbtm"].items() if k not in refit.FIT}
+        assert all(new.options["sbtm"][k] == v for k, v in refit.FIT.items())
+        assert {k: v for k, v in new.options.items() if k != "sbtm"} == \
+            {k: v for k, v in reg.options.items() if k != "sbtm"}
+        specs = refit.sbtm_specs(new)
+        assert specs and all(s.solver == "sbtm" for s in specs)
+        # the same runs as the registry's SBTM runs, only the fit options differ
+        assert [(s.label, s.n, s.seed) for s in specs] == \
+            [(s.label, s.n, s.seed) for s in reg.runs("paper") if s.solver == "sbtm"]
+        assert all(s.options["init_lr"] == refit.FIT["init_lr"] for s in specs)
+
+
+def test_bkw_refit_rejects_an_experiment_outside_the_family(capsys):
+    with pytest.raises(SystemExit):
+        _bkw_refit().main(["anisotropic_d3"])
+    assert "experiment must be one of bkw" in capsys.readouterr().err

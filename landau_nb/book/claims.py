@@ -1046,11 +1046,17 @@ def _finding_vlasov_sbtm_vs_blob(runs):
     the ratio of their compute times (vl.run_seconds)."""
     ns = sorted({n for (lab, n, _) in runs if lab in ("sbtm_B0.4", "blob_B0.4")})
     registered = {(r.label, r.n, r.seed) for r in runs.experiment.runs(runs.scale)}
-    full = [n for n in ns if all(k in runs for k in registered if k[0] in ("sbtm_B0.4", "blob_B0.4") and k[1] == n)]
+    def seeds_at(lab, n):
+        return {s for (la, nn, s) in registered if la == lab and nn == n}
+
+    # a particle number counts only where both scores are registered (the blob alone runs at 16 n0)
+    # and every one of their seeds is committed
+    full = [n for n in ns if seeds_at("sbtm_B0.4", n) and seeds_at("blob_B0.4", n)
+            and all(k in runs for k in registered if k[0] in ("sbtm_B0.4", "blob_B0.4") and k[1] == n)]
     if not full:
         raise KeyError("no particle number has every seed of sbtm_B0.4 and blob_B0.4 committed")
     n = max(full)
-    seeds = sorted(s for (lab, nn, s) in registered if lab == "sbtm_B0.4" and nn == n)
+    seeds = sorted(seeds_at("sbtm_B0.4", n) & seeds_at("blob_B0.4", n))
     err = {lab: np.array([float(np.nanmean(runs[(lab, n, s)]["score_error"])) for s in seeds])
            for lab in ("sbtm_B0.4", "blob_B0.4")}
     from ..vlasov import run_seconds
