@@ -21,12 +21,22 @@ compiles for itself and all of them run the same first copy.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import warnings
+
+#: the LLVM function attribute that lets the loop vectoriser use 512-bit registers where the CPU
+#: has them: LLVM's tuning for recent Xeons (Skylake-X ... Emerald Rapids) prefers 256-bit vectors
+#: (``prefer-256-bit``), which halves the arithmetic of the SBTM kernels' loops over the hidden
+#: units. Set per kernel (``share_cached_code(..., wide=True)``), not for the process: the other
+#: kernels keep the code their committed runs were made with. A CPU without AVX-512 ignores it.
+WIDE_VECTORS = '"prefer-vector-width"="512"'
+_DEFINE = re.compile(r"^(define [^\n]*?)\s*\{[ \t]*$", re.M)   # llvmlite: the brace ends its line
 
 
 def _signature(disp, args) -> tuple:
@@ -82,11 +92,43 @@ def _rebuild(desc):
     return getattr(types, desc[1])
 
 
+@contextlib.contextmanager
+def wide_vectors(on: bool = True):
+    """While active, every function numba compiles carries :data:`WIDE_VECTORS` (numba has no
+    per-function target option: its code library is patched for the duration; compiles hold
+    numba's global compiler lock, so no other compile sees the patch). The runtime helpers numba
+    compiles once per process (reference counting) and links into later kernels may be compiled
+    under it; they hold no loops to vectorise."""
+    if not on:
+        yield
+        return
+    import llvmlite.binding as ll
+    from numba.core import cgutils
+    from numba.core.codegen import CPUCodeLibrary
+    plain = CPUCodeLibrary.add_ir_module
+
+    def add_ir_module(self, ir_module):
+        self._raise_if_finalized()
+        text = _DEFINE.sub(lambda m: f"{m.group(1)} {WIDE_VECTORS} {{", cgutils.normalize_ir_text(str(ir_module)))
+        ll_module = ll.parse_assembly(text)
+        ll_module.name = ir_module.name
+        ll_module.verify()
+        self.add_llvm_module(ll_module)
+
+    CPUCodeLibrary.add_ir_module = add_ir_module
+    try:
+        yield
+    finally:
+        CPUCodeLibrary.add_ir_module = plain
+
+
 def _compile_child(arg: str) -> None:
     """Entry point of the child process: compile the named dispatcher for the described signature."""
     spec, sig = json.loads(arg)
     spec = [spec[0], spec[1], tuple(spec[2]), spec[3]] if len(spec) > 2 else spec
-    _locate(spec).compile(tuple(_rebuild(t) for t in sig))
+    disp = _locate(spec)
+    with wide_vectors(getattr(disp, "_landau_wide", False)):
+        disp.compile(tuple(_rebuild(t) for t in sig))
 
 
 def _compile_elsewhere(spec, sig) -> str | None:
@@ -122,19 +164,22 @@ def ensure_cached(disp, args, spec=None) -> None:
                           RuntimeWarning, stacklevel=4)
 
 
-def share_cached_code(disp, spec=None):
+def share_cached_code(disp, spec=None, *, wide: bool = False):
     """Install the rule of the module docstring on the numba dispatcher ``disp`` and return it:
     numba calls ``_compile_for_args`` only for a signature this process has not got yet, so the
     hook costs nothing on later calls. ``spec`` names a dispatcher made by a factory, for the
-    child process: (module, factory, factory args, index)."""
+    child process: (module, factory, factory args, index). ``wide``: compile it with
+    :data:`WIDE_VECTORS` (here and in the child)."""
     if not hasattr(disp, "_compile_for_args"):         # NUMBA_DISABLE_JIT: a plain function
         return disp
     fresh = disp._compile_for_args
+    disp._landau_wide = bool(wide)
 
     def compile_for_args(*args, **kws):
         if not kws:                                    # the kernels are called with positional arguments
             ensure_cached(disp, args, spec)
-        return fresh(*args, **kws)
+        with wide_vectors(disp._landau_wide):          # loads the cache, or compiles here where numba cannot cache
+            return fresh(*args, **kws)
 
     disp._compile_for_args = compile_for_args
     return disp

@@ -378,3 +378,39 @@ def test_a_process_that_compiles_the_kernel_runs_the_cached_code(tmp_path):
         assert "RuntimeWarning" not in r.stderr, r.stderr[-2000:]
     assert any((tmp_path / "cache").rglob("*adam_steps*.nbi"))          # the cache was written
     assert runs[0].stdout == runs[1].stdout                              # cold and warm: the same bits
+
+
+def test_wide_vectors_mark_only_the_code_compiled_under_them():
+    """The denoising kernels are compiled with LLVM's prefer-vector-width=512 (landau_nb._jit:
+    LLVM's tuning for recent Xeons picks 256-bit vectors, half the arithmetic per instruction on
+    AVX-512 CPUs): the attribute reaches the compiled functions, and only those compiled under it."""
+    from landau_nb import _jit
+
+    def kernel():
+        @numba.njit(fastmath=True)
+        def axpy(a, x, y):
+            for i in range(x.shape[0]):
+                y[i] += a * x[i]
+        return axpy
+
+    x = np.ones(64)
+    wide, plain = kernel(), kernel()
+    with _jit.wide_vectors():
+        wide(2.0, x, x.copy())
+    plain(2.0, x, x.copy())
+    def attributes(disp):
+        """The attributes of the kernel's own function (the module's first definition; numba's
+        runtime helpers are linked in from a library compiled once per process)."""
+        import re
+        ir = next(iter(disp.inspect_llvm().values()))
+        group = re.search(r"^define [^\n]*axpy[^\n]*#(\d+)", ir, re.M).group(1)
+        return re.search(rf"^attributes #{group} = ([^\n]*)", ir, re.M).group(1)
+
+    assert _jit.WIDE_VECTORS in attributes(wide)
+    assert _jit.WIDE_VECTORS not in attributes(plain)
+    with _jit.wide_vectors():
+        pass
+    from numba.core.codegen import CPUCodeLibrary
+    assert CPUCodeLibrary.add_ir_module.__qualname__ == "CPUCodeLibrary.add_ir_module"   # restored
+    assert all(k._landau_wide for k in kern.denoising_kernels(3, 100))
+    assert not kern.adam_regression._landau_wide

@@ -18,6 +18,11 @@ MAX_CHUNKS rows per member), summed over chunks in a fixed order. Results theref
 depend on the thread count, and member s of an ensemble gets bit for bit what it gets alone. Adam follows torch.optim.Adam's
 single-tensor CPU update (lerp for the first moment, then bias-corrected step).
 
+The three reciprocals 1 / (1 + |u|) of a particle's points come from one division, and the
+kernels are compiled with 512-bit vectors where the CPU has them (``landau_nb._jit.wide_vectors``):
+division and LLVM's 256-bit preference were the two largest costs left (benchmarks/sbtm_step.py,
+part "denoising").
+
 Parameter layout of one member (flat vector of P = 2dw + w + d): W1^T (d, w), b1 (w),
 W2 (d, w), b2 (d); inner loops run over the w hidden units (contiguous, SIMD).
 """
@@ -90,9 +95,18 @@ def _particle(xi, zi, th, alpha, c, grad, hs, pts, gs, D, W):
             u0 += wkj * pts[0, k]
             u1 += wkj * pts[1, k]
             u2 += wkj * pts[2, k]
-        r0 = one / (one + abs(u0))
-        r1 = one / (one + abs(u1))
-        r2 = one / (one + abs(u2))
+        # r_i = 1 / d_i with one division for the three points (d_i >= 1, so the product
+        # neither overflows nor underflows for |u| < 1e12): division is the slowest vector
+        # operation here (float64 above all), three of them cost more than the rest of the sweep
+        d0 = one + abs(u0)
+        d1 = one + abs(u1)
+        d2 = one + abs(u2)
+        d01 = d0 * d1
+        inv = one / (d01 * d2)
+        r2 = d01 * inv
+        t2 = d2 * inv
+        r0 = d1 * t2
+        r1 = d0 * t2
         hs[0, j] = u0 * r0
         hs[1, j] = u1 * r1
         hs[2, j] = u2 * r2
@@ -220,8 +234,9 @@ def _denoising_kernels(D: int, W: int):
         out[P] /= n
 
     # every process runs the cached code (landau_nb._jit): the child process that compiles them
-    # on a cache miss rebuilds them through denoising_kernels(D, W)
-    return tuple(share_cached_code(k, (__name__, "denoising_kernels", (D, W), i))
+    # on a cache miss rebuilds them through denoising_kernels(D, W); with 512-bit vectors where
+    # the CPU has them (LLVM's tuning would otherwise pick 256-bit ones)
+    return tuple(share_cached_code(k, (__name__, "denoising_kernels", (D, W), i), wide=True)
                  for i, k in enumerate((adam_steps, gradient)))
 
 
