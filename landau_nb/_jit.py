@@ -107,7 +107,7 @@ def wide_vectors(on: bool = True):
     from numba.core.codegen import CPUCodeLibrary
     plain = CPUCodeLibrary.add_ir_module
 
-    def add_ir_module(self, ir_module):
+    def add_ir_module(self, ir_module):                # numba's own method (numba is pinned), plus the attribute
         self._raise_if_finalized()
         text = _DEFINE.sub(lambda m: f"{m.group(1)} {WIDE_VECTORS} {{", cgutils.normalize_ir_text(str(ir_module)))
         ll_module = ll.parse_assembly(text)
