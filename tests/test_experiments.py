@@ -520,3 +520,36 @@ def test_bkw_refit_rejects_an_experiment_outside_the_family(capsys):
     with pytest.raises(SystemExit):
         _bkw_refit().main(["anisotropic_d3"])
     assert "experiment must be one of bkw" in capsys.readouterr().err
+
+
+def test_bkw_refit_raise_cap_amends_fits_that_stopped_early_and_deletes_the_others(tmp_path):
+    import json
+    refit = _bkw_refit()
+
+    def staged(name, steps, err):
+        base = tmp_path / "bkw" / "sbtm" / name
+        base.parent.mkdir(parents=True, exist_ok=True)
+        meta = {"estimator": {"init": {"steps": steps, "relative_error": err}, "init_tol": 1e-3,
+                              "init_max_iter": 100_000},
+                "run": {"identity": {"options": {"init_max_iter": 100_000, "init_lr": 1e-3}}, "provenance": {}}}
+        base.with_suffix(".json").write_text(json.dumps(meta))
+        base.with_suffix(".npz").write_bytes(b"x")
+        return base
+
+    early, capped = staged("n000100_seed0", 16_100, 9.7e-4), staged("n012800_seed1", 100_000, 1.43e-3)
+    ckpt = tmp_path / "bkw" / "sbtm" / "n012800_seed3.ckpt"
+    ckpt.mkdir()
+    (ckpt / "run.json").write_text(json.dumps({"options": {"init_max_iter": 100_000}}))
+    with pytest.raises(ValueError, match="multiple of"):
+        refit.raise_cap(300_001, tmp_path, ["bkw"])
+    done = refit.raise_cap(300_000, tmp_path, ["bkw"])
+    assert done == {"amended": ["bkw/sbtm/n000100_seed0.json"],
+                    "deleted": ["bkw/sbtm/n012800_seed1.json", "bkw/sbtm/n012800_seed3.ckpt"]}
+    meta = json.loads(early.with_suffix(".json").read_text())
+    assert meta["run"]["identity"]["options"] == {"init_max_iter": 300_000, "init_lr": 1e-3}
+    assert meta["estimator"]["init_max_iter"] == 300_000
+    assert meta["run"]["provenance"]["amended"][0]["init_max_iter"] == [100_000, 300_000]
+    assert early.with_suffix(".npz").exists()
+    assert not capped.with_suffix(".json").exists() and not capped.with_suffix(".npz").exists()
+    assert not ckpt.exists()
+    assert refit.raise_cap(300_000, tmp_path, ["bkw"]) == {"amended": [], "deleted": []}   # idempotent
