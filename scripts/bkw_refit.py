@@ -19,13 +19,14 @@ Those runs take several sessions, and the chapters must keep reading a complete,
 family meanwhile. So they are computed here, with the registry's experiments and only ``FIT``
 changed, into ``results/staging/paper`` (committed as they finish; resumable: a run already there
 is loaded, an interrupted one resumes from its checkpoint). When every run is there, ``FIT`` goes
-into the registry (``section5.py``), ``results/staging/paper/*`` replaces the family's SBTM runs
-in ``results/paper`` (``landau_nb run EXPERIMENT --scale paper`` then reports them done, which
-checks that their recorded settings are the registry's), and this script is removed.
+into the registry (``section5.py``), ``--merge`` moves ``results/staging/paper/*`` over the family's
+SBTM runs in ``results/paper`` (it first checks, as ``landau_nb run`` does before reusing a run,
+that every run's recorded settings are the registry's), and this script is removed.
 
-Usage: ``python scripts/bkw_refit.py [EXPERIMENT ...] [--n N ...] [--label L ...] [--check | --raise-cap]`` (default:
-the whole family, in the order below; ``--check``: list what is done and what is not, run nothing;
-``--raise-cap``: apply :func:`raise_cap` with ``FIT``'s cap to the staged runs, run nothing).
+Usage: ``python scripts/bkw_refit.py [EXPERIMENT ...] [--n N ...] [--label L ...]
+[--check | --raise-cap | --merge]`` (default: the whole family, in the order below; ``--check``: list what is done and what is not, run nothing;
+``--raise-cap``: apply :func:`raise_cap` with ``FIT``'s cap to the staged runs, run nothing;
+``--merge``: :func:`merge`).
 """
 
 from __future__ import annotations
@@ -102,6 +103,40 @@ def raise_cap(cap: int, out: Path = OUT, experiments=FAMILY) -> dict:
     return done
 
 
+def merge(out: Path = OUT, paper: Path = ROOT / "results" / "paper", experiments=FAMILY) -> list[str]:
+    """The last step: move every staged run into ``paper``, replacing the run at the same path.
+
+    Refuses (ValueError, nothing moved) unless ``FIT`` is already in the registry's options of
+    every experiment and every registered SBTM run of the family is staged and done with exactly
+    the registry's settings (the check ``landau_nb run`` makes before it reuses a run). Returns
+    the moved runs' paths relative to ``paper``."""
+    import os
+    from landau_nb.experiments import registry
+    from landau_nb.experiments.store import _stored_state, run_identity, run_paths
+    specs, missing = [], []
+    for name in experiments:
+        exp = registry.get_experiment(name)
+        if any(exp.options["sbtm"].get(k) != v for k, v in FIT.items()):
+            raise ValueError(f"put FIT {FIT} into the registry's SBTM options of {name!r} first")
+        for spec in sbtm_specs(exp):
+            paths = run_paths(out, spec)
+            if _stored_state(paths, run_identity(spec, "paper", "cpu", "float32")) != "done" \
+                    or paths["lock"].exists():
+                missing.append(f"{spec.experiment}/{spec.stem}")
+            specs.append(spec)
+    if missing:
+        raise ValueError(f"{len(missing)} staged run(s) not done: " + ", ".join(missing[:5])
+                         + (" ..." if len(missing) > 5 else ""))
+    moved = []
+    for spec in specs:
+        src, dst = run_paths(out, spec), run_paths(paper, spec)
+        dst["json"].parent.mkdir(parents=True, exist_ok=True)
+        for key in ("npz", "json"):
+            os.replace(src[key], dst[key])
+        moved.append(str(dst["json"].relative_to(paper)))
+    return moved
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("experiments", nargs="*", default=list(FAMILY), metavar="EXPERIMENT",
@@ -110,12 +145,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--label", nargs="*", default=None, help="only these sweep labels (two processes "
                         "can share the family by label)")
     parser.add_argument("--check", action="store_true", help="list done / to do, run nothing")
+    parser.add_argument("--merge", action="store_true",
+                        help="once FIT is in the registry and every run is staged: move them into results/paper")
     parser.add_argument("--raise-cap", action="store_true",
                         help="give the staged runs whose fit stopped early FIT's cap, delete the others")
     args = parser.parse_args(argv)
     for name in args.experiments:
         if name not in FAMILY:
             parser.error(f"experiment must be one of {', '.join(FAMILY)}, got {name!r}")
+    if args.merge:
+        moved = merge(OUT, ROOT / "results" / "paper", args.experiments)
+        print(f"moved {len(moved)} run(s) into results/paper")
+        return 0
     if args.raise_cap:
         done = raise_cap(FIT["init_max_iter"], OUT, args.experiments)
         for key in ("amended", "deleted"):

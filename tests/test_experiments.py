@@ -553,3 +553,34 @@ def test_bkw_refit_raise_cap_amends_fits_that_stopped_early_and_deletes_the_othe
     assert not capped.with_suffix(".json").exists() and not capped.with_suffix(".npz").exists()
     assert not ckpt.exists()
     assert refit.raise_cap(300_000, tmp_path, ["bkw"]) == {"amended": [], "deleted": []}   # idempotent
+
+
+def test_bkw_refit_merge_moves_the_staged_runs_only_when_the_registry_has_the_fit_and_all_are_done(
+        tmp_path, monkeypatch):
+    import json
+    from landau_nb.experiments import registry
+    from landau_nb.experiments.store import run_identity, run_paths
+    refit = _bkw_refit()
+    staging, paper = tmp_path / "staging", tmp_path / "paper"
+    with pytest.raises(ValueError, match="put FIT"):            # the registry does not have it yet
+        refit.merge(staging, paper, ["bkw_ablation"])
+    monkeypatch.setitem(registry.EXPERIMENTS, "bkw_ablation", refit.refitted("bkw_ablation"))
+    specs = refit.sbtm_specs(registry.get_experiment("bkw_ablation"))
+    for spec in specs[:-1]:
+        paths = run_paths(staging, spec)
+        paths["json"].parent.mkdir(parents=True, exist_ok=True)
+        paths["json"].write_text(json.dumps({"run": {"identity": run_identity(spec, "paper", "cpu", "float32")}}))
+        paths["npz"].write_bytes(spec.stem.encode())
+    with pytest.raises(ValueError, match="1 staged run"):
+        refit.merge(staging, paper, ["bkw_ablation"])
+    assert not paper.exists()                                   # nothing moved
+    last = run_paths(staging, specs[-1])
+    last["json"].parent.mkdir(parents=True, exist_ok=True)
+    last["json"].write_text(json.dumps({"run": {"identity": run_identity(specs[-1], "paper", "cpu", "float32")}}))
+    last["npz"].write_bytes(b"new")
+    old = run_paths(paper, specs[-1])                           # an old run at the same path is replaced
+    old["json"].parent.mkdir(parents=True)
+    old["npz"].write_bytes(b"old")
+    moved = refit.merge(staging, paper, ["bkw_ablation"])
+    assert len(moved) == len(specs) and old["npz"].read_bytes() == b"new"
+    assert not any(staging.rglob("*.npz"))
