@@ -485,3 +485,4 @@ def test_ctrl_c_during_an_in_process_ensemble_stops_its_members(tiny, tmp_path, 
         assert load_checkpoint(tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.ckpt")[0] >= 10
         assert not (tmp_path / f"b/tiny/sbtm/n000030_seed{seed}.lock").exists()
     ln.run_experiment("tiny", out=tmp_path / "b", ensemble=True, **kw)
+    _same_files(tmp_path / "a/tiny", tmp_path / "b/tiny", [f"sbtm/n000030_seed{s}" for s in (0, 1)])
