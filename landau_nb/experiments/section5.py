@@ -17,7 +17,7 @@ _PAPER_SEEDS = (0, 1, 2, 3, 4)
 
 #: BKW's initial fit (the nearly singular score at t0 = 5.5): Adam at 1e-3 for at most 300 000
 #: steps reaches init_tol = 1e-3 in every paper-scale run (the slowest, n = 12 800 seed 1, in
-#: 151 200 steps); Adam at 1e-2 stalls at 3.5e-3-7.2e-3 at n = 12 800
+#: 151 200 steps); Adam at 1e-2 for 20 000 steps stopped at 3.5e-3-7.2e-3 at n = 12 800
 _BKW_FIT = {"init_lr": 1e-3, "init_max_iter": 300_000}
 
 
