@@ -154,6 +154,7 @@ def test_paired_shifts_cancel_the_shared_part_and_convergence_rule():
     assert (c3["n0"], c3["n1"], c3["seeds0"], c3["seeds1"]) == (400, 1600, 3, 2)
     assert c3["change"] == pytest.approx(0.009, abs=2e-4) and not c3["converged"]
     assert vl.parse_label("kde_B0.05") == ("kde", 0.05) and vl.parse_label("collisionless") == ("collisionless", 0)
+    assert vl.parse_label("sbtm-K40_B0.05") == ("sbtm-K40", 0.05)
     with pytest.raises(ValueError, match="label"):
         vl.parse_label("blob")
 
@@ -267,8 +268,9 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
     paper = exp.runs("paper")
     keys = [(r.label, r.n, r.seed) for r in paper]
     # + SBTM with alpha = 0.1 at B = 0.4, + the blob at B = 0.4 and its partner at 16 n0,
-    # + seeds 3 and 4 at 4 n0 of the blob and SBTM at B = 0.4 and their partners
-    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3 + 3 * 2 + 2 * 3
+    # + seeds 3 and 4 at 4 n0 of the blob and SBTM at B = 0.4 and their partners,
+    # + SBTM with K = 40 at B = 0.05
+    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3 + 3 * 2 + 2 * 3 + 3
     assert {k for k in keys if k[2] > 2} == {(lab, 80_000, s) for lab in ("collisionless", "blob_B0.4", "sbtm_B0.4")
                                              for s in (3, 4)}
     assert {k for k in keys if k[1] == 320_000} == {(lab, 320_000, s) for lab in ("collisionless", "blob_B0.4")
@@ -279,9 +281,11 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
         assert exp.make_model(r).B == B and r.options.get("score", "collisionless") == score.split("-")[0]
     first = keys.index(("collisionless", 80_000, 0))
     assert all(k[1] == 20_000 for k in keys[:first])       # n0 first: a partial sweep is usable
-    assert [r.seed for r in exp.runs("paper", seeds=[1], ns=[20_000])] == [1] * 18
+    assert [r.seed for r in exp.runs("paper", seeds=[1], ns=[20_000])] == [1] * 19
     a01 = [r for r in paper if r.label == "sbtm-a0.1_B0.4"]
     assert len(a01) == 3 and all(r.options["score_options"] == {"alpha": 0.1} and r.n == 20_000 for r in a01)
+    k40 = [r for r in paper if r.label == "sbtm-K40_B0.05"]
+    assert len(k40) == 3 and all(r.options["score_options"] == {"K": 40} and r.n == 20_000 for r in k40)
     with pytest.raises(ValueError, match="seed=7"):
         exp.runs("paper", seeds=[7])
     fl = get_vlasov_experiment("vlasov_fluid_limit")

@@ -34,12 +34,13 @@ __all__ = ["parse_label", "run_quantity", "paired_shifts", "agreement", "converg
 #: n = 2·10⁴ (on (0.2, 15) the seed spread of the collisionless rate is 6x larger)
 RATE_WINDOW = (0.2, 10.0)
 QUANTITIES = ("rate", "omega")
-_LABEL = re.compile(r"([a-z][a-z0-9.-]*)_B([0-9.eE+-]+)")
+_LABEL = re.compile(r"([a-zA-Z][a-zA-Z0-9.-]*)_B([0-9.eE+-]+)")
 
 
 def parse_label(label: str) -> tuple[str, float]:
     """(score, B) of a damping-curve label: ``collisionless`` -> ("collisionless", 0.0),
-    ``blob_B0.1`` -> ("blob", 0.1), ``sbtm-a0.1_B0.4`` -> ("sbtm-a0.1", 0.4) (a variant)."""
+    ``blob_B0.1`` -> ("blob", 0.1), ``sbtm-a0.1_B0.4`` -> ("sbtm-a0.1", 0.4) and
+    ``sbtm-K40_B0.05`` -> ("sbtm-K40", 0.05) (variants)."""
     if label == "collisionless":
         return "collisionless", 0.0
     m = _LABEL.fullmatch(label)
