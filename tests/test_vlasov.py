@@ -259,6 +259,64 @@ def test_continuum_reference_rates_and_cache(tmp_path):
     assert np.array_equal(again["E_norm"], b["E_norm"])
 
 
+def test_continuum_exact_score_at_particles():
+    """The exact score of the noise-free solution: −v at t = 0 (to the interpolation error), and
+    later ∂ᵥ₁ log g from a centred difference of log g on the grid; perpendicular components −v."""
+    c = ref.ContinuumVlasovPoisson(alpha=0.1, k=0.5, nx=64, nv=512)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-3.0, 20.0, 4000)                          # outside [0, L) too: periodic
+    v = rng.standard_normal((4000, 3))
+    s0 = c.score(x, v)
+    assert np.abs(s0 - (-v)).max() < 2e-3 and np.array_equal(s0[:, 1:], -v[:, 1:])
+    c.advance_to(5.0)
+    assert c.steps == 100 and c.t == pytest.approx(5.0)
+    xi, vj = 17, np.arange(200, 312)                            # grid points, |v| < 1.8
+    s = c.score(np.full(vj.size, c.x[xi]), np.stack([c.v[vj], np.zeros(vj.size)], 1))
+    logg = np.log(c.f[xi])
+    fd = (logg[vj + 1] - logg[vj - 1]) / (2 * c.dvg)
+    assert np.abs(s[:, 0] - fd).max() < 2e-3 * np.abs(fd).max()
+    assert np.abs(s[:, 0] + c.v[vj]).max() > 0.05                # no longer the Maxwellian's
+    with pytest.raises(ValueError, match="before"):
+        c.advance_to(1.0)
+    with pytest.raises(ValueError, match="whole number"):
+        c.advance_to(5.01)
+    with pytest.raises(ValueError, match="shapes"):
+        c.score(x, v[:, 0])
+
+
+def test_reference_score_diagnostic_and_its_validation():
+    model = vl.landau_damping(alpha=0.1, k=0.5, dv=3, gamma=-3.0, B=0.001)
+    common = dict(n=3000, M=16, dt=0.1, t_end=1.0, record_every=5, spatial_weight="cell")
+    # the local-Maxwellian control: its error to the reference is lm_error_ref itself
+    tr = vl.solve_vlasov(model, score="maxwellian", reference_score="continuum", **common)
+    e, lm = tr["score_error_ref"], tr["lm_error_ref"]
+    assert np.isnan(e[0]) and np.allclose(e[1:], lm[1:], rtol=1e-12) and (lm[1:] > 0).all()
+    assert tr.meta["settings"]["reference_score"] == "continuum"
+    # measuring it does not change the run; without it the settings (the run's identity) are as before
+    plain = vl.solve_vlasov(model, score="maxwellian", **common)
+    assert np.array_equal(plain["E_norm"], tr["E_norm"]) and "reference_score" not in plain.meta["settings"]
+    assert "score_error_ref" not in plain.records
+    # a callable reference: the exact Maxwellian score -v, against which the control errs by lm
+    calls = []
+    tr2 = vl.solve_vlasov(model, score="maxwellian",
+                          reference_score=lambda x, v, t: calls.append(t) or -v, **common)
+    assert calls == pytest.approx([0.5, 1.0]) and tr2.meta["settings"]["reference_score"] == "callable"
+    assert (tr2["score_error_ref"][1:] < 0.05).all()
+    # going back in time restarts the continuum from t = 0
+    f = vl.continuum_reference_score(model, dt=0.1, nx=16, nv=128)
+    xs = torch.zeros(3, dtype=torch.float64)
+    vs = torch.zeros(3, 3, dtype=torch.float64)
+    a = f(xs, vs, 1.0)
+    f(xs, vs, 2.0)
+    assert torch.equal(f(xs, vs, 1.0), a)
+    with pytest.raises(ValueError, match="reference_score"):
+        vl.solve_vlasov(model, reference_score="exact", **common)
+    with pytest.raises(TypeError, match="reference_score"):
+        vl.solve_vlasov(model, reference_score=3, **common)
+    with pytest.raises(ValueError, match="landau_damping or two_stream"):
+        vl.continuum_reference_score(vl.anisotropic(B=1.0))
+
+
 # ------------------------------------------------------------------------------------------ runs
 def test_landau_damping_pic_rate_and_frequency():
     """Quiet start, n = 5e4, M = 32, k = 0.5, α = 0.1: rate on (0.2, 15) within 5 % of the

@@ -286,6 +286,12 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
     assert len(a01) == 3 and all(r.options["score_options"] == {"alpha": 0.1} and r.n == 20_000 for r in a01)
     k40 = [r for r in paper if r.label == "sbtm-K40_B0.05"]
     assert len(k40) == 3 and all(r.options["score_options"] == {"K": 40} and r.n == 20_000 for r in k40)
+    sr = get_vlasov_experiment("vlasov_score_reference")
+    assert sr.solve["reference_score"] == "continuum" and sr.model["B"] <= 0.001
+    assert {(r.label, r.seed) for r in sr.runs("paper")} == {(lab, s) for lab in
+                                                             ("maxwellian", "blob", "kde", "sbtm", "sbtm-K40")
+                                                             for s in (0, 1, 2)}
+    assert all(sr.make_model(r).B == 0.001 for r in sr.runs("paper"))
     with pytest.raises(ValueError, match="seed=7"):
         exp.runs("paper", seeds=[7])
     fl = get_vlasov_experiment("vlasov_fluid_limit")

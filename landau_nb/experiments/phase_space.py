@@ -262,6 +262,27 @@ register_vlasov(VlasovExperiment(
             "paper": _curve_runs((20_000,), (0, 1, 2), CURVE_SCORES, (0.1, 0.4))},
 ))
 
+#: the estimators against the exact score: the damping-curve start with B = 0.001, weak enough that
+#: f stays the collisionless solution (λBt ≤ 0.005 by t = 10), whose score the noise-free
+#: continuum solver gives (solve_vlasov(reference_score="continuum")); each record then holds
+#: score_error_ref (the estimator's distance to it) and lm_error_ref (the local Maxwellian's)
+REFERENCE_SCORES = (("maxwellian", {"score": "maxwellian"}), ("blob", {"score": "blob"}), ("kde", {"score": "kde"}),
+                    ("sbtm", {"score": "sbtm"}), (SBTM_K40[0], SBTM_K40[1]))
+
+register_vlasov(VlasovExperiment(
+    name="vlasov_score_reference",
+    title="Score estimators against the exact score of the collisionless solution, k = 0.5, alpha = 0.1, 1D-3V, "
+          "B = 0.001",
+    targets="score_error_ref of each estimator beside lm_error_ref over t in (0, 10] (issue 26)",
+    model={"name": "landau_damping", "alpha": 0.1, "k": 0.5, "dv": 3, "gamma": -3.0, "B": 0.001},
+    solve={"M": 64, "dt": 0.05, "t_end": 10.0, "record_every": 10, "spatial_weight": "cell",
+           "reference_score": "continuum"},
+    keep=_THIN,
+    scales={"book": (PhaseSpaceRun("blob", 5_000, 0, {}, {"score": "blob"}),),
+            "paper": tuple(PhaseSpaceRun(label, 20_000, seed, {}, dict(opts))
+                           for seed in (0, 1, 2) for label, opts in REFERENCE_SCORES)},
+))
+
 #: strong collisions: λB = 0.45, 2.3, 11.3 in 3V Coulomb (λ = 0.4514); 12 in 2V, γ = −2 (λ = 1)
 FLUID_B = {3: (1.0, 5.0, 25.0), 2: (12.0,)}
 

@@ -28,7 +28,8 @@ Public API:
   :func:`effective_collision_strength`
 * references (:mod:`landau_nb.vlasov.reference`): :func:`landau_root`, :func:`two_stream_root`,
   :func:`fluid_frequency`, :func:`isotropisation_rate`, :func:`collisional_root`,
-  :func:`successor_line`, :func:`continuum_vlasov_poisson`,
+  :func:`successor_line`, :func:`continuum_vlasov_poisson` (:class:`ContinuumVlasovPoisson`,
+  and :func:`continuum_reference_score` its exact score at particles),
   :func:`reference_curve`
 """
 
@@ -41,11 +42,11 @@ from .field import PeriodicMesh
 from .fitting import fit_frequency, fit_rate, local_maxima
 from .model import (AnisotropicMaxwellian, InitialCondition, LandauDamping, Particles, TwoStream,
                     VlasovLandau, anisotropic, landau_damping, sample_particles, two_stream)
-from .reference import (collisional_root, continuum_vlasov_poisson, fluid_frequency, isotropisation_rate, landau_root,
+from .reference import (ContinuumVlasovPoisson, collisional_root, continuum_vlasov_poisson, fluid_frequency, isotropisation_rate, landau_root,
                         reference_curve, successor_line, two_stream_root)
 from .scores import (SCORES, BlobScore, ExactScore, LocalGaussianScore, LocalMaxwellianScore, PhaseSpaceScore,
                      SBTMScore, make_score, spatial_blob_score)
-from .solve import CFL_LIMIT, PLASMA_LIMIT, PhaseSpaceTrajectory, solve_vlasov
+from .solve import CFL_LIMIT, PLASMA_LIMIT, PhaseSpaceTrajectory, continuum_reference_score, solve_vlasov
 from .spatial import SPATIAL_WEIGHTS, CellList, SpatialWeight
 from .stepping import (CollisionStep, LieSplitting, PhaseSpaceState, StrangSplitting, VlasovPoissonStep)
 

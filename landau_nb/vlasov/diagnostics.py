@@ -20,6 +20,12 @@ s_LM = −(v − u(x))/T(x) of the same particles (CIC moments; :class:`~.scores
 and its profile ``score_error_x`` (M,) (the two sums deposited on the mesh). NaN before the
 first collision evaluation. Near a local equilibrium s_LM is the score up to O(‖f/f_LM − 1‖):
 what the estimator adds beyond that is noise, which acts as spurious collisions.
+
+Against a known score (``solve_vlasov(reference_score=...)``, e.g. the exact score of the
+noise-free collisionless solution): ``score_error_ref`` Σ w|s − s_ref|² / Σ w|s_ref|² of the
+estimator and ``lm_error_ref`` the same of the local-Maxwellian score s_LM, on the same sample.
+Away from equilibrium s_LM is not the score: ``lm_error_ref`` measures how far f is from a local
+Maxwellian, and an estimator with ``score_error_ref`` below it resolves structure s_LM lacks.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import torch
 
 from .stepping import PHASES, PhaseSpaceState
 
-__all__ = ["measure", "score_error", "SCALARS", "PROFILES", "phase_space_histogram"]
+__all__ = ["measure", "score_error", "reference_score_errors", "SCALARS", "PROFILES", "phase_space_histogram"]
 
 SCALARS = ("E_norm", "E_mode_re", "E_mode_im", "field_energy", "kinetic_energy", "total_energy", "mass",
            "kick_work", "collision_energy", "energy_error_vp", "entropy_production",
@@ -50,11 +56,24 @@ def score_error(x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, s: torch.Tens
     return float((wd * num).sum() / (wd * den).sum()), prof.cpu().numpy()
 
 
+def reference_score_errors(x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, s: torch.Tensor,
+                           s_ref: torch.Tensor, mesh) -> tuple[float, float]:
+    """(Σ w|s − s_ref|² / Σ w|s_ref|², the same of s_LM = −(v − u(x))/T(x)) (module docstring)."""
+    _, u, T, _, _ = mesh.moments(x, v, w)
+    vd, sd, wd, rd = v.double(), s.double(), w.double(), s_ref.double()
+    ui = torch.stack([mesh.gather(u[:, a].double(), x) for a in range(v.shape[1])], dim=1)
+    s_lm = -(vd - ui) / mesh.gather(T.double(), x)[:, None]
+    den = (wd * (rd ** 2).sum(1)).sum()
+    return (float((wd * ((sd - rd) ** 2).sum(1)).sum() / den),
+            float((wd * ((s_lm - rd) ** 2).sum(1)).sum() / den))
+
+
 def measure(state: PhaseSpaceState, mesh, k: float, field_energy0: float | None = None, *,
-            score_sample: tuple | None = None) -> dict:
+            score_sample: tuple | None = None, reference=None) -> dict:
     """All diagnostics of ``state`` (module docstring) as floats / numpy arrays;
     ``score_sample`` = (v, s) of the last collision evaluation adds ``score_error`` and
-    ``score_error_x``."""
+    ``score_error_x``; with it, ``reference`` (a callable (x, v, t) -> score tensor) adds
+    ``score_error_ref`` and ``lm_error_ref``."""
     w = state.w.double()
     v = state.v.double()
     fe = mesh.field_energy(state.E)
@@ -77,6 +96,10 @@ def measure(state: PhaseSpaceState, mesh, k: float, field_energy0: float | None 
     if score_sample is not None:
         out["score_error"], out["score_error_x"] = score_error(state.x, score_sample[0], state.w,
                                                                score_sample[1], mesh)
+        if reference is not None:
+            s_ref = reference(state.x, score_sample[0], state.t)
+            out["score_error_ref"], out["lm_error_ref"] = reference_score_errors(
+                state.x, score_sample[0], state.w, score_sample[1], s_ref, mesh)
     return out
 
 

@@ -38,7 +38,8 @@ from ._deps import atomic_write, check_int, check_positive, check_real
 from .fitting import fit_frequency, fit_rate
 
 __all__ = ["plasma_dispersion", "landau_root", "two_stream_root", "fluid_frequency",
-           "isotropisation_rate", "collisional_root", "successor_line", "COLLISION_MODELS", "ISOTROPISATION_RATES", "continuum_vlasov_poisson", "reference_curve",
+           "isotropisation_rate", "collisional_root", "successor_line", "COLLISION_MODELS", "ISOTROPISATION_RATES",
+           "ContinuumVlasovPoisson", "continuum_vlasov_poisson", "reference_curve",
            "cache_folder", "CONTINUUM_VERSION"]
 
 SQRT2 = math.sqrt(2.0)
@@ -287,87 +288,156 @@ def _initial_f(problem, x, v, k, alpha, v0):
     return shape * fv[None, :]
 
 
+class ContinuumVlasovPoisson:
+    """The noise-free collisionless 1D-1V Vlasov–Poisson solution, stepped in time.
+
+    ∂ₜg + v∂ₓg + E∂ᵥg = 0, ∂ₓE = ρ − 1 (E mean-free), x ∈ [0, 2π/k) periodic, the model's
+    convention (E is the force on an electron; see :class:`VlasovLandau`), from
+    g₀ = (1 + α cos kx) M(v) (``problem="landau"``) or g₀ = (1 + α cos kx)[M(v − v0) +
+    M(v + v0)]/2 (``"two_stream"``), M the unit Maxwellian. In 1D-dV the other velocity
+    directions are spectators: f = g(x, v₁) M(v₂) ⋯ M(v_d) for all time.
+
+    Numerics: Strang splitting x(dt/2) – v(dt) – x(dt/2); each advection is an exact shift of
+    the trigonometric interpolant (FFT in x; FFT in v on [−vmax, vmax), where g is below
+    1e-13 at the edges), so the only errors are the O(dt²) splitting error and the v
+    resolution (recurrence at t = 2π/(k Δv), far beyond the runs' times for the defaults).
+
+    ``step()`` advances by dt; ``advance_to(t)`` to a whole number of steps; ``field()`` gives
+    (E, ρ) on the x grid; :meth:`score` the exact score ∇ᵥ log f at given particles.
+    """
+
+    def __init__(self, *, problem: str = "landau", k: float = 0.5, alpha: float = 0.01, v0: float = 2.4,
+                 dt: float = 0.05, nx: int = 32, nv: int = 256, vmax: float | None = None):
+        if problem not in PROBLEMS:
+            raise ValueError(f"problem={problem!r} is not known; allowed: {', '.join(map(repr, PROBLEMS))}")
+        self.problem = problem
+        self.k = k = check_positive("k", k)
+        self.alpha = alpha = check_real("alpha", alpha, low=0.0, high=1.0, high_open=True)
+        self.v0 = v0 = check_positive("v0", v0)
+        self.dt = dt = check_real("dt", dt, low=0.0, high=0.5, low_open=True)
+        self.nx = nx = check_int("nx", nx, low=4)
+        self.nv = nv = check_int("nv", nv, low=16)
+        if vmax is None:
+            vmax = 8.0 if problem == "landau" else 8.0 + v0
+        self.vmax = vmax = check_positive("vmax", vmax)
+        self.L = 2 * math.pi / k
+        self.x = np.arange(nx) * (self.L / nx)
+        self.dvg = 2 * vmax / nv
+        self.v = -vmax + (np.arange(nv) + 0.5) * self.dvg
+        self.f = _initial_f(problem, self.x, self.v, k, alpha, v0)
+        self.kx = 2 * math.pi * np.fft.rfftfreq(nx, d=self.L / nx)           # (nx//2 + 1,)
+        self.kv = 2 * math.pi * np.fft.rfftfreq(nv, d=self.dvg)              # (nv//2 + 1,)
+        self._half_shift = np.exp(-1j * self.kx[:, None] * self.v[None, :] * (dt / 2))   # g(x - v dt/2)
+        self.steps = 0
+
+    @property
+    def t(self) -> float:
+        return self.steps * self.dt
+
+    def params(self) -> dict:
+        return {"problem": self.problem, "k": self.k, "alpha": self.alpha,
+                "v0": self.v0 if self.problem == "two_stream" else None, "dt": self.dt, "nx": self.nx,
+                "nv": self.nv, "vmax": self.vmax, "version": CONTINUUM_VERSION}
+
+    def field(self, fx=None):
+        """(E, ρ) on the x grid of ``fx`` (default the current g)."""
+        fx = self.f if fx is None else fx
+        rho = fx.sum(1) * self.dvg
+        rk = np.fft.rfft(rho - 1.0)
+        ek = np.zeros_like(rk)
+        ek[1:] = rk[1:] / (1j * self.kx[1:])
+        if self.nx % 2 == 0:
+            ek[-1] = 0.0
+        return np.fft.irfft(ek, n=self.nx), rho
+
+    def _advect_x(self, fx):
+        return np.fft.irfft(np.fft.rfft(fx, axis=0) * self._half_shift, n=self.nx, axis=0)
+
+    def step(self) -> None:
+        f = self._advect_x(self.f)
+        E, _ = self.field(f)
+        shift = np.exp(-1j * self.kv[None, :] * (E[:, None] * self.dt))    # g(x, v - E dt)
+        f = np.fft.irfft(np.fft.rfft(f, axis=1) * shift, n=self.nv, axis=1)
+        self.f = self._advect_x(f)
+        self.steps += 1
+
+    def advance_to(self, t: float) -> None:
+        """Step to time ``t`` (a whole number of steps, not before the current time)."""
+        target = int(round(t / self.dt))
+        if abs(target * self.dt - t) > 1e-9 * max(1.0, abs(t)):
+            raise ValueError(f"t={t:g} is not a whole number of steps dt={self.dt:g}")
+        if target < self.steps:
+            raise ValueError(f"t={t:g} is before the reference's current time {self.t:g}")
+        while self.steps < target:
+            self.step()
+
+    def score(self, x, v):
+        """The exact score ∇ᵥ log f at particles: x (n,), v (n, d) numpy arrays (d ≥ 1) ->
+        (n, d). Its first component ∂ᵥ₁ log g from g and ∂ᵥg (spectral in v) interpolated
+        bilinearly (periodic in x) on the grid; the others −vⱼ (unit-Maxwellian spectators).
+        Where g is below 1e-12 of its maximum (far tails, no particle of a run reaches them in
+        practice) the first component falls back to the Maxwellian's −v₁."""
+        x = np.asarray(x, dtype=np.float64)
+        v = np.asarray(v, dtype=np.float64)
+        if v.ndim != 2 or x.shape != v.shape[:1]:
+            raise ValueError(f"x and v must have shapes (n,) and (n, d), got {x.shape} and {v.shape}")
+        dg = np.fft.irfft(np.fft.rfft(self.f, axis=1) * (1j * self.kv)[None, :], n=self.nv, axis=1)
+        fx = (np.mod(x, self.L) / (self.L / self.nx))
+        i0 = np.floor(fx).astype(np.int64) % self.nx
+        ax = fx - np.floor(fx)
+        i1 = (i0 + 1) % self.nx
+        fv = (v[:, 0] - self.v[0]) / self.dvg
+        j0 = np.clip(np.floor(fv).astype(np.int64), 0, self.nv - 2)
+        av = np.clip(fv - j0, 0.0, 1.0)
+
+        def interp(a):
+            return ((1 - ax) * ((1 - av) * a[i0, j0] + av * a[i0, j0 + 1])
+                    + ax * ((1 - av) * a[i1, j0] + av * a[i1, j0 + 1]))
+
+        g, gv = interp(self.f), interp(dg)
+        ok = g > 1e-12 * self.f.max()
+        out = -v.copy()
+        out[:, 0] = np.where(ok, gv / np.where(ok, g, 1.0), -v[:, 0])
+        return out
+
+
 def continuum_vlasov_poisson(*, problem: str = "landau", k: float = 0.5, alpha: float = 0.01,
                              v0: float = 2.4, t_end: float = 15.0, dt: float = 0.05, nx: int = 32,
                              nv: int = 256, vmax: float | None = None) -> dict:
-    """Noise-free collisionless 1D-1V Vlasov–Poisson reference.
-
-    Solves ∂ₜf + v∂ₓf + E∂ᵥf = 0, ∂ₓE = ρ − 1 (E mean-free), x ∈ [0, 2π/k) periodic, the
-    model's convention (E is the force on an electron; see :class:`VlasovLandau`), from
-    f₀ = (1 + α cos kx) M(v) (``problem="landau"``) or f₀ = (1 + α cos kx)[M(v − v0) +
-    M(v + v0)]/2 (``"two_stream"``), M the unit Maxwellian.
-
-    Numerics: Strang splitting x(dt/2) – v(dt) – x(dt/2); each advection is an exact shift of
-    the trigonometric interpolant (FFT in x; FFT in v on [−vmax, vmax), where f is below
-    1e-13 at the edges), so the only errors are the O(dt²) splitting error and the v
-    resolution (recurrence at t = 2π/(k Δv), far beyond ``t_end`` for the defaults).
+    """Noise-free collisionless 1D-1V Vlasov–Poisson reference (:class:`ContinuumVlasovPoisson`
+    stepped to ``t_end``).
 
     Returns ``{"t", "E_norm" (‖E‖ = (∫E² dx)^{1/2}), "E_mode" (complex k-mode with |Ê| the
     amplitude of E = a sin(kx + φ)), "mass", "energy" (total), "params"}``.
     """
-    if problem not in PROBLEMS:
-        raise ValueError(f"problem={problem!r} is not known; allowed: {', '.join(map(repr, PROBLEMS))}")
-    k = check_positive("k", k)
-    alpha = check_real("alpha", alpha, low=0.0, high=1.0, high_open=True)
-    v0 = check_positive("v0", v0)
     t_end = check_positive("t_end", t_end)
-    dt = check_real("dt", dt, low=0.0, high=0.5, low_open=True)
-    nx = check_int("nx", nx, low=4)
-    nv = check_int("nv", nv, low=16)
-    if vmax is None:
-        vmax = 8.0 if problem == "landau" else 8.0 + v0
-    vmax = check_positive("vmax", vmax)
-    L = 2 * math.pi / k
-    x = np.arange(nx) * (L / nx)
-    dvg = 2 * vmax / nv
-    v = -vmax + (np.arange(nv) + 0.5) * dvg
-    f = _initial_f(problem, x, v, k, alpha, v0)
-    kx = 2 * math.pi * np.fft.rfftfreq(nx, d=L / nx)           # (nx//2 + 1,)
-    kv = 2 * math.pi * np.fft.rfftfreq(nv, d=dvg)              # (nv//2 + 1,)
-    half_shift = np.exp(-1j * kx[:, None] * v[None, :] * (dt / 2))   # f(x - v dt/2)
-
-    def field(fx):
-        rho = fx.sum(1) * dvg
-        rk = np.fft.rfft(rho - 1.0)
-        ek = np.zeros_like(rk)
-        ek[1:] = rk[1:] / (1j * kx[1:])
-        if nx % 2 == 0:
-            ek[-1] = 0.0
-        return np.fft.irfft(ek, n=nx), rho
-
-    def advect_x(fx):
-        return np.fft.irfft(np.fft.rfft(fx, axis=0) * half_shift, n=nx, axis=0)
-
-    steps = int(round(t_end / dt))
-    if abs(steps * dt - t_end) > 1e-9 * max(1.0, t_end):
-        raise ValueError(f"t_end={t_end:g} is not a whole number of steps dt={dt:g}")
+    c = ContinuumVlasovPoisson(problem=problem, k=k, alpha=alpha, v0=v0, dt=dt, nx=nx, nv=nv, vmax=vmax)
+    steps = int(round(t_end / c.dt))
+    if abs(steps * c.dt - t_end) > 1e-9 * max(1.0, t_end):
+        raise ValueError(f"t_end={t_end:g} is not a whole number of steps dt={c.dt:g}")
     E_norm = np.empty(steps + 1)
     E_mode = np.empty(steps + 1, dtype=np.complex128)
     mass = np.empty(steps + 1)
     energy = np.empty(steps + 1)
-    phase = np.exp(-1j * k * x)
+    phase = np.exp(-1j * c.k * c.x)
+    h = c.L / c.nx
 
-    def record(i, fx):
-        E, rho = field(fx)
-        E_norm[i] = math.sqrt((E * E).sum() * (L / nx))
+    def record(i):
+        E, rho = c.field()
+        E_norm[i] = math.sqrt((E * E).sum() * h)
         E_mode[i] = 2 * (E * phase).mean()
-        mass[i] = rho.sum() * (L / nx)
-        energy[i] = 0.5 * (E * E).sum() * (L / nx) + 0.5 * (fx * v[None, :] ** 2).sum() * dvg * (L / nx)
-        return E
+        mass[i] = rho.sum() * h
+        energy[i] = 0.5 * (E * E).sum() * h + 0.5 * (c.f * c.v[None, :] ** 2).sum() * c.dvg * h
 
-    record(0, f)
+    record(0)
     for i in range(1, steps + 1):
-        f = advect_x(f)
-        E, _ = field(f)
-        shift = np.exp(-1j * kv[None, :] * (E[:, None] * dt))    # f(x, v - E dt)
-        f = np.fft.irfft(np.fft.rfft(f, axis=1) * shift, n=nv, axis=1)
-        f = advect_x(f)
-        record(i, f)
-    return {"t": np.arange(steps + 1) * dt, "E_norm": E_norm, "E_mode": E_mode, "mass": mass,
-            "energy": energy,
-            "params": {"problem": problem, "k": k, "alpha": alpha, "v0": v0 if problem == "two_stream" else None,
-                       "t_end": t_end, "dt": dt, "nx": nx, "nv": nv, "vmax": vmax,
-                       "version": CONTINUUM_VERSION}}
+        c.step()
+        record(i)
+    params = c.params()
+    params.pop("version")
+    params = {**params, "t_end": t_end, "version": CONTINUUM_VERSION}
+    return {"t": np.arange(steps + 1) * c.dt, "E_norm": E_norm, "E_mode": E_mode, "mass": mass,
+            "energy": energy, "params": params}
 
 
 def cache_folder() -> Path:

@@ -24,12 +24,13 @@ from .diagnostics import PROFILES, measure, phase_space_histogram
 from .field import PeriodicMesh
 from .fitting import fit_frequency, fit_rate
 from .model import START_MODES, Particles, VlasovLandau, sample_particles
+from .reference import ContinuumVlasovPoisson
 from .scores import PhaseSpaceScore, make_score
 from .spatial import SPATIAL_WEIGHTS, SpatialWeight
 from .stepping import (COLLISION_SCHEMES, _clock, PHASES, SPLITTINGS, CollisionStep, NonFiniteQuantity,
                        PhaseSpaceState, VlasovPoissonStep, make_splitting)
 
-__all__ = ["solve_vlasov", "PhaseSpaceTrajectory", "PLASMA_LIMIT", "CFL_LIMIT"]
+__all__ = ["solve_vlasov", "continuum_reference_score", "PhaseSpaceTrajectory", "PLASMA_LIMIT", "CFL_LIMIT"]
 
 #: dt·ω_p must not exceed this: the leapfrog is stable up to ω_p dt < 2, and at 0.5 its
 #: Langmuir phase error (ω_p dt)²/24 is about 1 %.
@@ -272,6 +273,38 @@ def _validate_dt(model: VlasovLandau, dt: float, v1max: float, dx: float) -> Non
                          f"per step); lower dt to <= {CFL_LIMIT * dx / v1max:.3g} or use fewer cells M")
 
 
+def continuum_reference_score(model: VlasovLandau, *, dt: float = 0.05, nx: int = 128, nv: int = 1024):
+    """The exact score of ``model``'s collisionless solution as a callable ``(x, v, t) -> (n, dv)``
+    tensor (like x's dtype and device): a :class:`~.reference.ContinuumVlasovPoisson` on
+    ``nx × nv`` (default 128 × 1024 on [−8, 8), Δv = 1/64) stepped with ``dt`` and advanced to
+    each time asked (times must not decrease; a call at an earlier time restarts it from t = 0,
+    as a resumed run does). For ``landau_damping`` and ``two_stream`` starts (the other velocity
+    directions are unit-Maxwellian spectators). Section "Vlasov–Landau II" of the book."""
+    if not isinstance(model, VlasovLandau):
+        raise TypeError(f"model must be a VlasovLandau, got {type(model).__name__}")
+    init = model.initial
+    problems = {"landau_damping": "landau", "two_stream": "two_stream"}
+    if init.name not in problems:
+        raise ValueError(f"reference_score='continuum' needs a landau_damping or two_stream start, got "
+                         f"{init.name!r}")
+    if abs(model.L * init.k / (2 * math.pi) - 1) > 1e-12:
+        raise ValueError(f"reference_score='continuum' needs one wavelength in the box (L = 2π/k); got L = "
+                         f"{model.L:g}, k = {init.k:g}")
+    opts = {"problem": problems[init.name], "k": init.k, "alpha": init.alpha, "dt": dt, "nx": nx, "nv": nv}
+    if init.name == "two_stream":
+        opts["v0"] = init.v0
+    box = {"c": ContinuumVlasovPoisson(**opts)}
+
+    def score(x, v, t):
+        if t < box["c"].t - 1e-12:
+            box["c"] = ContinuumVlasovPoisson(**opts)
+        box["c"].advance_to(t)
+        out = box["c"].score(x.detach().cpu().double().numpy(), v.detach().cpu().double().numpy())
+        return torch.from_numpy(out).to(dtype=x.dtype, device=x.device)
+
+    return score
+
+
 def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: float = 0.05, t_end: float,
                  score="blob", score_options: dict | None = None, splitting: str = "strang",
                  collision_scheme: str = "heun", spatial_weight: str = "hat", collision_cells: int | None = None,
@@ -279,7 +312,7 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
                  device="cpu", record_every: int = 1, snapshot_every: int | None = None,
                  snapshot_vmax: float | None = None, checkpoint=None, checkpoint_every: int = 50,
                  stop_after: int | None = None, particles: Particles | None = None,
-                 fuse_collisions: bool = True) -> PhaseSpaceTrajectory:
+                 fuse_collisions: bool = True, reference_score=None) -> PhaseSpaceTrajectory:
     """Solve the Vlasov–Poisson–Landau model with particles.
 
     Parameters
@@ -314,6 +347,13 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
         half steps C(dt/2) C(dt/2) into one C(dt) (half the score and collision evaluations,
         still second order). With ``record_every=1`` (the default) nothing is fused; checkpoints
         and stops do not change which steps are fused.
+    reference_score : None (default), ``"continuum"`` or a callable ``(x, v, t) -> (n, dv)``
+        score: each record of a collisional run adds ``score_error_ref`` and ``lm_error_ref``,
+        the relative squared distances of the estimator's and of the local-Maxwellian score to
+        it (:mod:`.diagnostics`). ``"continuum"``: the exact score of the noise-free
+        collisionless solution (:func:`continuum_reference_score`; landau_damping and two_stream
+        starts), a reference for the estimators while collisions are weak (λBt ≪ 1). Measuring
+        it does not change the run.
 
     Raises ``NonFiniteError`` (``step``, ``time``, ``quantity``, ``trajectory`` up to the last
     finite record) when a quantity becomes NaN or Inf.
@@ -361,6 +401,17 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
         est = None
     if snapshot_vmax is not None:
         snapshot_vmax = check_positive("snapshot_vmax", snapshot_vmax)
+    if reference_score is None:
+        reference = None
+    elif isinstance(reference_score, str):
+        if reference_score != "continuum":
+            raise ValueError(f"reference_score={reference_score!r} is not known; allowed: None, 'continuum' "
+                             "or a callable (x, v, t) -> score")
+        reference = continuum_reference_score(model, dt=dt)
+    elif callable(reference_score):
+        reference = reference_score
+    else:
+        raise TypeError(f"reference_score must be None, 'continuum' or a callable, got {type(reference_score).__name__}")
 
     settings = {"n": n, "M": M, "dt": dt, "t_end": t_end, "steps": total, "score": est.params() if est else None,
                 "splitting": splitting, "collision_scheme": collision_scheme, "spatial_weight": spatial_weight,
@@ -368,6 +419,8 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
                 "dtype": str(dtype).replace("torch.", ""), "device": device.type, "record_every": record_every,
                 "snapshot_every": snapshot_every, "custom_particles": particles is not None,
                 "fuse_collisions": fuse_collisions}
+    if reference_score is not None:        # absent when not asked for: the identity of every other run is unchanged
+        settings["reference_score"] = reference_score if isinstance(reference_score, str) else "callable"
     identity = _identity({"settings": settings, "model": model.params(), "landau_nb": __version__})
 
     # -- particles, mesh, steppers --------------------------------------------------------
@@ -475,8 +528,8 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
         state.t = state.step * dt
         done += 1
         if state.step % record_every == 0 or state.step == total:
-            rec.add(state.t, measure(state, mesh, k, fe0,
-                                     score_sample=collide.last if collide is not None else None))
+            rec.add(state.t, measure(state, mesh, k, fe0, score_sample=collide.last if collide is not None else None,
+                                     reference=reference))
         if (snapshot_every is not None and state.step % snapshot_every == 0) or state.step == total:
             rec.snap_t.append(state.t)
             rec.snaps.append(phase_space_histogram(state.x, state.v[:, 0], state.w, L=model.L, bins_x=M,
