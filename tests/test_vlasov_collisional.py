@@ -363,3 +363,37 @@ def test_every_registered_score_conserves_and_resumes_bit_identically(score, tmp
     assert resumed.meta["resumed"]
     for key in ("E_norm", "kinetic_energy", "score_error"):
         np.testing.assert_array_equal(resumed[key], whole[key])
+
+
+class _Ref:
+    """A run of vlasov_score_reference: score_error_ref = lm + excess (lm growing in t)."""
+
+    def __init__(self, excess):
+        self.t = np.linspace(0, 10, 21)
+        lm = 0.002 * self.t ** 2
+        self.records = {"score_error_ref": np.r_[np.nan, (lm + excess)[1:]], "lm_error_ref": np.r_[np.nan, lm[1:]]}
+
+    def __getitem__(self, key):
+        return self.records[key]
+
+
+def test_finding_score_reference_reads_the_excess_and_the_ratio():
+    from landau_nb.book import claims
+    from landau_nb.experiments import get_vlasov_experiment
+    from landau_nb.experiments.phase_space import VlasovRuns
+    exp = get_vlasov_experiment("vlasov_score_reference")
+    level = {"maxwellian": 0.0, "blob": 0.07, "kde": 0.17, "sbtm": 0.03, "sbtm-K40": 0.05}
+
+    def runs(**change):
+        lv = {**level, **change}
+        return VlasovRuns(exp, "paper", {(r.label, r.n, r.seed): _Ref(lv[r.label] + 0.001 * r.seed)
+                                         for r in exp.runs("paper")})
+    test = claims.CLAIMS["finding_vlasov_score_reference"].test
+    v = test(runs())
+    assert v.reproduced == "yes" and "blob 0.071 ± 0.002" in v.value and "SBTM / blob 0." in v.value
+    assert test(runs(sbtm=0.2)).reproduced == "no"                     # SBTM farther than the blob
+    assert test(runs(**{"sbtm-K40": -0.01})).reproduced == "partly"    # one estimator beats the control
+    partial = runs()
+    partial.pop(("kde", 20_000, 1))
+    with pytest.raises(KeyError, match="not committed"):
+        test(partial)
