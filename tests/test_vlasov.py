@@ -315,6 +315,8 @@ def test_reference_score_diagnostic_and_its_validation():
         vl.solve_vlasov(model, reference_score=3, **common)
     with pytest.raises(ValueError, match="landau_damping or two_stream"):
         vl.continuum_reference_score(vl.anisotropic(B=1.0))
+    with pytest.raises(ValueError, match="B = 0"):
+        vl.solve_vlasov(vl.landau_damping(alpha=0.1), reference_score="continuum", **common)
 
 
 # ------------------------------------------------------------------------------------------ runs

@@ -401,6 +401,9 @@ def solve_vlasov(model: VlasovLandau, *, n: int | None = None, M: int = 64, dt: 
         est = None
     if snapshot_vmax is not None:
         snapshot_vmax = check_positive("snapshot_vmax", snapshot_vmax)
+    if reference_score is not None and not model.collisional:
+        raise ValueError("reference_score is measured on the score of the collision step; the model has B = 0 "
+                         "(give B > 0, e.g. B = 0.001 for a run that follows the collisionless solution)")
     if reference_score is None:
         reference = None
     elif isinstance(reference_score, str):
