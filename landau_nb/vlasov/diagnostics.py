@@ -42,13 +42,18 @@ SCALARS = ("E_norm", "E_mode_re", "E_mode_im", "field_energy", "kinetic_energy",
 PROFILES = ("density", "u", "T", "T_ratio", "score_error_x")
 
 
+def _local_maxwellian_score(x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, mesh) -> torch.Tensor:
+    """s_LM = −(v − u(x))/T(x) in float64, u and T the CIC moments of (x, v, w) gathered at x."""
+    _, u, T, _, _ = mesh.moments(x, v, w)
+    ui = torch.stack([mesh.gather(u[:, a].double(), x) for a in range(v.shape[1])], dim=1)
+    return -(v.double() - ui) / mesh.gather(T.double(), x)[:, None]
+
+
 def score_error(x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, s: torch.Tensor, mesh) -> tuple[float, "object"]:
     """(Σ w|s − s_LM|² / Σ w|s_LM|², its (M,) mesh profile) with s_LM = −(v − u(x))/T(x) from
     the CIC moments of (x, v, w) (module docstring)."""
-    _, u, T, _, _ = mesh.moments(x, v, w)
-    vd, sd, wd = v.double(), s.double(), w.double()
-    ui = torch.stack([mesh.gather(u[:, a].double(), x) for a in range(v.shape[1])], dim=1)
-    s_lm = -(vd - ui) / mesh.gather(T.double(), x)[:, None]
+    s_lm = _local_maxwellian_score(x, v, w, mesh)
+    sd, wd = s.double(), w.double()
     num = ((sd - s_lm) ** 2).sum(1)
     den = (s_lm ** 2).sum(1)
     prof = (mesh.deposit(x, (wd * num).to(x.dtype)).double()
@@ -59,10 +64,8 @@ def score_error(x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, s: torch.Tens
 def reference_score_errors(x: torch.Tensor, v: torch.Tensor, w: torch.Tensor, s: torch.Tensor,
                            s_ref: torch.Tensor, mesh) -> tuple[float, float]:
     """(Σ w|s − s_ref|² / Σ w|s_ref|², the same of s_LM = −(v − u(x))/T(x)) (module docstring)."""
-    _, u, T, _, _ = mesh.moments(x, v, w)
-    vd, sd, wd, rd = v.double(), s.double(), w.double(), s_ref.double()
-    ui = torch.stack([mesh.gather(u[:, a].double(), x) for a in range(v.shape[1])], dim=1)
-    s_lm = -(vd - ui) / mesh.gather(T.double(), x)[:, None]
+    s_lm = _local_maxwellian_score(x, v, w, mesh)
+    sd, wd, rd = s.double(), w.double(), s_ref.double()
     den = (wd * (rd ** 2).sum(1)).sum()
     return (float((wd * ((sd - rd) ** 2).sum(1)).sum() / den),
             float((wd * ((s_lm - rd) ** 2).sum(1)).sum() / den))
