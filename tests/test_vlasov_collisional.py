@@ -221,17 +221,24 @@ class _Aniso:
         self.meta = {"model": {"B": 2.0, "dv": 3, "gamma": -3.0}}
 
 
-def test_finding_collision_strength_reads_the_reference_and_the_intervals():
-    from landau_nb.book import claims
+def _synthetic_runs(name, run_class, level, per_seed):
+    """``runs(**change)``: every registered paper-scale run of ``name`` as ``run_class(level[label]
+    + per_seed * seed)`` (``change`` overriding some labels' levels), read as committed runs."""
     from landau_nb.experiments import get_vlasov_experiment
     from landau_nb.experiments.phase_space import VlasovRuns
-    exp = get_vlasov_experiment("vlasov_collision_strength")
-    level = {"gaussian": 1.0, "blob": 0.57, "kde": 0.32, "sbtm": 0.89, "sbtm-a0.1": 0.95}
+    exp = get_vlasov_experiment(name)
 
     def runs(**change):
         lv = {**level, **change}
-        return VlasovRuns(exp, "paper", {(r.label, r.n, r.seed): _Aniso(lv[r.label] + 0.005 * r.seed)
+        return VlasovRuns(exp, "paper", {(r.label, r.n, r.seed): run_class(lv[r.label] + per_seed * r.seed)
                                          for r in exp.runs("paper")})
+    return runs
+
+
+def test_finding_collision_strength_reads_the_reference_and_the_intervals():
+    from landau_nb.book import claims
+    runs = _synthetic_runs("vlasov_collision_strength", _Aniso,
+                           {"gaussian": 1.0, "blob": 0.57, "kde": 0.32, "sbtm": 0.89, "sbtm-a0.1": 0.95}, 0.005)
     test = claims.CLAIMS["finding_vlasov_collision_strength"].test
     v = test(runs())
     assert v.reproduced == "yes" and "blob 0.58 ± 0.01" in v.value
@@ -379,15 +386,8 @@ class _Ref:
 
 def test_finding_score_reference_reads_the_excess_and_the_ratio():
     from landau_nb.book import claims
-    from landau_nb.experiments import get_vlasov_experiment
-    from landau_nb.experiments.phase_space import VlasovRuns
-    exp = get_vlasov_experiment("vlasov_score_reference")
-    level = {"maxwellian": 0.0, "blob": 0.07, "kde": 0.17, "sbtm": 0.03, "sbtm-K40": 0.05}
-
-    def runs(**change):
-        lv = {**level, **change}
-        return VlasovRuns(exp, "paper", {(r.label, r.n, r.seed): _Ref(lv[r.label] + 0.001 * r.seed)
-                                         for r in exp.runs("paper")})
+    runs = _synthetic_runs("vlasov_score_reference", _Ref,
+                           {"maxwellian": 0.0, "blob": 0.07, "kde": 0.17, "sbtm": 0.03, "sbtm-K40": 0.05}, 0.001)
     test = claims.CLAIMS["finding_vlasov_score_reference"].test
     v = test(runs())
     assert v.reproduced == "yes" and "blob 0.071 ± 0.002" in v.value and "SBTM / blob 0." in v.value

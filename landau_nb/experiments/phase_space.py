@@ -268,7 +268,7 @@ register_vlasov(VlasovExperiment(
 #: continuum solver gives (solve_vlasov(reference_score="continuum")); each record then holds
 #: score_error_ref (the estimator's distance to it) and lm_error_ref (the local Maxwellian's)
 REFERENCE_SCORES = (("maxwellian", {"score": "maxwellian"}), ("blob", {"score": "blob"}), ("kde", {"score": "kde"}),
-                    ("sbtm", {"score": "sbtm"}), (SBTM_K40[0], SBTM_K40[1]))
+                    ("sbtm", {"score": "sbtm"}), SBTM_K40)
 
 register_vlasov(VlasovExperiment(
     name="vlasov_score_reference",
