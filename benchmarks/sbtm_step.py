@@ -2,7 +2,7 @@
 estimated wall time of the paper-scale sweep (book: "Runtime").
 
     python benchmarks/sbtm_step.py [--quick]
-        [--parts ratio,denoising,scaling,ensemble,others,sweep,sweep_float32,sweep_check]
+        [--parts ratio,denoising,padding,scaling,ensemble,others,sweep,sweep_float32,sweep_check]
         [--out benchmarks/results/sbtm_step.json]
 
 One SBTM time step = K = 25 Adam steps of the denoising loss (3.5) on the paper's network
@@ -203,6 +203,45 @@ def part_denoising(quick):
                   f"{row['fused_s'] * 1e3:8.2f} ms, x{row['speedup']:5.1f}, fused {row['fused_gflops']:.1f} "
                   f"GFlop/s = {row['fraction_of_peak']:.0%} of the measured peak {peak:.0f}", flush=True)
         rows += part
+    set_threads(2)
+    return rows
+
+
+def part_padding(quick):
+    """The denoising kernel alone (K Adam steps, one thread) compiled at the network's width 100
+    and at the widths it could be padded to (zero hidden units), per dtype: time at 100 / time
+    padded, alternating, best of k. Why float64 runs padded (``_sbtm_numba.PAD_FLOAT64``)."""
+    from landau_nb.scores import _sbtm_numba as kern
+    d, ns = 3, ([1000] if quick else [1000, 12800])
+    set_threads(1)
+    g = np.random.default_rng(0)
+    rows = []
+    for np_dtype in (np.float32, np.float64):
+        for n in ns:
+            x = g.standard_normal((1, n, d)).astype(np_dtype)
+            z = g.standard_normal((1, K, n, d)).astype(np_dtype)
+            consts = ln.SBTM().kernel_constants(n, np_dtype)
+            adam = ln.SBTM().adam_constants(0, K)[None].astype(np_dtype)
+            theta = 0.1 * g.standard_normal((1, kern.n_params(d, WIDTH))).astype(np_dtype)
+            calls = {}
+            for wp in (WIDTH, 104, 112):
+                th = kern._pad(theta, d, WIDTH, wp) if wp != WIDTH else theta.copy()
+                m1, m2 = np.zeros_like(th), np.zeros_like(th)
+                fn = kern.denoising_kernels(d, wp)[0]
+                calls[wp] = (lambda fn=fn, th=th, m1=m1, m2=m2:
+                             fn(x, z, th, m1, m2, consts, adam, np.empty((1, K))))
+                calls[wp]()                                  # compile / load
+            best = {wp: float("inf") for wp in calls}
+            for _ in range(5 if n <= 1000 else 3):           # alternate: same load for each
+                for wp, f in calls.items():
+                    best[wp] = min(best[wp], best_of(f, 1))
+            row = {"dtype": np.dtype(np_dtype).name, "n": n, "seconds": {str(k): v for k, v in best.items()},
+                   "used": kern.padded_width(WIDTH, np_dtype)}
+            row["speedup_of_padding"] = {str(wp): best[WIDTH] / best[wp] for wp in (104, 112)}
+            rows.append(row)
+            print(f"padding {row['dtype']} n={n:>6}: width 100 {best[WIDTH] * 1e3:8.2f} ms, padded to 104 "
+                  f"x{row['speedup_of_padding']['104']:.2f}, to 112 x{row['speedup_of_padding']['112']:.2f} "
+                  f"(the kernels use {row['used']})", flush=True)
     set_threads(2)
     return rows
 
@@ -503,7 +542,7 @@ def part_sweep_check(quick):
     return {"runs": rows}
 
 
-PARTS = {"ratio": part_ratio, "denoising": part_denoising, "scaling": part_scaling, "others": part_others,
+PARTS = {"ratio": part_ratio, "denoising": part_denoising, "padding": part_padding, "scaling": part_scaling, "others": part_others,
          "ensemble": part_ensemble, "sweep": part_sweep, "sweep_float32": part_sweep_float32, "sweep_check": part_sweep_check}
 ARGS_OUT = {"out": None}
 

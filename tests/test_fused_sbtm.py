@@ -230,6 +230,37 @@ def test_batched_torch_step_equals_the_numba_kernel(dtype, tol):
     np.testing.assert_allclose(out["torch"][3], out["numba"][3], rtol=tol)
 
 
+def test_float64_kernels_run_padded_and_the_padding_stays_zero():
+    # float64 runs at a width padded to a multiple of 8 (zero hidden units): the same Adam steps
+    # as the kernel compiled at the network's own width, to round-off, and the zero units stay zero
+    S, n, d, w, steps = 2, 300, 3, 13, 12
+    wp = kern.padded_width(w, np.float64)
+    assert (wp, kern.padded_width(w, np.float32), kern.padded_width(16, np.float64)) == (16, 13, 16)
+    g = ln.make_generator(0, "test")
+    x = torch.randn(S, n, d, generator=g, dtype=F64).numpy()
+    z = torch.randn(S, steps, n, d, generator=g, dtype=F64).numpy()
+    theta = 0.3 * torch.randn(S, kern.n_params(d, w), generator=g, dtype=F64).numpy()
+    est = ln.SBTM(width=w)
+    consts = est.kernel_constants(n, np.float64)
+    adam = np.stack([est.adam_constants(0, steps)] * S)
+    th, m1, m2 = theta.copy(), np.zeros_like(theta), np.zeros_like(theta)
+    kern.adam_denoising(x, z, th, m1, m2, consts, adam, np.empty((S, steps)), d, w)      # padded to wp
+    own = [theta.copy(), np.zeros_like(theta), np.zeros_like(theta)]
+    kern.denoising_kernels(d, w)[0](x, z, *own, consts, adam, np.empty((S, steps)))      # at width w
+    for a, b in zip((th, m1, m2), own):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    padded = [kern._pad(v, d, w, wp) for v in (theta, np.zeros_like(theta), np.zeros_like(theta))]
+    kern.denoising_kernels(d, wp)[0](x, z, *padded, consts, adam, np.empty((S, steps)))
+    back = np.empty_like(theta)
+    kern._unpad(padded[0], back, d, w, wp)
+    np.testing.assert_array_equal(back, th)                                             # the wrapper's sweep
+    zero_units = np.ones(kern.n_params(d, wp), bool)
+    for _, b in kern._unit_slices(d, w, wp):
+        zero_units[b] = False
+    assert zero_units.sum() == 2 * d * (wp - w) + (wp - w)
+    assert all((v[:, zero_units] == 0).all() for v in padded)
+
+
 @pytest.mark.parametrize("n", [90, 700])
 def test_fused_initial_fit_follows_the_torch_fit(n):
     # n = 90 trains on all particles, n = 700 on minibatches of 256 drawn from the same

@@ -255,6 +255,45 @@ def _check_sizes(x, z, theta, d, w):
         raise ValueError(f"x and z must have d = {d} columns, not {x.shape[-1]} and {z.shape[-1]}")
 
 
+#: float64 kernels run at a width padded to a multiple of this many hidden units (zero units):
+#: a loop over w = 100 float64 values leaves a scalar remainder of 4 behind its 8-lane vectors,
+#: which cost 1.1-1.3x the time of the padded loop (benchmarks/sbtm_step.py, part "padding");
+#: float32 loops keep their width (padded to 104 or 112 they measured 0.8-0.9x as fast)
+PAD_FLOAT64 = 8
+
+
+def padded_width(w: int, dtype) -> int:
+    """The width the kernels run at for a network of width ``w`` in ``dtype``."""
+    if np.dtype(dtype) == np.float64:
+        return -(-w // PAD_FLOAT64) * PAD_FLOAT64
+    return w
+
+
+def _unit_slices(d, w, wp):
+    """Pairs (slice in the width-w layout, slice in the width-wp layout) of the rows W1^T[k], b1
+    and W2[m] (w entries each) and of b2 (d entries)."""
+    rows = [(k * w, k * wp) for k in range(d)] + [(d * w, d * wp)] \
+        + [((d + 1 + m) * w, (d + 1 + m) * wp) for m in range(d)]
+    pairs = [(slice(a, a + w), slice(b, b + w)) for a, b in rows]
+    return pairs + [(slice(n_params(d, w) - d, None), slice(n_params(d, wp) - d, None))]
+
+
+def _pad(v, d, w, wp):
+    """Flat vectors (S, P(d, w)) in the kernels' layout -> (S, P(d, wp)), hidden units w..wp-1
+    zero. A zero unit (zero weights in and out, zero bias) has a zero gradient, so Adam leaves
+    it zero: the padded network is the network."""
+    out = np.zeros((v.shape[0], n_params(d, wp)), dtype=v.dtype)
+    for a, b in _unit_slices(d, w, wp):
+        out[:, b] = v[:, a]
+    return out
+
+
+def _unpad(vp, v, d, w, wp):
+    """Write the real units of padded vectors ``vp`` back into ``v`` (the inverse of :func:`_pad`)."""
+    for a, b in _unit_slices(d, w, wp):
+        v[:, a] = vp[:, b]
+
+
 def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
     """K fused Adam steps of the denoising loss (3.5) for S members, in place.
 
@@ -265,7 +304,14 @@ def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
     working dtype); losses (S, K) float64 receives the loss before each step.
     """
     _check_sizes(x, z, theta, d, w)
-    denoising_kernels(d, w)[0](x, z, theta, m1, m2, consts, adam, losses)
+    wp = padded_width(w, theta.dtype)
+    if wp == w:
+        denoising_kernels(d, w)[0](x, z, theta, m1, m2, consts, adam, losses)
+        return
+    padded = [_pad(v, d, w, wp) for v in (theta, m1, m2)]
+    denoising_kernels(d, wp)[0](x, z, *padded, consts, adam, losses)
+    for v, vp in zip((theta, m1, m2), padded):
+        _unpad(vp, v, d, w, wp)
 
 
 def denoising_gradient(x, z, theta, consts, d, w, out):
@@ -274,7 +320,15 @@ def denoising_gradient(x, z, theta, consts, d, w, out):
     _check_sizes(x, z, theta, d, w)
     if out.shape != (theta.shape[-1] + 1,):
         raise ValueError(f"out must have shape ({theta.shape[-1] + 1},) (gradient and loss), not {out.shape}")
-    denoising_kernels(d, w)[1](x, z, theta, consts, out)
+    wp = padded_width(w, theta.dtype)
+    if wp == w:
+        denoising_kernels(d, w)[1](x, z, theta, consts, out)
+        return
+    out_p = np.empty(n_params(d, wp) + 1)
+    denoising_kernels(d, wp)[1](x, z, _pad(theta[None], d, w, wp)[0], consts, out_p)
+    grad = out[None, :-1]
+    _unpad(out_p[None, :-1], grad, d, w, wp)
+    out[-1] = out_p[-1]
 
 
 @nb.njit(inline="always", **_JIT)
