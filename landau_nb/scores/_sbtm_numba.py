@@ -257,7 +257,7 @@ def _check_sizes(x, z, theta, d, w):
 
 #: float64 kernels run at a width padded to a multiple of this many hidden units (zero units):
 #: a loop over w = 100 float64 values leaves a scalar remainder of 4 behind its 8-lane vectors,
-#: which cost 1.1-1.3x the time of the padded loop (benchmarks/sbtm_step.py, part "padding");
+#: which cost 1.0-1.3x the time of the padded loop (benchmarks/sbtm_step.py, part "padding");
 #: float32 loops keep their width (padded to 104 or 112 they measured 0.8-0.9x as fast)
 PAD_FLOAT64 = 8
 
