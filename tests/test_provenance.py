@@ -36,6 +36,38 @@ def test_git_commit_outside_a_checkout(tmp_path):
     assert provenance.git_commit(tmp_path) == {"commit": None}
 
 
+def test_git_commit_sees_uncommitted_changes_of_the_package(tmp_path):
+    import shutil
+    import subprocess
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", *args],
+                       check=True, capture_output=True)
+
+    (tmp_path / "landau_nb").mkdir()
+    (tmp_path / "landau_nb" / "a.py").write_text("x = 1\n")
+    (tmp_path / "README.md").write_text("readme\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "one")
+    assert provenance.git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "README.md").write_text("changed\n")              # outside the package: not counted
+    assert provenance.git_commit(tmp_path)["dirty"] is False
+    (tmp_path / "landau_nb" / "a.py").write_text("x = 2\n")
+    rec = provenance.git_commit(tmp_path)
+    assert rec["dirty"] is True and re.fullmatch(r"[0-9a-f]{40}", rec["commit"])
+
+
+def test_git_commit_looks_at_the_checkout_of_this_package():
+    # the default folder is the one holding landau_nb/ (the repository root), so that the
+    # pathspec landau_nb of the dirty check names the package (it once named landau_nb/landau_nb,
+    # and every run read as clean)
+    assert (provenance.checkout_root() / "landau_nb" / "experiments" / "provenance.py").is_file()
+    assert provenance.checkout_root() == ROOT
+
+
 def test_git_commit_of_this_checkout():
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout (an installed package)")

@@ -16,14 +16,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["git_commit", "machine", "provenance", "compact"]
+__all__ = ["checkout_root", "git_commit", "machine", "provenance", "compact"]
+
+
+def checkout_root() -> Path:
+    """The folder holding the ``landau_nb`` package folder (the repository root in a checkout)."""
+    return Path(__file__).resolve().parents[2]
 
 
 def git_commit(folder=None) -> dict:
-    """The commit of the checkout holding this package (or ``folder``) and whether tracked
-    files differ from it: ``{"commit": "…40 hex…", "dirty": bool}``; ``{"commit": None}``
-    outside a git checkout (an installed package)."""
-    root = Path(folder) if folder is not None else Path(__file__).resolve().parent.parent
+    """The commit of the checkout holding this package (or of the checkout at ``folder``) and
+    whether tracked files of its ``landau_nb`` folder differ from it: ``{"commit": "…40 hex…",
+    "dirty": bool}``; ``{"commit": None}`` outside a git checkout (an installed package)."""
+    root = Path(folder) if folder is not None else checkout_root()
     try:
         head = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True,
                               text=True, timeout=10)
