@@ -247,7 +247,7 @@ register_vlasov(VlasovExperiment(
                 _curve_runs((20_000, 80_000), (0, 1, 2), CURVE_SCORES, CURVE_B),
                 *SBTM_A01, ns=(20_000,), Bs=(0.4,)),
                 *SBTM_K40, ns=(20_000,), Bs=CURVE_B),
-                *SBTM_K40, ns=(80_000,), Bs=(0.05,))    # ~1.5 CPU-hours a run
+                *SBTM_K40, ns=(80_000,), Bs=(0.05,))    # ~0.5 CPU-hour a run (minibatch training)
             # 16 n0 for the blob at B = 0.4: its shift still moved from n0 to 4 n0 (~1.4 CPU-hours a run)
             + _curve_runs((320_000,), (0, 1, 2), ("blob",), (0.4,))
             # five seeds where the acceptance rule is judged (blob vs SBTM at 4 n0, B = 0.4): a verdict
