@@ -276,8 +276,8 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
     keys = [(r.label, r.n, r.seed) for r in paper]
     # + SBTM with alpha = 0.1 at B = 0.4, + the blob at B = 0.4 and its partner at 16 n0,
     # + seeds 3 and 4 at 4 n0 of the blob and SBTM at B = 0.4 and their partners,
-    # + SBTM with K = 40 at n0 and every B, and at 4 n0 for B = 0.05
-    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3 + 3 * 2 + 2 * 3 + 3 * 4 + 3
+    # + SBTM with K = 40 at n0 and every B, and at 4 n0 for B = 0.05, 0.1, 0.2
+    assert len(keys) == len(set(keys)) == 2 * 3 * (1 + 4 * 4) + 3 + 3 * 2 + 2 * 3 + 3 * 4 + 3 * 3
     assert {k for k in keys if k[2] > 2} == {(lab, 80_000, s) for lab in ("collisionless", "blob_B0.4", "sbtm_B0.4")
                                              for s in (3, 4)}
     assert {k for k in keys if k[1] == 320_000} == {(lab, 320_000, s) for lab in ("collisionless", "blob_B0.4")
@@ -292,8 +292,9 @@ def test_collisional_experiments_are_registered_paired_and_selectable(tmp_path):
     a01 = [r for r in paper if r.label == "sbtm-a0.1_B0.4"]
     assert len(a01) == 3 and all(r.options["score_options"] == {"alpha": 0.1} and r.n == 20_000 for r in a01)
     k40 = [r for r in paper if r.label.startswith("sbtm-K40_")]
-    assert len(k40) == 15 and all(r.options["score_options"] == {"K": 40} for r in k40)
-    assert {(r.label, r.seed) for r in k40 if r.n == 80_000} == {("sbtm-K40_B0.05", s) for s in (0, 1, 2)}
+    assert len(k40) == 21 and all(r.options["score_options"] == {"K": 40} for r in k40)
+    assert {(r.label, r.seed) for r in k40 if r.n == 80_000} == {(f"sbtm-K40_B{B}", s) for B in (0.05, 0.1, 0.2)
+                                                                  for s in (0, 1, 2)}
     assert sum(r.n == 20_000 for r in k40) == 12
     sr = get_vlasov_experiment("vlasov_score_reference")
     assert sr.solve["reference_score"] == "continuum" and sr.model["B"] <= 0.001
