@@ -12,6 +12,10 @@ h = softsign(u) = u / (1 + |u|), softsign'(u) = 1 / (1 + |u|)^2:
 
     dW2 += g h^T,  db2 += g,  delta = softsign'(u) * (W2^T g),  dW1 += delta y^T,  db1 += delta.
 
+The two noisy points enter these sums only through their sum and difference (their cotangents
+are opposite), which the sweeps carry instead of the points: a third fewer multiply-adds in the
+backward sweep and in the output sweep (:func:`_particle` gives the formulas).
+
 Nothing of size (3n x w) is stored: each task (a member and a CHUNK of particles) keeps its
 gradient in registers / L1 and writes one row of a (S, chunks, P) float64 buffer (at most
 MAX_CHUNKS rows per member), summed over chunks in a fixed order. Results therefore do not
@@ -72,29 +76,35 @@ def _adam(theta, m1, m2, grad, consts, step_size, bc2_sqrt):
 @nb.njit(inline="always", **_JIT)
 def _particle(xi, zi, th, alpha, c, grad, hs, pts, gs, D, W):
     """Forward and backward of the three points X, X + aZ, X - aZ of one particle, fused.
-    c = [1, 2/n, 1/(a n)] in the working dtype; hs (6, W) scratch (h of the three points,
-    then softsign' = r^2); pts, gs (3, D). Returns |s(X)|^2 and (s(X + aZ) - s(X - aZ)).Z
-    (float64). D, W: dimension and width, constants of the kernel this is inlined into."""
+    c = [1, 2/n, 1/(a n)] in the working dtype; scratch hs (5, W), pts and gs (2, D). Returns
+    |s(X)|^2 and (s(X + aZ) - s(X - aZ)).Z (float64). D, W: dimension and width, constants of
+    the kernel this is inlined into.
+
+    The two noisy points enter only through their sum and difference, which the sweeps carry
+    instead of the points (the same derivatives, fewer operations; 1.07-1.15x, benchmarks/
+    sbtm_step.py): with v = W1 aZ, u(X +- aZ) = u0 +- v; the cotangents of s(X + aZ) and
+    s(X - aZ) are +-Z / (a n), so with dh = h(X + aZ) - h(X - aZ), t+- = softsign'(u(X +- aZ))
+    and e1 = W2^T Z / (a n), the gradient is dW2 += g0 h0^T + (Z / (a n)) dh^T,
+    db1 += t0 e0 + (t+ - t-) e1, dW1 += (t0 e0 + (t+ - t-) e1) X^T + ((t+ + t-) e1) (aZ)^T
+    (e0 = W2^T g0, t0 = softsign'(u0)), and db2 += g0 (the two noisy cotangents cancel)."""
     O_B1 = D * W
     O_W2 = O_B1 + W
     O_B2 = O_W2 + D * W
     one = c[0]
     for k in range(D):
-        az = alpha * zi[k]
         pts[0, k] = xi[k]
-        pts[1, k] = xi[k] + az
-        pts[2, k] = xi[k] - az
-    # sweep 1: u = W1 y + b1 and softsign, h = u r with r = 1 / (1 + |u|), kept: h and r^2
+        pts[1, k] = alpha * zi[k]
+    # sweep 1: u0 = W1 X + b1, v = W1 aZ, softsign of u0, u0 + v, u0 - v via r = 1 / (1 + |u|);
+    # kept: h0, dh and the three softsign' = r^2 as r0^2, r+^2 - r-^2, r+^2 + r-^2
     for j in range(W):
-        b = th[O_B1 + j]
-        u0 = b
-        u1 = b
-        u2 = b
+        u0 = th[O_B1 + j]
+        v = u0 - u0
         for k in range(D):
             wkj = th[k * W + j]
             u0 += wkj * pts[0, k]
-            u1 += wkj * pts[1, k]
-            u2 += wkj * pts[2, k]
+            v += wkj * pts[1, k]
+        u1 = u0 + v
+        u2 = u0 - v
         # r_i = 1 / d_i with one division for the three points (d_i >= 1, so the product
         # neither overflows nor underflows for |u| < 1e12): division is the slowest vector
         # operation here (float64 above all), three of them cost more than the rest of the sweep
@@ -107,56 +117,50 @@ def _particle(xi, zi, th, alpha, c, grad, hs, pts, gs, D, W):
         t2 = d2 * inv
         r0 = d1 * t2
         r1 = d0 * t2
+        s1 = r1 * r1
+        s2 = r2 * r2
         hs[0, j] = u0 * r0
-        hs[1, j] = u1 * r1
-        hs[2, j] = u2 * r2
-        hs[3, j] = r0 * r0
-        hs[4, j] = r1 * r1
-        hs[5, j] = r2 * r2
-    # sweep 2 (one per output): s = W2 h + b2, the loss terms and the cotangents g
+        hs[1, j] = u1 * r1 - u2 * r2
+        hs[2, j] = r0 * r0
+        hs[3, j] = s1 - s2
+        hs[4, j] = s1 + s2
+    # sweep 2 (one per output): s(X) = W2 h0 + b2 and s(X + aZ) - s(X - aZ) = W2 dh, the loss
+    # terms and the cotangents g0 = 2 s(X) / n, g1 = Z / (a n)
     quad = 0.0
     cross = 0.0
     for m in range(D):
         base = O_W2 + m * W
         a0 = th[O_B2 + m]
-        a1 = a0
-        a2 = a0
+        a1 = a0 - a0
         for j in range(W):
             wmj = th[base + j]
             a0 += wmj * hs[0, j]
             a1 += wmj * hs[1, j]
-            a2 += wmj * hs[2, j]
         zm = zi[m]
         gs[0, m] = c[1] * a0
         gs[1, m] = c[2] * zm
-        gs[2, m] = -(c[2] * zm)
-        grad[O_B2 + m] += gs[0, m] + gs[1, m] + gs[2, m]
+        grad[O_B2 + m] += gs[0, m]
         quad += float(a0) * float(a0)
-        cross += (float(a1) - float(a2)) * float(zm)
-    # sweep 3: dW2 += g h^T, delta = softsign'(u) (W2^T g), db1 += delta, dW1 += delta y^T
+        cross += float(a1) * float(zm)
+    # sweep 3: dW2, e = W2^T g, the softsign' factors, db1 and dW1 (see the docstring)
     for j in range(W):
         h0 = hs[0, j]
-        h1 = hs[1, j]
-        h2 = hs[2, j]
+        dh = hs[1, j]
         e0 = h0 - h0
         e1 = e0
-        e2 = e0
         for m in range(D):
             base = O_W2 + m * W
             wmj = th[base + j]
             q0 = gs[0, m]
             q1 = gs[1, m]
-            q2 = gs[2, m]
-            grad[base + j] += q0 * h0 + q1 * h1 + q2 * h2
+            grad[base + j] += q0 * h0 + q1 * dh
             e0 += wmj * q0
             e1 += wmj * q1
-            e2 += wmj * q2
-        t0 = e0 * hs[3, j]
-        t1 = e1 * hs[4, j]
-        t2 = e2 * hs[5, j]
-        grad[O_B1 + j] += t0 + t1 + t2
+        tx = e0 * hs[2, j] + e1 * hs[3, j]
+        tz = e1 * hs[4, j]
+        grad[O_B1 + j] += tx
         for k in range(D):
-            grad[k * W + j] += t0 * pts[0, k] + t1 * pts[1, k] + t2 * pts[2, k]
+            grad[k * W + j] += tx * pts[0, k] + tz * pts[1, k]
     return quad, cross
 
 
@@ -165,9 +169,9 @@ def _chunk(x, z, th, alpha, c, i0, i1, out, D, W):
     """Gradient of the chunk's share of the loss into out[:P] (float64), loss sum into out[P]."""
     P = th.shape[0]
     grad = np.zeros(P, dtype=th.dtype)
-    hs = np.empty((6, W), dtype=th.dtype)
-    pts = np.empty((3, D), dtype=th.dtype)
-    gs = np.empty((3, D), dtype=th.dtype)
+    hs = np.empty((5, W), dtype=th.dtype)
+    pts = np.empty((2, D), dtype=th.dtype)
+    gs = np.empty((2, D), dtype=th.dtype)
     quad = 0.0
     cross = 0.0
     for i in range(i0, i1):
@@ -278,20 +282,29 @@ def _unit_slices(d, w, wp):
     return pairs + [(slice(n_params(d, w) - d, None), slice(n_params(d, wp) - d, None))]
 
 
+@functools.lru_cache(maxsize=None)
+def _unit_index(d, w, wp):
+    """Where each entry of the width-w layout sits in the width-wp layout (an int array of
+    length P(d, w), read-only): :func:`_unit_slices` as one gather/scatter index."""
+    idx = np.empty(n_params(d, w), dtype=np.intp)
+    for a, b in _unit_slices(d, w, wp):
+        idx[a] = np.arange(n_params(d, wp))[b]
+    idx.flags.writeable = False
+    return idx
+
+
 def _pad(v, d, w, wp):
     """Flat vectors (S, P(d, w)) in the kernels' layout -> (S, P(d, wp)), hidden units w..wp-1
     zero. A zero unit (zero weights in and out, zero bias) has a zero gradient, so Adam leaves
     it zero: the padded network is the network."""
     out = np.zeros((v.shape[0], n_params(d, wp)), dtype=v.dtype)
-    for a, b in _unit_slices(d, w, wp):
-        out[:, b] = v[:, a]
+    out[:, _unit_index(d, w, wp)] = v
     return out
 
 
 def _unpad(vp, v, d, w, wp):
     """Write the real units of padded vectors ``vp`` back into ``v`` (the inverse of :func:`_pad`)."""
-    for a, b in _unit_slices(d, w, wp):
-        v[:, a] = vp[:, b]
+    v[...] = vp[:, _unit_index(d, w, wp)]
 
 
 def adam_denoising(x, z, theta, m1, m2, consts, adam, losses, d, w):
