@@ -88,6 +88,31 @@ def test_pack_unpack_round_trip_keeps_the_torch_layout():
         assert sorted(st) == sorted(old) and all(torch.equal(st[k], old[k]) for k in st)
 
 
+def test_the_kept_flat_buffers_carry_nothing_between_calls():
+    # train_fused packs into flat buffers kept on the first member (rebuilt when the number of
+    # members changes). A member trained through it alone, then first of a pair, alternately,
+    # ends bit for bit where the same member ends when each call packs fresh copies (pack, the
+    # kernel, unpack), and its partner's weights do not leak into it
+    from landau_nb.scores.sbtm import train_fused
+    _, x, fresh = _estimator(3, 6, 70, seed=1)
+    _, _, kept = _estimator(3, 6, 70, seed=1)
+    _, y, partner = _estimator(3, 6, 70, seed=4)
+    for call in range(4):
+        z = fresh.draw_noise(x, 5)
+        theta, m1, m2, step = fresh.pack()
+        kern.adam_denoising(x.numpy()[None], z.numpy()[None], theta.numpy()[None], m1.numpy()[None],
+                            m2.numpy()[None], fresh.kernel_constants(70, np.float64),
+                            fresh.adam_constants(step, 5)[None], np.empty((1, 5)), 3, 6)
+        fresh.unpack(theta, m1, m2, step + 5)
+        train_fused([kept, partner] if call % 2 else [kept], [x, y] if call % 2 else [x], 5)
+    for pa, pb in zip(fresh.model.parameters(), kept.model.parameters()):
+        assert torch.equal(pa, pb)
+        sa, sb = fresh.optimizer.state[pa], kept.optimizer.state[pb]
+        assert all(torch.equal(sa[k], sb[k]) for k in ("step", "exp_avg", "exp_avg_sq"))
+    assert float(kept.optimizer.state[kept.model[0].weight]["step"]) == 20
+    assert not torch.equal(partner.model[0].weight, kept.model[0].weight)
+
+
 @pytest.mark.parametrize("dtype,rtol", [(F64, 1e-10), (torch.float32, 2e-4)])
 def test_fused_training_follows_the_torch_path(dtype, rtol):
     # Five time steps (six trainings of K = 25 Adam steps each): the two paths differ by
