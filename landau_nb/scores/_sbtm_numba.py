@@ -13,8 +13,9 @@ h = softsign(u) = u / (1 + |u|), softsign'(u) = 1 / (1 + |u|)^2:
     dW2 += g h^T,  db2 += g,  delta = softsign'(u) * (W2^T g),  dW1 += delta y^T,  db1 += delta.
 
 The two noisy points enter these sums only through their sum and difference (their cotangents
-are opposite), which the sweeps carry instead of the points: a third fewer multiply-adds in the
-backward sweep and in the output sweep (:func:`_particle` gives the formulas).
+are opposite), which the sweeps carry instead of the points, and the loss's cross term is summed
+in the backward sweep: fewer multiply-adds, and the output sweep keeps only the sums for s(X)
+(:func:`_particle` gives the formulas).
 
 Nothing of size (3n x w) is stored: each task (a member and a CHUNK of particles) keeps its
 gradient in registers / L1 and writes one row of a (S, chunks, P) float64 buffer (at most
