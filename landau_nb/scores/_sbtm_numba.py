@@ -82,13 +82,15 @@ def _particle(xi, zi, th, alpha, c, grad, hs, pts, gs, D, W):
     the kernel this is inlined into.
 
     The two noisy points enter only through their sum and difference, which the sweeps carry
-    instead of the points (the same derivatives, fewer operations: the kernel alone ran
-    1.07-1.15x as fast, alternated with the three-point form in one run; the cross term of the
-    loss summed in sweep 3, another 1.03-1.09x in float32): with v = W1 aZ, u(X +- aZ) = u0 +- v; the cotangents of s(X + aZ) and
-    s(X - aZ) are +-Z / (a n), so with dh = h(X + aZ) - h(X - aZ), t+- = softsign'(u(X +- aZ))
-    and e1 = W2^T Z / (a n), the gradient is dW2 += g0 h0^T + (Z / (a n)) dh^T,
-    db1 += t0 e0 + (t+ - t-) e1, dW1 += (t0 e0 + (t+ - t-) e1) X^T + ((t+ + t-) e1) (aZ)^T
-    (e0 = W2^T g0, t0 = softsign'(u0)), and db2 += g0 (the two noisy cotangents cancel)."""
+    instead of the points: with v = W1 aZ, u(X +- aZ) = u0 +- v; the cotangents of s(X + aZ)
+    and s(X - aZ) are +-Z / (a n), so with dh = h(X + aZ) - h(X - aZ),
+    t+- = softsign'(u(X +- aZ)) and e1 = W2^T Z / (a n), the gradient is
+    dW2 += g0 h0^T + (Z / (a n)) dh^T, db1 += t0 e0 + (t+ - t-) e1,
+    dW1 += (t0 e0 + (t+ - t-) e1) X^T + ((t+ + t-) e1) (aZ)^T (e0 = W2^T g0,
+    t0 = softsign'(u0)), and db2 += g0 (the two noisy cotangents cancel). The same derivatives
+    with fewer operations: the kernel alone ran 1.07-1.15x as fast as the three-point form
+    (alternated in one run), and summing the loss's cross term in sweep 3 gained another
+    1.03-1.09x in float32."""
     O_B1 = D * W
     O_W2 = O_B1 + W
     O_B2 = O_W2 + D * W
